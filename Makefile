@@ -1,0 +1,34 @@
+# The two commands a newcomer needs (see README):
+#   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config)
+#   make test   install test tools into .venv and run ruff, mypy and pytest
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: run test install install-test lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+run: install
+	$(BIN)/lus-adapter serve
+
+lint: install-test
+	$(BIN)/ruff check adapter tests
+	$(BIN)/ruff format --check adapter tests
+
+typecheck: install-test
+	$(BIN)/mypy
+
+test: install-test lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -1,0 +1,1 @@
+"""Thin FastAPI routers: FHIR endpoints, health."""

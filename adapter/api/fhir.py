@@ -1,0 +1,98 @@
+"""The FHIR endpoints: $process-message and the CapabilityStatement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from adapter import __version__
+from adapter.api.responses import fhir_response, outcome_response
+from adapter.validation.issues import Issue
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+
+_ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+
+
+@router.post(
+    "/$process-message",
+    summary="Accept a LUS message Bundle",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def process_message(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _ACCEPTED_TYPES:
+        return outcome_response(
+            415,
+            Issue(
+                "error",
+                "not-supported",
+                f"Content-Type {content_type or '(none)'} is not accepted; send application/fhir+json.",
+            ),
+        )
+    limit = runtime.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return outcome_response(413, Issue("error", "too-costly", f"The body is larger than {limit} bytes."))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return outcome_response(
+                413, Issue("error", "too-costly", f"The body is larger than {limit} bytes.")
+            )
+    result = await run_in_threadpool(runtime.pipeline.process_message, bytes(body))
+    return fhir_response(result.body, result.status)
+
+
+@router.get("/metadata", summary="CapabilityStatement")
+def metadata(request: Request) -> Response:
+    return fhir_response(capability_statement(request.app.state.runtime.routing.self_.base_url))
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "kind": "instance",
+        "software": {"name": "lus-adapter", "version": __version__},
+        "implementation": {"description": "LUS adapter (lag 2017:612 discharge planning)", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "operation": [
+                    {
+                        "name": "process-message",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                    }
+                ],
+            }
+        ],
+        "messaging": [
+            {
+                "endpoint": [
+                    {
+                        "protocol": {
+                            "system": "http://terminology.hl7.org/CodeSystem/message-transport",
+                            "code": "http",
+                        },
+                        "address": f"{base_url}/$process-message",
+                    }
+                ],
+                "documentation": "Reliable messaging: every message id is remembered without expiry (no"
+                " reliableCache limit); a resend gets the original response.",
+            }
+        ],
+    }

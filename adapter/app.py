@@ -1,0 +1,93 @@
+"""App factory: everything is read and compiled once here, at start-up."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from adapter import __version__
+from adapter.api import errors, fhir, health
+from adapter.config import Settings
+from adapter.logging import configure_logging, get_logger
+from adapter.mapping.engine import Mapper
+from adapter.pipeline import Pipeline
+from adapter.routing.delivery import DeliveryPolicy, DeliveryWorker
+from adapter.routing.table import RoutingTable, load_routing_table
+from adapter.store.store import Store
+from adapter.validation.validator import Validator
+
+log = get_logger("adapter.app")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    validator: Validator
+    mapper: Mapper
+    routing: RoutingTable
+    pipeline: Pipeline
+
+    def delivery_worker(self) -> DeliveryWorker:
+        s = self.settings
+        return DeliveryWorker(
+            self.store,
+            DeliveryPolicy(
+                attempts_per_claim=s.delivery_attempts_per_claim,
+                backoff_max=s.delivery_backoff_max_seconds,
+                timeout=s.delivery_timeout_seconds,
+            ),
+        )
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    validator = Validator.from_path(settings.profiles_dir)
+    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
+    routing = load_routing_table(settings.config_dir)
+    store = Store.from_url(settings.database_url)
+    pipeline = Pipeline(
+        store=store,
+        validator=validator,
+        mapper=mapper,
+        routing=routing,
+        audit_key=settings.audit_key.encode(),
+    )
+    return Runtime(settings, store, validator, mapper, routing, pipeline)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else Settings())
+    configure_logging(settings.log_level, json=settings.log_json)
+    rt = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.worker:
+            worker = rt.delivery_worker()
+            thread = threading.Thread(
+                target=worker.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
+            )
+            thread.start()
+        log.info("adapter started", party=rt.routing.self_.hsa_id, worker=settings.worker)
+        yield
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=30)
+
+    app = FastAPI(
+        title="LUS adapter",
+        version=__version__,
+        description="FHIR R4 adapter for Swedish discharge planning (lag 2017:612).",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    errors.install(app)
+    app.include_router(fhir.router)
+    app.include_router(health.router)
+    return app

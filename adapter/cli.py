@@ -1,0 +1,130 @@
+"""`lus-adapter`: serve, deliver, validate and translate from the command line."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from adapter.config import Settings
+from adapter.validation.bundle import BundleIndex
+from adapter.validation.issues import operation_outcome
+
+app = typer.Typer(
+    help="LUS adapter: FHIR R4 discharge-planning messages (lag 2017:612).", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default LUS_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default LUS_PORT or 8080)")] = None,
+    worker: Annotated[bool, typer.Option(help="Run the delivery worker in this process")] = True,
+) -> None:
+    """Run the HTTP API (and the delivery worker)."""
+    import uvicorn
+
+    from adapter.app import create_app
+
+    overrides: dict[str, object] = {"worker": worker}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def deliver(
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
+) -> None:
+    """Run the delivery worker alone (beside `serve --no-worker`, or as a separate replica)."""
+    from adapter.app import build_runtime
+    from adapter.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    worker = build_runtime(settings).delivery_worker()
+    if once:
+        while worker.run_once():
+            pass
+        return
+    stop = threading.Event()
+    try:
+        worker.run_forever(stop, settings.worker_poll_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="FHIR JSON files (message Bundles or resources)")],
+    output: Annotated[
+        str, typer.Option("--format", help="text or json (an OperationOutcome per file)")
+    ] = "text",
+) -> None:
+    """Validate files; exit 1 if any has an error."""
+    from adapter.validation.validator import Validator
+
+    validator = Validator.from_path(Settings().profiles_dir)
+    failed = False
+    for path in files:
+        try:
+            resource = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            err.print(f"[red]{path}: cannot read: {exc}[/red]")
+            failed = True
+            continue
+        if resource.get("resourceType") == "Bundle" and resource.get("type") == "message":
+            issues = validator.validate_message(resource)
+        else:
+            issues = validator.validate_resource(resource)
+        failed |= any(i.blocking for i in issues)
+        if output == "json":
+            sys.stdout.buffer.write(
+                orjson.dumps(operation_outcome(issues), option=orjson.OPT_INDENT_2) + b"\n"
+            )
+            continue
+        verdict = "[red]invalid[/red]" if any(i.blocking for i in issues) else "[green]valid[/green]"
+        err.print(f"{path}: {verdict}")
+        for issue in issues:
+            err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def translate(
+    file: Annotated[Path, typer.Argument(help="A message Bundle")],
+    dialect: Annotated[str, typer.Option(help="The sender's dialect (mappings/<dialect>/)")] = "canonical",
+) -> None:
+    """Print the process events a FHIR message carries, as JSON."""
+    from adapter.mapping.engine import Mapper
+    from adapter.mapping.inbound import MappingFailed
+    from adapter.process.events import event_to_dict
+    from adapter.validation.validator import Validator
+
+    settings = Settings()
+    validator = Validator.from_path(settings.profiles_dir)
+    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
+    bundle = orjson.loads(file.read_bytes())
+    try:
+        event, warnings = mapper.to_event(dialect, BundleIndex(bundle))
+    except MappingFailed as exc:
+        sys.stdout.buffer.write(
+            orjson.dumps(operation_outcome(exc.issues), option=orjson.OPT_INDENT_2) + b"\n"
+        )
+        raise typer.Exit(1) from exc
+    for warning in warnings:
+        err.print(f"[yellow]warning[/yellow] {warning.expression}: {warning.message}")
+    sys.stdout.buffer.write(orjson.dumps([event_to_dict(event)], option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def main() -> None:
+    app()

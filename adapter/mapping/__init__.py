@@ -1,0 +1,1 @@
+"""Mapping: the engine that runs the declarative rules in `mappings/`."""

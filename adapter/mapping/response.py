@@ -1,0 +1,55 @@
+"""Response messages: what the adapter answers a sender (MessageHeader.response)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ResponseCode = Literal["ok", "transient-error", "fatal-error"]
+
+
+def response_message(
+    request_header: dict[str, Any],
+    *,
+    code: ResponseCode,
+    source_endpoint: str,
+    now: datetime | None = None,
+    outcome: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message Bundle whose MessageHeader answers `request_header`."""
+    header_id = str(uuid.uuid4())
+    header: dict[str, Any] = {
+        "resourceType": "MessageHeader",
+        "id": header_id,
+        "eventCoding": request_header.get("eventCoding"),
+        "source": {"endpoint": source_endpoint},
+        "response": {"identifier": request_header["id"], "code": code},
+    }
+    request_source = (request_header.get("source") or {}).get("endpoint")
+    if request_source:
+        header["destination"] = [{"endpoint": request_source}]
+    entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{header_id}", "resource": header}]
+    if outcome is not None:
+        outcome_id = str(uuid.uuid4())
+        header["response"]["details"] = {"reference": f"urn:uuid:{outcome_id}"}
+        entries.append({"fullUrl": f"urn:uuid:{outcome_id}", "resource": {**outcome, "id": outcome_id}})
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "message",
+        "timestamp": (now or datetime.now(UTC)).isoformat(),
+        "entry": entries,
+    }
+
+
+def response_code(bundle: Any) -> str | None:
+    """The MessageHeader.response.code of a response message, or None if it is not one."""
+    if not isinstance(bundle, dict) or bundle.get("type") != "message":
+        return None
+    entries = bundle.get("entry") or []
+    first = entries[0].get("resource") if entries and isinstance(entries[0], dict) else None
+    if not isinstance(first, dict) or first.get("resourceType") != "MessageHeader":
+        return None
+    code = (first.get("response") or {}).get("code")
+    return code if isinstance(code, str) else None

@@ -1,0 +1,264 @@
+"""The one road every message takes: parse → validate → map in → process → route → map out →
+outbox. The HTTP API and the CLI both call `Pipeline.process_message`.
+
+A message is durable before it is acknowledged: the case change, the outbox rows for every
+recipient and the inbox row (with the response given) are written in one transaction, and only
+then is the response returned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+
+from adapter.mapping.engine import Mapper
+from adapter.mapping.inbound import MappingFailed
+from adapter.mapping.outbound import Addressing, outbound_message_id
+from adapter.mapping.response import response_message
+from adapter.process.case import CaseRejected, DischargeCase
+from adapter.process.events import Event
+from adapter.routing.router import RoutingRejected, choose_recipients
+from adapter.routing.table import RoutingTable
+from adapter.security.audit import patient_hash
+from adapter.store.store import InboxRecord, NewOutboxItem, Store
+from adapter.validation.bundle import BundleIndex
+from adapter.validation.issues import Issue, operation_outcome
+from adapter.validation.validator import Validator
+
+log = structlog.get_logger("adapter.pipeline")
+
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    body: bytes  # a response message Bundle or an OperationOutcome, as JSON
+    duplicate: bool = False
+    case_id: str | None = None
+
+
+class Rejected(Exception):
+    """A client error: becomes a 4xx OperationOutcome; nothing but an audit record is stored."""
+
+    def __init__(self, status: int, issues: list[Issue]) -> None:
+        super().__init__("; ".join(i.message for i in issues))
+        self.status = status
+        self.issues = issues
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        validator: Validator,
+        mapper: Mapper,
+        routing: RoutingTable,
+        audit_key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.validator = validator
+        self.mapper = mapper
+        self.routing = routing
+        self.audit_key = audit_key
+        self.clock = clock
+        self.source_endpoint = f"{routing.self_.base_url}/$process-message"
+        me = routing.party(routing.self_.hsa_id)
+        self.source_name = f"LUS adapter for {me.name if me else routing.self_.hsa_id}"
+
+    # --- the road ---
+
+    def process_message(self, raw: bytes, *, caller: str | None = None) -> Result:
+        try:
+            bundle = parse_bundle(raw)
+            header = _header_of(bundle)
+            message_id = header.get("id") if header else None
+            if isinstance(message_id, str):
+                structlog.contextvars.bind_contextvars(message_id=message_id)
+                previous = self._previous_response(message_id)
+                if previous is not None:
+                    return previous
+            try:
+                return self._process_new(bundle, caller)
+            except _Retry:
+                return self._previous_response(str(message_id)) or Result(409, b"{}")
+        except Rejected as rejected:
+            self._audit_rejection(rejected, caller, raw)
+            return Result(rejected.status, orjson.dumps(operation_outcome(rejected.issues)))
+        finally:
+            structlog.contextvars.unbind_contextvars("message_id")
+
+    def _previous_response(self, message_id: str) -> Result | None:
+        """Idempotent Receiver: a message id seen before gets the response it got then."""
+        with self.store.engine.connect() as conn:
+            seen = self.store.inbox_get(conn, message_id)
+        if seen is None:
+            return None
+        log.info("duplicate message answered as before", case_id=seen.case_id)
+        self.store.audit(
+            None, action="receive", outcome="duplicate", message_id=message_id, case_id=seen.case_id
+        )
+        return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
+
+    def _process_new(self, bundle: dict[str, Any], caller: str | None) -> Result:
+        index = BundleIndex(bundle)
+        issues = self.validator.validate_message(bundle, index)
+        if any(i.blocking for i in issues):
+            raise Rejected(422, issues)
+        event, warnings = self.to_event(index, caller)
+        header = index.header
+        assert header is not None  # validated above
+        destinations = _destination_ids(header.resource)
+        now = self.clock()
+        with self.store.transaction() as conn:
+            if self.store.inbox_get(conn, event.message_id) is not None:
+                # Lost the race with a concurrent copy of the same message: answer as it was answered.
+                raise _Retry
+            case = self.store.load_case(conn, event.case_id)
+            created = case is None
+            try:
+                next_case = DischargeCase.open(event) if case is None else case.apply(event)
+                recipients = choose_recipients(event, next_case, self.routing, destinations)
+            except CaseRejected as exc:
+                raise Rejected(
+                    422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
+                ) from exc
+            except RoutingRejected as exc:
+                raise Rejected(422, [exc.issue]) from exc
+            items = [
+                NewOutboxItem(
+                    message_id=outbound_message_id(event.message_id, party.hsa_id),
+                    source_message_id=event.message_id,
+                    case_id=event.case_id,
+                    recipient=party.hsa_id,
+                    endpoint=party.endpoint,
+                    kind=event.kind,
+                    body=orjson.dumps(
+                        self.mapper.to_bundle(
+                            event,
+                            Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name),
+                        )
+                    ),
+                )
+                for party in recipients
+            ]
+            response = orjson.dumps(
+                response_message(
+                    header.resource,
+                    code="ok",
+                    source_endpoint=self.source_endpoint,
+                    now=datetime.fromtimestamp(now, UTC),
+                    outcome=operation_outcome(warnings + issues) if (warnings or issues) else None,
+                )
+            )
+            self.store.save_case(conn, next_case, [event], now, created=created)
+            self.store.outbox_add(conn, items, now)
+            self.store.inbox_put(
+                conn,
+                InboxRecord(event.message_id, bundle.get("id"), event.sender, event.case_id, 200, response),
+                now,
+            )
+            self.store.audit(
+                conn,
+                party=caller or event.sender,
+                action="receive",
+                outcome="accepted",
+                message_id=event.message_id,
+                case_id=event.case_id,
+                patient_hash=patient_hash(next_case.patient.identifier, self.audit_key),
+                detail={"kind": event.kind, "recipients": [p.hsa_id for p in recipients]},
+            )
+        log.info(
+            "message accepted",
+            kind=event.kind,
+            case_id=event.case_id,
+            recipients=[p.hsa_id for p in recipients],
+        )
+        return Result(200, response, case_id=event.case_id)
+
+    def to_event(self, index: BundleIndex, caller: str | None = None) -> tuple[Event, list[Issue]]:
+        """Map a validated message to its process event in the sender's dialect."""
+        sender_party = self.routing.party(caller) if caller else None
+        dialect = sender_party.dialect if sender_party else "canonical"
+        try:
+            return self.mapper.to_event(dialect, index)
+        except MappingFailed as exc:
+            raise Rejected(422, exc.issues) from exc
+
+    def _audit_rejection(self, rejected: Rejected, caller: str | None, raw: bytes) -> None:
+        log.info("message rejected", status=rejected.status, rules=[i.rule for i in rejected.issues][:10])
+        self.store.audit(
+            None,
+            party=caller,
+            action="receive",
+            outcome="rejected",
+            detail={
+                "status": rejected.status,
+                "bytes": len(raw),
+                "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
+            },
+        )
+
+
+class _Retry(Exception):
+    """A concurrent copy of the same message committed first."""
+
+
+def parse_bundle(raw: bytes) -> dict[str, Any]:
+    """JSON → dict, or Rejected(400) with where the body broke."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(
+            400,
+            [
+                Issue(
+                    "fatal",
+                    "structure",
+                    f"The body is not valid JSON: {exc.msg} at position {exc.pos}.",
+                    None,
+                    "json",
+                )
+            ],
+        ) from exc
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        found = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
+        raise Rejected(
+            400,
+            [
+                Issue(
+                    "fatal",
+                    "structure",
+                    f"Expected a FHIR Bundle resource, found {found!r}.",
+                    "Bundle",
+                    "resource-type",
+                )
+            ],
+        )
+    return data
+
+
+def _header_of(bundle: dict[str, Any]) -> dict[str, Any] | None:
+    entries = bundle.get("entry")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+        resource = entries[0].get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") == "MessageHeader":
+            return resource
+    return None
+
+
+def _destination_ids(header: dict[str, Any]) -> list[str]:
+    ids = []
+    for dest in header.get("destination") or []:
+        value = ((dest.get("receiver") or {}).get("identifier") or {}).get("value")
+        if isinstance(value, str):
+            ids.append(value)
+    return ids

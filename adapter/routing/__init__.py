@@ -1,0 +1,1 @@
+"""Routing: the routing table, choosing recipients, delivering the outbox."""

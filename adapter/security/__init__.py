@@ -1,0 +1,1 @@
+"""Security: who is calling, what they may do, and the audit trail."""

@@ -1,0 +1,1 @@
+"""Persistence through one schema: SQLite by default, PostgreSQL for several replicas."""

@@ -1,0 +1,98 @@
+"""The one schema. Times that are compared in queries are UTC epoch seconds (portable and
+index-friendly on SQLite and PostgreSQL alike); event times keep their ISO text with offset."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("state", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The event log: a case is its events, replayed in event-time order.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("message_id", String(200), nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("message_id", name="uq_events_message_id"),
+)
+
+# Idempotent Receiver: every accepted message id with the response it was given.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("message_id", String(200), primary_key=True),
+    Column("bundle_id", String(200), nullable=True),
+    Column("sender", String(100), nullable=True),
+    Column("case_id", String(200), nullable=True),
+    Column("received_at", Float, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", LargeBinary, nullable=False),
+)
+
+# Transactional Outbox: written in the same transaction as the case change.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(200), nullable=False),
+    Column("source_message_id", String(200), nullable=False),
+    Column("case_id", String(200), nullable=False),
+    Column("recipient", String(100), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("kind", String(60), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(20), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("lease_owner", String(100), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    UniqueConstraint("message_id", name="uq_outbox_message_id"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_order", "case_id", "recipient", "id"),
+)
+
+# Append-only: who sent, read or was refused what. Patient identifiers only as a keyed hash.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("party", String(100), nullable=True),
+    Column("action", String(60), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("message_id", String(200), nullable=True),
+    Column("case_id", String(200), nullable=True),
+    Column("patient_hash", String(64), nullable=True),
+    Column("detail", JSON, nullable=True),
+)

@@ -1,0 +1,1 @@
+"""Validation: FHIR structure, profiles from `profiles/`, Swedish identifier rules."""

@@ -1,0 +1,60 @@
+"""Resolving references inside a Bundle: by fullUrl, by Type/id, and by urn:uuid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    index: int
+    resource: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}].resource"
+
+
+class BundleIndex:
+    """All resources of a Bundle, addressable the ways a reference may name them."""
+
+    def __init__(self, bundle: dict[str, Any]) -> None:
+        self.bundle = bundle
+        self.entries: list[Entry] = []
+        self._by_ref: dict[str, Entry] = {}
+        for i, raw in enumerate(bundle.get("entry") or []):
+            resource = raw.get("resource") if isinstance(raw, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            entry = Entry(i, resource)
+            self.entries.append(entry)
+            full_url = raw.get("fullUrl")
+            if isinstance(full_url, str):
+                self._by_ref[full_url] = entry
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if isinstance(rtype, str) and isinstance(rid, str):
+                self._by_ref.setdefault(f"{rtype}/{rid}", entry)
+
+    def resolve(self, reference: Any) -> Entry | None:
+        """The entry a Reference (dict) or reference string points to, if it is in the Bundle."""
+        ref = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(ref, str):
+            return None
+        entry = self._by_ref.get(ref)
+        if entry is None and "/" in ref:
+            # An absolute URL whose tail is Type/id.
+            parts = ref.rstrip("/").split("/")
+            entry = self._by_ref.get("/".join(parts[-2:]))
+        return entry
+
+    def of_type(self, resource_type: str) -> Iterator[Entry]:
+        return (e for e in self.entries if e.resource.get("resourceType") == resource_type)
+
+    @property
+    def header(self) -> Entry | None:
+        first = self.entries[0] if self.entries else None
+        if first and first.index == 0 and first.resource.get("resourceType") == "MessageHeader":
+            return first
+        return None

@@ -1,0 +1,62 @@
+"""Validation issues and the OperationOutcome they become.
+
+Every rejection the adapter gives is made of these: a severity, a code from
+http://hl7.org/fhir/issue-type, a sentence an integration engineer can act on, and the FHIRPath
+expression of the element concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["fatal", "error", "warning", "information"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    severity: Severity
+    code: str  # http://hl7.org/fhir/issue-type, e.g. structure, required, value, invariant
+    message: str
+    expression: str | None = None  # FHIRPath of the element, e.g. Bundle.entry[0].resource
+    rule: str | None = None  # the rule broken, e.g. an invariant key or "personnummer-luhn"
+    profile: str | None = None  # canonical URL of the profile the rule belongs to
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in ("fatal", "error")
+
+    def to_fhir(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.message,
+        }
+        if self.rule or self.profile:
+            details: dict[str, Any] = {"text": self.message}
+            if self.rule:
+                details["coding"] = [{"system": RULE_SYSTEM, "code": self.rule}]
+            issue["details"] = details
+        if self.expression:
+            issue["expression"] = [self.expression]
+        if self.profile:
+            issue["extension"] = [{"url": PROFILE_EXTENSION, "valueCanonical": self.profile}]
+        return issue
+
+
+# The HL7 validator's convention for naming the profile an issue comes from.
+PROFILE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+RULE_SYSTEM = "urn:lus-adapter:validation-rule"
+
+
+def has_errors(issues: Iterable[Issue]) -> bool:
+    return any(i.blocking for i in issues)
+
+
+def operation_outcome(issues: Iterable[Issue], *, ok_text: str = "No issues found.") -> dict[str, Any]:
+    """An OperationOutcome resource (as JSON-ready dict) for these issues."""
+    entries = [i.to_fhir() for i in issues]
+    if not entries:
+        entries = [{"severity": "information", "code": "informational", "diagnostics": ok_text}]
+    return {"resourceType": "OperationOutcome", "issue": entries}

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from adapter.app import Runtime, build_runtime
+from adapter.config import PROJECT_ROOT, Settings
+
+EXAMPLES = PROJECT_ROOT / "examples"
+CONFORMANCE = PROJECT_ROOT.parent / "shared" / "conformance" / "r4-examples"
+SELF = "TSTNMT2321000156-SV41"
+VARDCENTRAL = "TSTNMT2321000156-VC01"
+KOMMUN = "TSTNMT2321000156-K1480"
+
+
+def load_example(name: str) -> dict[str, Any]:
+    return orjson.loads((EXAMPLES / "bundles" / name).read_bytes())
+
+
+def fresh_copy(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The same message content under new Bundle and MessageHeader ids."""
+    copy_ = copy.deepcopy(bundle)
+    copy_["id"] = str(uuid.uuid4())
+    copy_["entry"][0]["resource"]["id"] = str(uuid.uuid4())
+    return copy_
+
+
+def write_routing(
+    config_dir: Path, endpoints: dict[str, str], base_url: str = "http://127.0.0.1:8080/fhir"
+) -> Path:
+    """The example routing table with each party's endpoint replaced."""
+    data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
+    data["self"]["base_url"] = base_url
+    for party in data["parties"]:
+        party["endpoint"] = endpoints.get(party["hsa_id"], party["endpoint"])
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "parties.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config_dir
+
+
+def _postgres_url(dsn: str) -> str:
+    return (
+        dsn.replace("postgresql://", "postgresql+psycopg://", 1) if dsn.startswith("postgresql://") else dsn
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    dsn = os.environ.get("LUS_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("LUS_TEST_POSTGRES_DSN is not set: PostgreSQL tests skipped")
+    return _postgres_url(dsn)
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A new empty database on the test server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"lus_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lus.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    config = write_routing(
+        tmp_path / "config",
+        {
+            SELF: "http://127.0.0.1:9/none",
+            VARDCENTRAL: "http://127.0.0.1:9/none",
+            KOMMUN: "http://127.0.0.1:9/none",
+        },
+    )
+    return Settings(database_url=database_url, config_dir=config, worker=False, log_json=True)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    yield rt
+    rt.store.engine.dispose()
