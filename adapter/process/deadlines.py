@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 
 from adapter.process.case import CaseState, DischargeCase, ReadyPeriod
 from adapter.process.events import Event, KallelseTillSip, Utskrivningsmeddelande
-from adapter.process.kalender import after, day_end, day_start, local_day, local_time, next_weekday
+from adapter.process.kalender import (
+    after,
+    day_end,
+    day_start,
+    instant,
+    local_day,
+    local_time,
+    next_weekday,
+)
 from adapter.process.rules import DeadlineRules, ProcessRules
 
 INSKRIVNING = "inskrivningsmeddelande"
@@ -74,8 +82,8 @@ def _deadline(
         due=due,
         met_at=met_at,
         sender=sent.sender if sent is not None else None,
-        late=counted is not None and counted > due,
-        overdue=met_at is None and now >= due,
+        late=counted is not None and instant(counted) > instant(due),
+        overdue=met_at is None and instant(now) >= instant(due),
     )
 
 
@@ -119,8 +127,9 @@ def _kallelse_period(case: DischargeCase, rules: DeadlineRules, sent: Event | No
             CaseState.UTSKRIVEN,
             CaseState.AVLIDEN,
         )
-        withdrawn_early = period.end is not None and period.end < _kallelse_due(period, rules)
-        if sent is not None and period.end is not None and sent.occurred_at <= period.end:
+        end = instant(period.end) if period.end is not None else None
+        withdrawn_early = end is not None and end < instant(_kallelse_due(period, rules))
+        if sent is not None and end is not None and instant(sent.occurred_at) <= end:
             return period
         if not withdrawn_early or closed_by_case_end:
             return period

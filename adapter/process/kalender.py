@@ -37,6 +37,12 @@ def after(moment: datetime, duration: timedelta) -> datetime:
     return (moment.astimezone(UTC) + duration).astimezone(STOCKHOLM)
 
 
+def instant(moment: datetime) -> datetime:
+    """The moment in UTC: compare with this, since Python compares two times that share one
+    tzinfo by their wall clocks, which repeat an hour when daylight saving ends."""
+    return moment.astimezone(UTC)
+
+
 def elapsed(start: datetime, end: datetime) -> timedelta:
     """Real time between two moments (Python ignores DST when both share one tzinfo)."""
     return end.astimezone(UTC) - start.astimezone(UTC)
