@@ -41,7 +41,7 @@ class DeadlineStatus(enum.StrEnum):
 @dataclass(frozen=True, kw_only=True)
 class Deadline:
     kind: str  # the LUS event code of the message that must be sent
-    due: datetime
+    due: datetime  # sent from this moment on is late (for "on the day": midnight after that day)
     met_at: datetime | None  # when it was sent
     sender: str | None  # HSA-id of the unit that sent it (or is expected to), if known
     late: bool  # sent, but counted after `due` (cut-off rules included)
@@ -82,7 +82,7 @@ def _deadline(
         due=due,
         met_at=met_at,
         sender=sent.sender if sent is not None else None,
-        late=counted is not None and instant(counted) > instant(due),
+        late=counted is not None and instant(counted) >= instant(due),
         overdue=met_at is None and instant(now) >= instant(due),
     )
 
