@@ -19,7 +19,8 @@ import typer
 from adapter.config import Settings
 from adapter.process.kalender import STOCKHOLM, day_start
 from adapter.process.measures import Compliance, OutcomeMeasures, outcome_measures
-from adapter.rules_config import RulesConfigError, load_rules
+from adapter.process.rules import MissingDayAmount
+from adapter.rules_config import RULES_FILE, RulesConfigError, load_rules
 
 
 def report(
@@ -52,6 +53,9 @@ def report(
     store = Store.from_url(settings.database_url)
     try:
         measures = outcome_measures(store.iter_cases(), start, end, rules, now)
+    except MissingDayAmount as exc:
+        typer.echo(f"{exc} Add it under day_amounts in {RULES_FILE}.", err=True)
+        raise typer.Exit(2) from exc
     finally:
         store.engine.dispose()
     document = as_document(measures, now)

@@ -109,3 +109,15 @@ def test_the_store_yields_every_case_in_batches(stored: str) -> None:
         store.engine.dispose()
     assert [c.case_id for c in cases] == ["a", "b", "c"]
     assert cases[0] == _stays()[0].case()
+
+
+def test_a_year_without_a_day_amount_is_an_error_that_says_what_to_add(stored: str, tmp_path: Path) -> None:
+    rules = (PROJECT_ROOT / "examples" / "config" / "lus-rules.yaml").read_text(encoding="utf-8")
+    (tmp_path / "lus-rules.yaml").write_text(
+        rules.replace("  2019: 7800", "  2023: 7800").replace("  2020: 8200", "").replace("  2022: 9300", ""),
+        encoding="utf-8",
+    )
+    result = CliRunner(env={"LUS_CONFIG_DIR": str(tmp_path)}).invoke(
+        app, ["report", "--from", "2022-03-01", "--to", "2022-03-31"]
+    )
+    assert result.exit_code == 2 and "No day amount is configured for 2022" in result.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -358,10 +359,15 @@ _TRANSITIONS: dict[type[Event], Callable[[DischargeCase, Any], DischargeCase]] =
 
 def _require_offsets(event: Event) -> None:
     """Event times must carry their UTC offset: a local time without one is ambiguous twice a year."""
-    for item in dataclasses.fields(event):
-        value = getattr(event, item.name)
+    for name in _time_fields(type(event)):
+        value = getattr(event, name)
         if isinstance(value, datetime) and value.utcoffset() is None:
-            raise CaseRejected(f"{event.kind}.{item.name} has no UTC offset.", code="invalid")
+            raise CaseRejected(f"{event.kind}.{name} has no UTC offset.", code="invalid")
+
+
+@functools.cache
+def _time_fields(kind: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if "datetime" in str(f.type))
 
 
 def replay(events: Iterable[Event]) -> DischargeCase:
