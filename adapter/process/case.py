@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -365,9 +364,16 @@ def _require_offsets(event: Event) -> None:
             raise CaseRejected(f"{event.kind}.{name} has no UTC offset.", code="invalid")
 
 
-@functools.cache
+_TIME_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
 def _time_fields(kind: type[Event]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(kind) if "datetime" in str(f.type))
+    names = _TIME_FIELDS.get(kind)
+    if names is None:
+        names = _TIME_FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if "datetime" in str(f.type)
+        )
+    return names
 
 
 def replay(events: Iterable[Event]) -> DischargeCase:
