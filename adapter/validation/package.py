@@ -83,3 +83,19 @@ def _parse(stream: Any, origin: Path) -> Any:
         return orjson.loads(stream.read())
     except orjson.JSONDecodeError as exc:
         raise PackageError(f"{origin}: member is not valid JSON ({exc})") from exc
+
+
+def load_packages(path: Path, extra: Path | None = None) -> FhirPackage:
+    """Our package, with the conformance resources of every package folder or .tgz in `extra`
+    (a regional team's own profiles, identifier systems and codes) added to it."""
+    package = load_package(path)
+    if extra is None:
+        return package
+    if not extra.is_dir():
+        raise PackageError(f"{extra} is not a folder of FHIR packages")
+    for candidate in sorted(extra.iterdir()):
+        if (candidate / "package.json").is_file() or candidate.name.endswith((".tgz", ".tar.gz")):
+            for resources in load_package(candidate).by_type.values():
+                for resource in resources:
+                    package.add(resource)
+    return package

@@ -51,6 +51,17 @@ class Terminology:
         ns = self.naming_systems[naming_system_id]
         return ns.aliases | {ns.preferred}
 
+    def fhirpath_variables(self) -> dict[str, list[str]]:
+        """%variables for FHIRPath invariants: each NamingSystem's URIs by id (%personnummer,
+        %hsa_id) and the URIs of all systems under one identifier rule (%rule_reservnummer)."""
+        env: dict[str, list[str]] = {}
+        for ns_id, ns in self.naming_systems.items():
+            uris = sorted(ns.aliases | {ns.preferred})
+            env[ns_id.replace("-", "_")] = uris
+            if ns.rule:
+                env.setdefault(f"rule_{ns.rule.replace('-', '_')}", []).extend(uris)
+        return env
+
     def lookup(self, uri: str) -> NamingSystem | None:
         return self._by_uri.get(uri)
 

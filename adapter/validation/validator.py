@@ -1,4 +1,4 @@
-"""The validator: a package loaded once at start-up, run per message."""
+"""The validator: packages loaded and profiles compiled once at start-up, run per message."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from adapter.validation.bundle import BundleIndex
+from adapter.validation.compiler import Compiler
+from adapter.validation.context import Context
 from adapter.validation.issues import Issue
-from adapter.validation.message import check_message
-from adapter.validation.package import FhirPackage, load_package
-from adapter.validation.structure import check_structure
+from adapter.validation.message import check_message, header_profiles, message_bundle_profiles
+from adapter.validation.package import FhirPackage, PackageError, load_packages
+from adapter.validation.r4 import load_core
 from adapter.validation.terminology import Terminology
 
 
@@ -17,17 +19,68 @@ class Validator:
     def __init__(self, package: FhirPackage) -> None:
         self.package = package
         self.terminology = Terminology.from_package(package)
+        self.compiler = Compiler(load_core(), package, self.terminology)
+        self.compiler.compile_all()
+        self.headers = header_profiles(self.compiler)
+        self.message_bundles = message_bundle_profiles(self.compiler) or [self.compiler.base("Bundle")]
 
     @classmethod
-    def from_path(cls, path: Path) -> Validator:
-        return cls(load_package(path))
+    def from_path(cls, path: Path, extra_packages: Path | None = None) -> Validator:
+        """Our package folder (or .tgz), plus every package folder or .tgz in `extra_packages`."""
+        return cls(load_packages(path, extra_packages))
 
     def validate_message(self, bundle: dict[str, Any], index: BundleIndex | None = None) -> list[Issue]:
-        """All issues of a message Bundle: base structure first, then LUS message rules."""
-        issues = check_structure(bundle, path="Bundle")
-        if any(i.blocking for i in issues):
-            return issues
-        return issues + check_message(bundle, index or BundleIndex(bundle), self.terminology)
+        """All issues of a message Bundle: the LUS message profiles for its event, R4 base structure,
+        every reference resolved inside the Bundle and checked against its target profiles.
 
-    def validate_resource(self, resource: dict[str, Any]) -> list[Issue]:
-        return check_structure(resource)
+        Identifier systems that are aliases are normalised in place (with a warning)."""
+        index = index or BundleIndex(bundle)
+        ctx = Context(self.compiler, index, message=True)
+        gate, headers = check_message(bundle, index, self.headers)
+        if gate:
+            self.compiler.base("Bundle").check(bundle, "Bundle", ctx)
+            return _unique(ctx.issues + gate)
+        assert index.header is not None
+        ctx.planned[id(index.header.resource)] = headers
+        for checker in self.message_bundles:
+            ctx.check_resource(checker, bundle, "Bundle")
+        return _unique(ctx.issues)
+
+    def validate_resource(self, resource: dict[str, Any], profile: str | None = None) -> list[Issue]:
+        """Issues of one resource against a profile (canonical URL), or else the profiles in its
+        meta.profile that are loaded, or else the R4 base."""
+        rtype = resource.get("resourceType")
+        root = rtype if isinstance(rtype, str) else "Resource"
+        ctx = Context(self.compiler, BundleIndex(resource) if rtype == "Bundle" else None)
+        if profile is None:
+            self.compiler.resources.check(resource, root, ctx)
+            return _unique(ctx.issues)
+        try:
+            checker = self.compiler.profile(profile)
+        except PackageError:
+            return [
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"Profile {profile} is not loaded; loaded profiles: {', '.join(sorted(self.profiles()))}.",
+                    root,
+                    "profile-unknown",
+                )
+            ]
+        ctx.check_resource(checker, resource, root)
+        return _unique(ctx.issues)
+
+    def profiles(self) -> list[str]:
+        return sorted(self.compiler.definitions)
+
+
+def _unique(issues: list[Issue]) -> list[Issue]:
+    """One issue per (severity, element, rule): a resource met through two references is one finding."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for issue in issues:
+        key = (issue.severity, issue.code, issue.expression, issue.rule)
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out

@@ -1,0 +1,274 @@
+"""Assertions on one element value, each reporting its own issue: fixed and pattern values,
+required bindings, FHIRPath invariants, reference targets, and the Swedish identifier rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from adapter.validation.checkers import ObjectChecker, Where
+from adapter.validation.identifiers import RULES
+from adapter.validation.snapshot import Constraint
+from adapter.validation.terminology import Terminology
+
+if TYPE_CHECKING:
+    from adapter.validation.context import Context
+
+
+def _show(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def contains(value: Any, pattern: Any) -> bool:
+    """FHIR pattern[x]: every part of the pattern is in the value (arrays: each pattern item in some item)."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(contains(value.get(k), v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(value, list) and all(any(contains(v, p) for v in value) for p in pattern)
+    return bool(value == pattern)
+
+
+class Fixed:
+    __slots__ = ("label", "value", "where")
+
+    def __init__(self, label: str, value: Any, where: Where) -> None:
+        self.label, self.value, self.where = label, value, where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if value != self.value:
+            ctx.add(
+                "error",
+                "value",
+                f"{self.label} must be exactly {_show(self.value)}, found {_show(value)} at {path}"
+                f" ({self.where}, rule fixed-value).",
+                path,
+                "fixed-value",
+                self.where.url,
+            )
+
+
+class Pattern:
+    __slots__ = ("label", "pattern", "where")
+
+    def __init__(self, label: str, pattern: Any, where: Where) -> None:
+        self.label, self.pattern, self.where = label, pattern, where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if not contains(value, self.pattern):
+            ctx.add(
+                "error",
+                "value",
+                f"{self.label} must contain {_show(self.pattern)}, found {_show(value)} at {path}"
+                f" ({self.where}, rule pattern-value).",
+                path,
+                "pattern-value",
+                self.where.url,
+            )
+
+
+class Binding:
+    """A required binding: the code (code, Coding or CodeableConcept) is in the value set."""
+
+    __slots__ = ("codes", "label", "value_set", "where")
+
+    def __init__(self, label: str, value_set: str, codes: dict[str, list[str]], where: Where) -> None:
+        self.label, self.value_set, self.where = label, value_set, where
+        self.codes = {system: frozenset(values) for system, values in codes.items()}
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if isinstance(value, str):  # code
+            ok, found = any(value in codes for codes in self.codes.values()), repr(value)
+        elif isinstance(value, dict) and "coding" in value:  # CodeableConcept
+            codings = value["coding"]
+            ok = isinstance(codings, list) and any(self._coding(c) for c in codings)
+            found = _show(codings)
+        elif isinstance(value, dict) and "code" in value:  # Coding
+            ok, found = self._coding(value), _show(value)
+        elif isinstance(value, dict) and "text" in value:
+            ok, found = False, "only text"
+        else:
+            return
+        if not ok:
+            ctx.add(
+                "error",
+                "code-invalid",
+                f"{self.label}: {found} at {path} is not in the required value set {self.value_set}"
+                f" ({self.where}, rule required-binding).",
+                path,
+                "required-binding",
+                self.where.url,
+            )
+
+    def _coding(self, coding: Any) -> bool:
+        if not isinstance(coding, dict):
+            return False
+        codes = self.codes.get(coding.get("system"))  # type: ignore[arg-type]
+        return codes is not None and coding.get("code") in codes
+
+
+class Invariant:
+    """A FHIRPath constraint (fhirpathpy), compiled once; identifier systems are %variables."""
+
+    __slots__ = ("constraint", "evaluate", "where")
+
+    def __init__(self, constraint: Constraint, evaluate: Callable[..., Any], where: Where) -> None:
+        self.constraint, self.evaluate, self.where = constraint, evaluate, where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        c = self.constraint
+        try:
+            result = self.evaluate(value, ctx.env)
+        except Exception as exc:  # fhirpathpy raises plain Exceptions on data it cannot evaluate
+            ctx.add(
+                "error",
+                "invariant",
+                f"{c.key} could not be evaluated at {path}: {exc} ({self.where}).",
+                path,
+                c.key,
+                self.where.url,
+            )
+            return
+        if result == [False]:
+            ctx.add(
+                "warning" if c.severity == "warning" else "error",
+                "invariant",
+                f"{c.human} ({self.where}, rule {c.key}: {c.expression}) — not met at {path}.",
+                path,
+                c.key,
+                self.where.url,
+            )
+
+
+class ReferenceTarget:
+    """A Reference resolved inside the Bundle: its target's type, and the profiles it must meet."""
+
+    __slots__ = ("label", "profiles", "types", "where")
+
+    def __init__(
+        self, label: str, types: frozenset[str] | None, profiles: dict[str, list[ObjectChecker]], where: Where
+    ) -> None:
+        self.label = label
+        self.types = types  # None: any resource
+        self.profiles = profiles  # resource type → profiles, any one of which must be met
+        self.where = where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        reference = value.get("reference") if isinstance(value, dict) else None
+        if not isinstance(reference, str) or ctx.index is None or reference.startswith("#"):
+            return
+        entry = ctx.index.resolve(reference)
+        if entry is None:
+            if ctx.message:
+                ctx.add(
+                    "error",
+                    "not-found",
+                    f"{path}: {reference!r} does not resolve to an entry in the Bundle; everything a"
+                    " message refers to must travel inside it (rule reference-in-bundle).",
+                    path,
+                    "reference-in-bundle",
+                    self.where.url,
+                )
+            return
+        rtype = entry.resource.get("resourceType")
+        if self.types is not None and rtype not in self.types:
+            ctx.add(
+                "error",
+                "structure",
+                f"{self.label} at {path} refers to a {rtype}, expected {' or '.join(sorted(self.types))}"
+                f" ({self.where}, rule reference-target).",
+                path,
+                "reference-target",
+                self.where.url,
+            )
+            return
+        candidates = self.profiles.get(str(rtype))
+        if not candidates:
+            return
+        if len(candidates) == 1:
+            ctx.check_resource(candidates[0], entry.resource, entry.path)
+            return
+        first: list[Any] = []
+        for candidate in candidates:
+            issues = ctx.trial(candidate, entry.resource, entry.path)
+            if not any(i.blocking for i in issues):
+                ctx.issues += issues
+                return
+            first = first or issues
+        ctx.issues += first
+        ctx.add(
+            "error",
+            "structure",
+            f"{entry.path} meets none of the profiles allowed for {self.label}:"
+            f" {', '.join(c.profile for c in candidates)} ({self.where}, rule reference-target).",
+            path,
+            "reference-target",
+            self.where.url,
+        )
+
+
+class ExtensionValue:
+    """ext-1: an extension has either a value or nested extensions, not both and not neither."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: Where) -> None:
+        self.where = where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        has_value = any(k.startswith("value") for k in value)
+        if has_value == bool(value.get("extension")):
+            ctx.add(
+                "error",
+                "invariant",
+                f"{path}: an extension must have either extensions or a value[x], not both"
+                f" ({self.where}, rule ext-1).",
+                path,
+                "ext-1",
+                self.where.url,
+            )
+
+
+class IdentifierRules:
+    """The Swedish identifier rules, named by the NamingSystem of the identifier's system
+    (personnummer, samordningsnummer, organisationsnummer, hsa-id, reservnummer)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Terminology) -> None:
+        self.terms = terms
+
+    def normalise(self, identifier: Any, path: str, ctx: Context) -> None:
+        """An alias system (urn:oid:1.2.752.129.2.1.3.1 for personnummer…) becomes the preferred one."""
+        system = identifier.get("system") if isinstance(identifier, dict) else None
+        naming = self.terms.lookup(system) if isinstance(system, str) else None
+        if naming is None or system == naming.preferred:
+            return
+        identifier["system"] = naming.preferred
+        ctx.add(
+            "warning",
+            "value",
+            f"Identifier system {system} is an alias of NamingSystem {naming.id}; the adapter"
+            f" normalises it to {naming.preferred} (rule identifier-system-alias).",
+            f"{path}.system",
+            "identifier-system-alias",
+            None,
+        )
+
+    def check(self, identifier: Any, path: str, ctx: Context) -> None:
+        system, value = identifier.get("system"), identifier.get("value")
+        naming = self.terms.lookup(system) if isinstance(system, str) else None
+        if naming is None or naming.rule is None or not isinstance(value, str):
+            return
+        problem = RULES[naming.rule](value)
+        if problem:
+            ctx.add(
+                "error",
+                "value",
+                f"{problem[0].upper()}{problem[1:]} (rule {naming.rule} of NamingSystem {naming.id},"
+                f" {naming.preferred}).",
+                f"{path}.value",
+                naming.rule,
+                None,
+            )

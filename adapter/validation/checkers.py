@@ -1,0 +1,478 @@
+"""The compiled form of a profile: a tree of small checkers working on plain JSON dicts.
+
+An ObjectChecker checks one JSON object (a resource, a datatype value, a backbone element): it
+knows its fields by JSON name, each an ElementChecker (cardinality, array or not, slicing,
+per-item assertions) paired with the checker of the field's type. Every checker reports its own
+issues with the FHIRPath expression of the element it looked at (Firely's validator is the model).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from adapter.validation.context import Context
+
+
+class TypeChecker(Protocol):
+    primitive: bool
+
+    def check(self, value: Any, path: str, ctx: Context) -> None: ...
+
+
+class Assertion(Protocol):
+    def check(self, value: Any, path: str, ctx: Context) -> None: ...
+
+
+def json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "null"
+    return "an object"
+
+
+class Where:
+    """Which profile a checker belongs to, for the sentence of an issue."""
+
+    __slots__ = ("name", "url")
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"profile {self.name} ({self.url})"
+
+
+_JSON_KINDS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "decimal": (int, float),
+}
+_DATES = frozenset({"date", "dateTime", "instant"})
+_INT_MIN = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
+
+
+class PrimitiveChecker:
+    """JSON kind, the R4 regex of the type, real calendar dates and integer ranges."""
+
+    primitive = True
+    __slots__ = ("json", "name", "regex", "where")
+
+    def __init__(self, name: str, json: str, regex: str | None, where: Where) -> None:
+        self.name = name
+        self.json = _JSON_KINDS[json]
+        self.regex = re.compile(regex) if regex and json == "string" else None
+        self.where = where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if type(value) not in self.json:
+            ctx.add(
+                "error",
+                "structure",
+                f"{path} must be a JSON {self.json[0].__name__} for FHIR type {self.name},"
+                f" found {json_kind(value)} ({self.where}, rule json-type).",
+                path,
+                "json-type",
+                self.where.url,
+            )
+            return
+        problem = None
+        if self.regex is not None and not self.regex.fullmatch(value):
+            problem = f"does not match the format of {self.name}"
+        elif self.name in _DATES and len(value) >= 10 and not _real_date(value):
+            problem = "is not a real calendar date"
+        elif self.name in _INT_MIN and not _INT_MIN[self.name] <= value < 2**31:
+            problem = f"is out of range for {self.name}"
+        if problem:
+            shown = value if self.name not in ("string", "markdown") else "the value"
+            ctx.add(
+                "error",
+                "value",
+                f"{path}: {shown!r} {problem} ({self.where}, rule primitive-format).",
+                path,
+                "primitive-format",
+                self.where.url,
+            )
+
+
+def _real_date(value: str) -> bool:
+    try:
+        date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+class ObjectChecker:
+    """One JSON object: a resource, a complex datatype or a backbone element."""
+
+    primitive = False
+    __slots__ = ("assertions", "fields", "is_resource", "label", "profile", "required", "type_name", "where")
+
+    def __init__(self, type_name: str, label: str, where: Where, *, is_resource: bool = False) -> None:
+        self.type_name = type_name
+        self.label = label  # definitional path, e.g. Encounter.statusHistory
+        self.where = where
+        self.profile = where.url
+        self.is_resource = is_resource
+        self.fields: dict[str, tuple[ElementChecker, TypeChecker]] = {}
+        self.required: list[ElementChecker] = []
+        self.assertions: list[Assertion] = []
+
+    def check(self, obj: Any, path: str, ctx: Context) -> None:
+        if type(obj) is not dict:
+            ctx.add(
+                "error",
+                "structure",
+                f"{path} must be a JSON object ({self.type_name}), found {json_kind(obj)}"
+                f" ({self.where}, rule json-type).",
+                path,
+                "json-type",
+                self.profile,
+            )
+            return
+        if not obj or (len(obj) == 1 and "id" in obj):
+            ctx.add(
+                "error",
+                "invariant",
+                f"{path} is empty: every element must have a value or children"
+                f" ({self.where}, rule ele-1).",
+                path,
+                "ele-1",
+                self.profile,
+            )
+        fields = self.fields
+        present: set[ElementChecker] = set()
+        for key, value in obj.items():
+            hit = fields.get(key)
+            if hit is not None:
+                element = hit[0]
+                if element in present and element.choice:
+                    element.second_choice(key, path, ctx)
+                present.add(element)
+                element.check(value, key, hit[1], path, ctx)
+                continue
+            if key[:1] == "_":
+                hit = fields.get(key[1:])
+                if hit is not None and hit[1].primitive:
+                    present.add(hit[0])
+                    hit[0].check_primitive_extension(value, key, path, ctx)
+                    continue
+            if key == "resourceType" and self.is_resource:
+                if value != self.type_name:
+                    ctx.add(
+                        "error",
+                        "structure",
+                        f"{path} is a {value!r} where {self.where} expects a {self.type_name}"
+                        " (rule resource-type).",
+                        path,
+                        "resource-type",
+                        self.profile,
+                    )
+                continue
+            ctx.add(
+                "error",
+                "structure",
+                f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
+                f" ({self.where}, rule unknown-element).",
+                f"{path}.{key}",
+                "unknown-element",
+                self.profile,
+            )
+        for element in self.required:
+            if element not in present:
+                element.missing(path, ctx)
+        for assertion in self.assertions:
+            assertion.check(obj, path, ctx)
+
+
+Prepare = Callable[[Any, str, "Context"], None]
+
+
+class ElementChecker:
+    """One element of an object: array or single value, cardinality, slicing, item assertions."""
+
+    __slots__ = (
+        "array",
+        "assertions",
+        "choice",
+        "label",
+        "max",
+        "min",
+        "name",
+        "prepare",
+        "profile",
+        "slicing",
+        "where",
+    )
+
+    def __init__(
+        self, name: str, label: str, min_: int, max_: int | None, array: bool, where: Where
+    ) -> None:
+        self.name = name
+        self.label = label
+        self.min = min_
+        self.max = max_
+        self.array = array
+        self.choice = name.endswith("[x]")
+        self.where = where
+        self.profile = where.url
+        self.assertions: list[Assertion] = []
+        self.slicing: SliceGroup | None = None
+        self.prepare: Prepare | None = None  # runs on every item before slices are matched
+
+    @property
+    def required(self) -> bool:
+        return self.min > 0 or (self.slicing is not None and self.slicing.required)
+
+    def check(self, value: Any, key: str, checker: TypeChecker, path: str, ctx: Context) -> None:
+        here = f"{path}.{key}"
+        if not self.array:
+            if type(value) is list:
+                self._not_array(here, ctx)
+                return
+            if self.max == 0:
+                self._too_many(1, here, ctx)
+            if self.prepare is not None:
+                self.prepare(value, here, ctx)
+            checker.check(value, here, ctx)
+            for assertion in self.assertions:
+                assertion.check(value, here, ctx)
+            return
+        if type(value) is not list or not value:
+            ctx.add(
+                "error",
+                "structure",
+                f"{here} must be a non-empty JSON array: {self.label} repeats"
+                f" ({self.where}, rule json-type).",
+                here,
+                "json-type",
+                self.profile,
+            )
+            return
+        count = len(value)
+        if count < self.min:
+            self._too_few(count, path, ctx)
+        if self.max is not None and count > self.max:
+            self._too_many(count, here, ctx)
+        if self.prepare is not None:
+            for i, item in enumerate(value):
+                self.prepare(item, f"{here}[{i}]", ctx)
+        if self.slicing is not None:
+            self.slicing.check(value, here, path, checker, self, ctx)
+            return
+        primitive = checker.primitive
+        for i, item in enumerate(value):
+            if item is None and primitive:
+                continue  # a null kept in place for a "_name" extension
+            at = f"{here}[{i}]"
+            checker.check(item, at, ctx)
+            for assertion in self.assertions:
+                assertion.check(item, at, ctx)
+
+    def check_primitive_extension(self, value: Any, key: str, path: str, ctx: Context) -> None:
+        """`_birthDate`: the id and extensions of a primitive value."""
+        element = ctx.compiler.element_checker()
+        here = f"{path}.{key}"
+        for i, item in enumerate(value if type(value) is list else [value]):
+            if item is not None:
+                element.check(item, f"{here}[{i}]" if type(value) is list else here, ctx)
+
+    def missing(self, path: str, ctx: Context) -> None:
+        if self.min > 0:
+            self._too_few(0, path, ctx)
+        if self.slicing is not None:
+            self.slicing.counts_ok([0] * len(self.slicing.slices), path, ctx)
+
+    def second_choice(self, key: str, path: str, ctx: Context) -> None:
+        ctx.add(
+            "error",
+            "structure",
+            f"{path}.{key}: {self.label} is a choice of types and takes one value; found several"
+            f" ({self.where}, rule choice-type).",
+            f"{path}.{key}",
+            "choice-type",
+            self.profile,
+        )
+
+    def _too_few(self, count: int, path: str, ctx: Context) -> None:
+        ctx.add(
+            "error",
+            "required",
+            f"{self.label}: at least {self.min} required, found {count} at {path}"
+            f" ({self.where}, rule cardinality-min).",
+            path,
+            "cardinality-min",
+            self.profile,
+        )
+
+    def _too_many(self, count: int, here: str, ctx: Context) -> None:
+        ctx.add(
+            "error",
+            "structure",
+            f"{self.label}: at most {self.max} allowed, found {count} ({self.where}, rule cardinality-max).",
+            here,
+            "cardinality-max",
+            self.profile,
+        )
+
+    def _not_array(self, here: str, ctx: Context) -> None:
+        ctx.add(
+            "error",
+            "structure",
+            f"{here} must be a single value, not an array: {self.label} does not repeat"
+            f" ({self.where}, rule json-type).",
+            here,
+            "json-type",
+            self.profile,
+        )
+
+
+Matcher = Callable[[Any], bool]
+
+
+class Slice:
+    __slots__ = ("checker", "element", "matches", "name")
+
+    def __init__(self, name: str, element: ElementChecker, checker: TypeChecker, matches: Matcher) -> None:
+        self.name = name
+        self.element = element  # cardinality of the slice and its per-item assertions
+        self.checker = checker
+        self.matches = matches
+
+
+class SliceGroup:
+    """The slices of a repeating element: each item goes to the first slice it matches."""
+
+    __slots__ = ("closed", "label", "slices", "where")
+
+    def __init__(self, label: str, slices: list[Slice], closed: bool, where: Where) -> None:
+        self.label = label
+        self.slices = slices
+        self.closed = closed
+        self.where = where
+
+    @property
+    def required(self) -> bool:
+        return any(s.element.min > 0 for s in self.slices)
+
+    def check(
+        self,
+        items: list[Any],
+        here: str,
+        parent: str,
+        checker: TypeChecker,
+        element: ElementChecker,
+        ctx: Context,
+    ) -> None:
+        counts = [0] * len(self.slices)
+        for i, item in enumerate(items):
+            at = f"{here}[{i}]"
+            for n, candidate in enumerate(self.slices):
+                if candidate.matches(item):
+                    counts[n] += 1
+                    candidate.checker.check(item, at, ctx)
+                    for assertion in candidate.element.assertions:
+                        assertion.check(item, at, ctx)
+                    break
+            else:
+                if self.closed:
+                    names = ", ".join(s.name for s in self.slices)
+                    ctx.add(
+                        "error",
+                        "structure",
+                        f"{at} matches none of the slices of {self.label} ({names}) and the slicing is"
+                        f" closed ({self.where}, rule slice-closed).",
+                        at,
+                        "slice-closed",
+                        self.where.url,
+                    )
+                    continue
+                checker.check(item, at, ctx)
+                for assertion in element.assertions:
+                    assertion.check(item, at, ctx)
+        self.counts_ok(counts, parent, ctx)
+
+    def counts_ok(self, counts: list[int], parent: str, ctx: Context) -> None:
+        for candidate, count in zip(self.slices, counts, strict=True):
+            low, high = candidate.element.min, candidate.element.max
+            if count < low or (high is not None and count > high):
+                expected = f"{low}..{'*' if high is None else high}"
+                ctx.add(
+                    "error",
+                    "required" if count < low else "structure",
+                    f"{self.label}:{candidate.name}: {expected} required, found {count} at {parent}"
+                    f" ({self.where}, rule slice-cardinality).",
+                    parent,
+                    "slice-cardinality",
+                    self.where.url,
+                )
+
+
+class ResourceChecker:
+    """An element of type Resource (Bundle.entry.resource, contained): checked as what it says it is,
+    against the profiles planned for it, those in its meta.profile, or else the R4 base."""
+
+    primitive = False
+    __slots__ = ()
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        compiler = ctx.compiler
+        if type(value) is not dict:
+            ctx.add("error", "structure", f"{path} must be a resource (a JSON object), found {json_kind(value)}"
+                    " (rule json-type).", path, "json-type", None)
+            return
+        key = id(value)
+        planned = ctx.planned.get(key)
+        if planned is None:
+            meta = value.get("meta")
+            claimed = meta.get("profile") if type(meta) is dict else None
+            planned = compiler.claimed_profiles(claimed, value.get("resourceType"))
+        if planned:
+            for checker in planned:
+                ctx.check_resource(checker, value, path)
+            return
+        if key in ctx.done:
+            return  # already checked against a profile, through a reference
+        rtype = value.get("resourceType")
+        base = compiler.resource(rtype) if type(rtype) is str else None
+        if base is None:
+            ctx.add(
+                "error",
+                "structure",
+                f"{path}: {rtype!r} is not a FHIR R4 resource type (rule resource-type).",
+                path,
+                "resource-type",
+                None,
+            )
+            return
+        ctx.check_resource(base, value, path)
+
+
+class ExtensionChecker:
+    """An extension: checked against its definition when the URL names a loaded one."""
+
+    primitive = False
+    __slots__ = ("base",)
+
+    def __init__(self) -> None:
+        self.base: ObjectChecker | None = None  # the R4 Extension, set once compiled (it contains itself)
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        url = value.get("url") if type(value) is dict else None
+        definition = ctx.compiler.extension(url) if type(url) is str else None
+        checker = definition or self.base
+        assert checker is not None
+        checker.check(value, path, ctx)

@@ -1,0 +1,357 @@
+"""Compiling profiles into checkers, once, at start-up.
+
+A StructureDefinition's element tree (snapshot.py) becomes ObjectCheckers and ElementCheckers with
+their assertions (checkers.py, assertions.py). The R4 base types are compiled the same way, from the
+core definitions, and shared by every profile that leaves them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fhirpathpy import compile as compile_fhirpath
+from fhirpathpy.models import models
+
+from adapter.validation.assertions import (
+    Binding,
+    ExtensionValue,
+    Fixed,
+    IdentifierRules,
+    Invariant,
+    Pattern,
+    ReferenceTarget,
+    contains,
+)
+from adapter.validation.checkers import (
+    Assertion,
+    ElementChecker,
+    ExtensionChecker,
+    ObjectChecker,
+    PrimitiveChecker,
+    ResourceChecker,
+    Slice,
+    SliceGroup,
+    TypeChecker,
+    Where,
+)
+from adapter.validation.package import FhirPackage, PackageError
+from adapter.validation.r4 import BASE, CoreDefinitions
+from adapter.validation.snapshot import Constraint, Discriminator, Node, Slicing, TreeBuilder, TypeRef
+from adapter.validation.terminology import Terminology
+from adapter.validation.valuesets import Codes, Expander
+
+_EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
+
+
+class TypeNotAllowed:
+    """A choice type that R4 allows but the profile has ruled out (valueString where only date goes)."""
+
+    primitive = False
+    __slots__ = ("allowed", "label", "where")
+
+    def __init__(self, label: str, allowed: list[str], where: Where) -> None:
+        self.label, self.allowed, self.where = label, allowed, where
+
+    def check(self, value: Any, path: str, ctx: Any) -> None:
+        ctx.add(
+            "error",
+            "structure",
+            f"{path}: this type is not allowed for {self.label}; allowed: {', '.join(self.allowed)}"
+            f" ({self.where}, rule type-not-allowed).",
+            path,
+            "type-not-allowed",
+            self.where.url,
+        )
+
+
+class Compiler:
+    def __init__(self, core: CoreDefinitions, package: FhirPackage, terms: Terminology) -> None:
+        self.core = core
+        self.builder = TreeBuilder(core)
+        self.terms = terms
+        self.env = terms.fhirpath_variables()
+        self.identifier_rules = IdentifierRules(terms)
+        self.definitions = {
+            sd["url"]: sd for sd in package.resources("StructureDefinition") if sd.get("derivation") == "constraint"
+        }
+        self.expander = Expander(package.resources("ValueSet"), package.resources("CodeSystem"))
+        self._where: dict[str, Where] = {}
+        self._trees: dict[str, Node] = {}
+        self._base: dict[str, ObjectChecker] = {}
+        self._profiles: dict[str, ObjectChecker] = {}
+        self._content: dict[str, ObjectChecker] = {}
+        self._fhirpath: dict[str, Callable[..., Any]] = {}
+        self.primitives = {
+            name: PrimitiveChecker(name, p["json"], p.get("regex"), self.where(BASE + name))
+            for name, p in core.primitives.items()
+        }
+        self.resources = ResourceChecker()
+        self.extensions = ExtensionChecker()
+        self.extensions.base = self.base("Extension")
+
+    # --- what the validator asks for ---
+
+    def base(self, type_name: str) -> ObjectChecker:
+        """The R4 base checker of a resource or datatype."""
+        checker = self._base.get(type_name)
+        if checker is None:
+            where = self.where(BASE + type_name)
+            checker = ObjectChecker(type_name, type_name, where, is_resource=self.core.is_resource(type_name))
+            self._base[type_name] = checker  # before filling: types refer to themselves (Extension)
+            self._fill(checker, self.builder.base_tree(type_name), type_name, where, root=True)
+        return checker
+
+    def resource(self, type_name: str) -> ObjectChecker | None:
+        return self.base(type_name) if self.core.is_resource(type_name) else None
+
+    def element_checker(self) -> ObjectChecker:
+        return self.base("Element")
+
+    def profile(self, url: str) -> ObjectChecker:
+        checker = self._profiles.get(url)
+        if checker is None:
+            if url.startswith(BASE) and url[len(BASE) :] in self.core.types:
+                return self.base(url[len(BASE) :])
+            sd = self._definition(url)
+            where = self.where(url)
+            rtype = sd["type"]
+            checker = ObjectChecker(rtype, rtype, where, is_resource=self.core.is_resource(rtype))
+            self._profiles[url] = checker
+            self._fill(checker, self.tree(url), rtype, where, root=True)
+        return checker
+
+    def extension(self, url: str) -> ObjectChecker | None:
+        sd = self.definitions.get(url)
+        return self.profile(url) if sd is not None and sd.get("type") == "Extension" else None
+
+    def claimed_profiles(self, claimed: Any, rtype: Any) -> list[ObjectChecker]:
+        """The loaded profiles a resource names in meta.profile (unknown ones are not judged)."""
+        if not isinstance(claimed, list):
+            return []
+        return [
+            self.profile(url)
+            for url in claimed
+            if isinstance(url, str) and url in self.definitions and self.definitions[url].get("type") == rtype
+        ]
+
+    def compile_all(self) -> None:
+        """Compile every profile of the package and every R4 type now, not on a first request."""
+        for url in self.definitions:
+            self.profile(url)
+        for name, definition in self.core.types.items():
+            if not definition["abstract"] or name in ("Element", "BackboneElement"):
+                self.base(name)
+
+    def tree(self, url: str) -> Node:
+        tree = self._trees.get(url)
+        if tree is None:
+            if url.startswith(BASE):
+                return self.builder.base_tree(url[len(BASE) :])
+            sd = self._definition(url)
+            tree = self.builder.apply(self.tree(sd.get("baseDefinition", BASE + sd["type"])), sd)
+            self._trees[url] = tree
+        return tree
+
+    def where(self, url: str) -> Where:
+        where = self._where.get(url)
+        if where is None:
+            sd = self.definitions.get(url)
+            name = sd.get("name", url) if sd else f"FHIR R4 {url.removeprefix(BASE)}"
+            where = self._where[url] = Where(url, name)
+        return where
+
+    def codes(self, value_set: str) -> Codes | None:
+        return self.expander.expand(value_set) or self.core.value_sets.get(value_set)
+
+    def _definition(self, url: str) -> dict[str, Any]:
+        sd = self.definitions.get(url)
+        if sd is None:
+            raise PackageError(f"profile {url} is referred to but not loaded")
+        return sd
+
+    # --- compiling ---
+
+    def _fill(self, checker: ObjectChecker, node: Node, type_name: str, where: Where, *, root: bool) -> None:
+        children = node.children if node.children is not None else self.builder.expand(node)
+        for child in children.values():
+            element, pairs = self._element(child)
+            for key, type_checker in pairs:
+                checker.fields[key] = (element, type_checker)
+            if element.required:
+                checker.required.append(element)
+        if root:
+            checker.assertions += self._invariants(node.constraints)
+        if type_name == "Identifier":
+            checker.assertions.append(self.identifier_rules)
+        elif type_name == "Extension":
+            checker.assertions.append(ExtensionValue(where))
+
+    def _element(self, node: Node) -> tuple[ElementChecker, list[tuple[str, TypeChecker]]]:
+        where = self.where(node.source)
+        element = ElementChecker(node.name, node.path, node.min, node.max, node.base_max != 1, where)
+        pairs: list[tuple[str, TypeChecker]] = []
+        if node.content_ref and not node.types:
+            pairs.append((node.name, self._content_reference(node.content_ref)))
+        elif node.choice:
+            stem = node.name[:-3]
+            allowed = [t.code for t in node.types]
+            for t in node.types:
+                pairs.append((stem + t.code[:1].upper() + t.code[1:], self._type(node, t)))
+            for code in node.base_types:
+                if code not in allowed:
+                    pairs.append((stem + code[:1].upper() + code[1:], TypeNotAllowed(node.path, allowed, where)))
+        else:
+            pairs += [(node.name, self._type(node, t)) for t in node.types[:1]]
+        element.assertions = self._item_assertions(node, where)
+        if node.types and node.types[0].code == "Identifier":
+            element.prepare = self.identifier_rules.normalise
+        if node.slices:
+            element.slicing = self._slicing(node, where)
+        return element, pairs
+
+    def _type(self, node: Node, t: TypeRef) -> TypeChecker:
+        code = t.code
+        if code in self.primitives:
+            return self.primitives[code]
+        if t.profiles:
+            return self.profile(t.profiles[0])
+        if node.children is not None:  # a backbone element, or a datatype a profile reaches into
+            checker = ObjectChecker(code, node.path, self.where(node.source))
+            self._fill(checker, node, code, self.where(node.source), root=False)
+            return checker
+        if code == "Extension":
+            return self.extensions
+        if code in ("Resource", "DomainResource") or self.core.is_resource(code):
+            return self.resources
+        return self.base(code)
+
+    def _content_reference(self, path: str) -> ObjectChecker:
+        """Bundle.entry.link is Bundle.link; Questionnaire.item.item recurses: compile once, share."""
+        checker = self._content.get(path)
+        if checker is None:
+            type_name, _, rest = path.partition(".")
+            node = self.builder.base_tree(type_name)
+            for part in rest.split("."):
+                assert node.children is not None
+                node = node.children[part]
+            where = self.where(BASE + type_name)
+            checker = self._content[path] = ObjectChecker("BackboneElement", path, where)
+            self._fill(checker, node, "BackboneElement", where, root=False)
+        return checker
+
+    def _item_assertions(self, node: Node, where: Where) -> list[Assertion]:
+        out: list[Assertion] = []
+        if node.fixed is not None:
+            out.append(Fixed(node.path, node.fixed, where))
+        if node.pattern is not None:
+            out.append(Pattern(node.path, node.pattern, where))
+        if node.binding:
+            codes = self.codes(node.binding)
+            if codes:
+                out.append(Binding(node.path, node.binding, codes, where))
+        out += self._invariants(node.constraints)
+        if any(t.code == "Reference" for t in node.types):
+            out.append(self._reference_target(node, where))
+        return out
+
+    def _invariants(self, constraints: Iterable[Constraint]) -> list[Assertion]:
+        out: list[Assertion] = []
+        for c in constraints:
+            evaluate = self._fhirpath.get(c.expression)
+            if evaluate is None:
+                try:
+                    evaluate = compile_fhirpath(c.expression, models["r4"])
+                except Exception as exc:  # fhirpathpy's parser raises plain Exceptions
+                    raise PackageError(f"{c.source}: constraint {c.key}: {c.expression!r}: {exc}") from exc
+                self._fhirpath[c.expression] = evaluate
+            out.append(Invariant(c, evaluate, self.where(c.source)))
+        return out
+
+    def _reference_target(self, node: Node, where: Where) -> ReferenceTarget:
+        types: set[str] = set()
+        profiles: dict[str, list[ObjectChecker]] = {}
+        anything = False
+        for t in node.types:
+            if t.code != "Reference":
+                continue
+            anything |= not t.targets
+            for url in t.targets:
+                name = url.removeprefix(BASE)
+                if url.startswith(BASE) and name in self.core.types:
+                    anything |= name == "Resource"
+                    types.add(name)
+                    continue
+                rtype = self._definition(url)["type"]
+                types.add(rtype)
+                profiles.setdefault(rtype, []).append(self.profile(url))
+        return ReferenceTarget(node.path, None if anything else frozenset(types), profiles, where)
+
+    def _slicing(self, node: Node, where: Where) -> SliceGroup:
+        slicing = node.slicing
+        if slicing is None and node.name in ("extension", "modifierExtension"):
+            slicing = _EXTENSION_SLICING
+        if slicing is None:
+            raise PackageError(f"{node.source}: {node.path} has slices but no slicing")
+        slices = []
+        for name, part in node.slices.items():
+            element, pairs = self._element(part)
+            slices.append(Slice(name, element, pairs[0][1], self._matcher(part, slicing.discriminators)))
+        return SliceGroup(node.path, slices, slicing.rules == "closed", where)
+
+    def _matcher(self, part: Node, discriminators: tuple[Discriminator, ...]) -> Callable[[Any], bool]:
+        tests = []
+        for d in discriminators:
+            if d.type not in ("value", "pattern"):
+                raise PackageError(f"{part.source}: {part.path}: discriminator type {d.type!r} is not supported")
+            expected, exact = self._expected(part, d.path)
+            tests.append(([s for s in d.path.split(".") if s != "$this"], expected, exact))
+
+        def matches(item: Any) -> bool:
+            for segments, expected, exact in tests:
+                values = _values(item, segments)
+                if not any((v == expected) if exact else contains(v, expected) for v in values):
+                    return False
+            return True
+
+        return matches
+
+    def _expected(self, part: Node, path: str) -> tuple[Any, bool]:
+        """The fixed (exact) or pattern value a slice has at a discriminator path."""
+        node = part
+        for segment in path.split("."):
+            if segment == "$this":
+                continue
+            if node.children is None and node.types and node.types[0].profiles:
+                node = self.tree(node.types[0].profiles[0])  # e.g. the url an extension definition fixes
+            children = self.builder.expand(node) if node.children is None else node.children
+            child = children.get(segment) or children.get(segment + "[x]")
+            if child is None:
+                raise PackageError(f"{part.source}: {part.path}: no element {segment!r} for discriminator {path}")
+            node = child
+        if node.fixed is not None:
+            return node.fixed, True
+        if node.pattern is not None:
+            return node.pattern, False
+        raise PackageError(f"{part.source}: {part.path} has no fixed or pattern value at {path}")
+
+
+def _values(item: Any, segments: list[str]) -> list[Any]:
+    values = [item]
+    for segment in segments:
+        found: list[Any] = []
+        for value in values:
+            if not isinstance(value, dict):
+                continue
+            x = value.get(segment)
+            if x is None:  # value → valueCoding
+                x = next(
+                    (v for k, v in value.items() if k.startswith(segment) and k[len(segment) : len(segment) + 1].isupper()),
+                    None,
+                )
+            if isinstance(x, list):
+                found += x
+            elif x is not None:
+                found.append(x)
+        values = found
+    return values

@@ -1,0 +1,48 @@
+"""What one validation run carries: the issues found, the Bundle that references resolve in,
+and which resources have been checked against which profile."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from adapter.validation.bundle import BundleIndex
+from adapter.validation.issues import Issue, Severity
+
+if TYPE_CHECKING:
+    from adapter.validation.checkers import ObjectChecker
+    from adapter.validation.compiler import Compiler
+
+
+class Context:
+    __slots__ = ("compiler", "done", "env", "index", "issues", "message", "planned")
+
+    def __init__(self, compiler: Compiler, index: BundleIndex | None = None, *, message: bool = False) -> None:
+        self.compiler = compiler
+        self.index = index
+        self.message = message  # a message Bundle: every reference must resolve inside it
+        self.issues: list[Issue] = []
+        self.env = compiler.env  # FHIRPath %variables: identifier systems by NamingSystem
+        self.done: dict[int, set[str]] = {}  # id(resource) → profiles it was checked against
+        self.planned: dict[int, list[ObjectChecker]] = {}  # id(resource) → profiles to check it with
+
+    def add(
+        self, severity: Severity, code: str, message: str, expression: str, rule: str, profile: str | None
+    ) -> None:
+        self.issues.append(Issue(severity, code, message, expression, rule, profile))
+
+    def check_resource(self, checker: ObjectChecker, resource: dict[str, Any], path: str) -> None:
+        """Check a resource against a profile once, however many references lead to it."""
+        seen = self.done.setdefault(id(resource), set())
+        if checker.profile in seen:
+            return
+        seen.add(checker.profile)
+        checker.check(resource, path, self)
+
+    def trial(self, checker: ObjectChecker, resource: dict[str, Any], path: str) -> list[Issue]:
+        """The issues `resource` would get against `checker`, without recording them."""
+        kept, self.issues = self.issues, []
+        try:
+            checker.check(resource, path, self)
+            return self.issues
+        finally:
+            self.issues = kept
