@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from fhirpathpy.engine.nodes import ResourceNode
 
 from adapter.validation.checkers import ObjectChecker, Where
 from adapter.validation.identifiers import RULES
@@ -111,13 +112,18 @@ class Binding:
 class Invariant:
     """A FHIRPath constraint (fhirpathpy), compiled once; identifier systems are %variables."""
 
-    __slots__ = ("constraint", "evaluate", "where")
+    __slots__ = ("constraint", "evaluate", "type_name", "where")
 
-    def __init__(self, constraint: Constraint, evaluate: Callable[..., Any], where: Where) -> None:
+    def __init__(
+        self, constraint: Constraint, evaluate: Callable[..., Any], type_name: str, where: Where
+    ) -> None:
         self.constraint, self.evaluate, self.where = constraint, evaluate, where
+        self.type_name = type_name  # what the element is, so that value resolves to valueCoding
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         c = self.constraint
+        if isinstance(value, dict) and "resourceType" not in value:
+            value = ResourceNode.create_node(value, self.type_name)
         try:
             result = self.evaluate(value, ctx.env)
         except Exception as exc:  # fhirpathpy raises plain Exceptions on data it cannot evaluate

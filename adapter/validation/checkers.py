@@ -60,6 +60,7 @@ _JSON_KINDS: dict[str, tuple[type, ...]] = {
     "integer": (int,),
     "decimal": (int, float),
 }
+_JSON_NAMES = {str: "string", bool: "boolean", int: "number", float: "number"}
 _DATES = frozenset({"date", "dateTime", "instant"})
 _INT_MIN = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
 
@@ -81,7 +82,7 @@ class PrimitiveChecker:
             ctx.add(
                 "error",
                 "structure",
-                f"{path} must be a JSON {self.json[0].__name__} for FHIR type {self.name},"
+                f"{path} must be a JSON {_JSON_NAMES[self.json[0]]} for FHIR type {self.name},"
                 f" found {json_kind(value)} ({self.where}, rule json-type).",
                 path,
                 "json-type",
@@ -414,10 +415,10 @@ class SliceGroup:
                     "error",
                     "required" if count < low else "structure",
                     f"{self.label}:{candidate.name}: {expected} required, found {count} at {parent}"
-                    f" ({self.where}, rule slice-cardinality).",
+                    f" ({candidate.element.where}, rule slice-cardinality).",
                     parent,
                     "slice-cardinality",
-                    self.where.url,
+                    candidate.element.profile,
                 )
 
 

@@ -181,7 +181,7 @@ class Compiler:
             if element.required:
                 checker.required.append(element)
         if root:
-            checker.assertions += self._invariants(node.constraints)
+            checker.assertions += self._invariants(node.constraints, type_name)
         if type_name == "Identifier":
             checker.assertions.append(self.identifier_rules)
         elif type_name == "Extension":
@@ -250,12 +250,14 @@ class Compiler:
             codes = self.codes(node.binding)
             if codes:
                 out.append(Binding(node.path, node.binding, codes, where))
-        out += self._invariants(node.constraints)
+        if node.constraints:
+            code = node.types[0].code if node.types else "BackboneElement"
+            out += self._invariants(node.constraints, node.path if code == "BackboneElement" else code)
         if any(t.code == "Reference" for t in node.types):
             out.append(self._reference_target(node, where))
         return out
 
-    def _invariants(self, constraints: Iterable[Constraint]) -> list[Assertion]:
+    def _invariants(self, constraints: Iterable[Constraint], type_name: str) -> list[Assertion]:
         out: list[Assertion] = []
         for c in constraints:
             evaluate = self._fhirpath.get(c.expression)
@@ -265,7 +267,7 @@ class Compiler:
                 except Exception as exc:  # fhirpathpy's parser raises plain Exceptions
                     raise PackageError(f"{c.source}: constraint {c.key}: {c.expression!r}: {exc}") from exc
                 self._fhirpath[c.expression] = evaluate
-            out.append(Invariant(c, evaluate, self.where(c.source)))
+            out.append(Invariant(c, evaluate, type_name, self.where(c.source)))
         return out
 
     def _reference_target(self, node: Node, where: Where) -> ReferenceTarget:
