@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import errors, fhir, health
+from adapter.api import errors, fhir, health, validate
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.engine import Mapper
@@ -45,7 +45,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    validator = Validator.from_path(settings.profiles_dir)
+    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
     store = Store.from_url(settings.database_url)
@@ -90,4 +90,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.include_router(fhir.router)
     app.include_router(health.router)
+    app.include_router(validate.router)
     return app

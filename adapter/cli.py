@@ -67,6 +67,13 @@ def deliver(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="FHIR JSON files (message Bundles or resources)")],
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Canonical URL of the profile to validate against (default: the"
+            " LUS message profiles for a message Bundle, else meta.profile or R4)"
+        ),
+    ] = None,
     output: Annotated[
         str, typer.Option("--format", help="text or json (an OperationOutcome per file)")
     ] = "text",
@@ -74,7 +81,8 @@ def validate(
     """Validate files; exit 1 if any has an error."""
     from adapter.validation.validator import Validator
 
-    validator = Validator.from_path(Settings().profiles_dir)
+    settings = Settings()
+    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     failed = False
     for path in files:
         try:
@@ -83,10 +91,11 @@ def validate(
             err.print(f"[red]{path}: cannot read: {exc}[/red]")
             failed = True
             continue
-        if resource.get("resourceType") == "Bundle" and resource.get("type") == "message":
-            issues = validator.validate_message(resource)
-        else:
-            issues = validator.validate_resource(resource)
+        if not isinstance(resource, dict):
+            err.print(f"[red]{path}: not a FHIR resource (a JSON object)[/red]")
+            failed = True
+            continue
+        issues = validator.validate(resource, profile)
         failed |= any(i.blocking for i in issues)
         if output == "json":
             sys.stdout.buffer.write(
@@ -96,7 +105,7 @@ def validate(
         verdict = "[red]invalid[/red]" if any(i.blocking for i in issues) else "[green]valid[/green]"
         err.print(f"{path}: {verdict}")
         for issue in issues:
-            err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}")
+            err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}", markup=False)
     raise typer.Exit(1 if failed else 0)
 
 

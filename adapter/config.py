@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         description="Folder with parties.yaml: this adapter's identity and the routing table.",
     )
     profiles_dir: Path = Field(PROJECT_ROOT / "profiles", description="FHIR package folder (or .tgz).")
+    extra_packages_dir: Path | None = Field(
+        None,
+        description="Folder of further FHIR package folders or .tgz files (a region's own profiles,"
+        " reservnummer systems, codes), loaded beside profiles_dir at start-up.",
+    )
     mappings_dir: Path = Field(PROJECT_ROOT / "mappings", description="Folder of mapping rule files.")
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable console).")

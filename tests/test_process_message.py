@@ -105,7 +105,7 @@ def assert_rejected_without_trace(runtime: Runtime, before: dict[str, int]) -> N
             "invalid-inskrivningsmeddelande-admission-time.json",
             422,
             "Bundle.entry[1].resource.period.start",
-            "r4-value_error",
+            "primitive-format",
         ),
     ],
 )

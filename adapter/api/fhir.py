@@ -9,12 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter import __version__
+from adapter.api.body import BodyRejected, read_fhir_body
 from adapter.api.responses import fhir_response, outcome_response
-from adapter.validation.issues import Issue
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
-
-_ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 
 
 @router.post(
@@ -29,28 +27,11 @@ _ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 )
 async def process_message(request: Request) -> Response:
     runtime = request.app.state.runtime
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _ACCEPTED_TYPES:
-        return outcome_response(
-            415,
-            Issue(
-                "error",
-                "not-supported",
-                f"Content-Type {content_type or '(none)'} is not accepted; send application/fhir+json.",
-            ),
-        )
-    limit = runtime.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return outcome_response(413, Issue("error", "too-costly", f"The body is larger than {limit} bytes."))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return outcome_response(
-                413, Issue("error", "too-costly", f"The body is larger than {limit} bytes.")
-            )
-    result = await run_in_threadpool(runtime.pipeline.process_message, bytes(body))
+    try:
+        body = await read_fhir_body(request, runtime.settings.max_body_bytes)
+    except BodyRejected as rejected:
+        return outcome_response(rejected.status, rejected.issue)
+    result = await run_in_threadpool(runtime.pipeline.process_message, body)
     return fhir_response(result.body, result.status)
 
 

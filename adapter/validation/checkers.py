@@ -148,8 +148,7 @@ class ObjectChecker:
             ctx.add(
                 "error",
                 "invariant",
-                f"{path} is empty: every element must have a value or children"
-                f" ({self.where}, rule ele-1).",
+                f"{path} is empty: every element must have a value or children ({self.where}, rule ele-1).",
                 path,
                 "ele-1",
                 self.profile,
@@ -219,9 +218,7 @@ class ElementChecker:
         "where",
     )
 
-    def __init__(
-        self, name: str, label: str, min_: int, max_: int | None, array: bool, where: Where
-    ) -> None:
+    def __init__(self, name: str, label: str, min_: int, max_: int | None, array: bool, where: Where) -> None:
         self.name = name
         self.label = label
         self.min = min_
@@ -432,8 +429,14 @@ class ResourceChecker:
     def check(self, value: Any, path: str, ctx: Context) -> None:
         compiler = ctx.compiler
         if type(value) is not dict:
-            ctx.add("error", "structure", f"{path} must be a resource (a JSON object), found {json_kind(value)}"
-                    " (rule json-type).", path, "json-type", None)
+            ctx.add(
+                "error",
+                "structure",
+                f"{path} must be a resource (a JSON object), found {json_kind(value)} (rule json-type).",
+                path,
+                "json-type",
+                None,
+            )
             return
         key = id(value)
         planned = ctx.planned.get(key)

@@ -73,7 +73,9 @@ class Compiler:
         self.env = terms.fhirpath_variables()
         self.identifier_rules = IdentifierRules(terms)
         self.definitions = {
-            sd["url"]: sd for sd in package.resources("StructureDefinition") if sd.get("derivation") == "constraint"
+            sd["url"]: sd
+            for sd in package.resources("StructureDefinition")
+            if sd.get("derivation") == "constraint"
         }
         self.expander = Expander(package.resources("ValueSet"), package.resources("CodeSystem"))
         self._where: dict[str, Where] = {}
@@ -200,7 +202,9 @@ class Compiler:
                 pairs.append((stem + t.code[:1].upper() + t.code[1:], self._type(node, t)))
             for code in node.base_types:
                 if code not in allowed:
-                    pairs.append((stem + code[:1].upper() + code[1:], TypeNotAllowed(node.path, allowed, where)))
+                    pairs.append(
+                        (stem + code[:1].upper() + code[1:], TypeNotAllowed(node.path, allowed, where))
+                    )
         else:
             pairs += [(node.name, self._type(node, t)) for t in node.types[:1]]
         element.assertions = self._item_assertions(node, where)
@@ -305,7 +309,9 @@ class Compiler:
         tests = []
         for d in discriminators:
             if d.type not in ("value", "pattern"):
-                raise PackageError(f"{part.source}: {part.path}: discriminator type {d.type!r} is not supported")
+                raise PackageError(
+                    f"{part.source}: {part.path}: discriminator type {d.type!r} is not supported"
+                )
             expected, exact = self._expected(part, d.path)
             tests.append(([s for s in d.path.split(".") if s != "$this"], expected, exact))
 
@@ -329,7 +335,9 @@ class Compiler:
             children = self.builder.expand(node) if node.children is None else node.children
             child = children.get(segment) or children.get(segment + "[x]")
             if child is None:
-                raise PackageError(f"{part.source}: {part.path}: no element {segment!r} for discriminator {path}")
+                raise PackageError(
+                    f"{part.source}: {part.path}: no element {segment!r} for discriminator {path}"
+                )
             node = child
         if node.fixed is not None:
             return node.fixed, True
@@ -348,7 +356,11 @@ def _values(item: Any, segments: list[str]) -> list[Any]:
             x = value.get(segment)
             if x is None:  # value → valueCoding
                 x = next(
-                    (v for k, v in value.items() if k.startswith(segment) and k[len(segment) : len(segment) + 1].isupper()),
+                    (
+                        v
+                        for k, v in value.items()
+                        if k.startswith(segment) and k[len(segment) : len(segment) + 1].isupper()
+                    ),
                     None,
                 )
             if isinstance(x, list):

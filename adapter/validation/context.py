@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 class Context:
     __slots__ = ("compiler", "done", "env", "index", "issues", "message", "planned")
 
-    def __init__(self, compiler: Compiler, index: BundleIndex | None = None, *, message: bool = False) -> None:
+    def __init__(
+        self, compiler: Compiler, index: BundleIndex | None = None, *, message: bool = False
+    ) -> None:
         self.compiler = compiler
         self.index = index
         self.message = message  # a message Bundle: every reference must resolve inside it

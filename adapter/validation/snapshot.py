@@ -105,7 +105,10 @@ class TreeBuilder:
                 e.get("min", 0),
                 _max(e.get("max")),
                 _max(e.get("max")),
-                [TypeRef(t["code"], (), tuple(BASE + x for x in t.get("targets", ()))) for t in e.get("types", [])],
+                [
+                    TypeRef(t["code"], (), tuple(BASE + x for x in t.get("targets", ())))
+                    for t in e.get("types", [])
+                ],
                 base_types=tuple(t["code"] for t in e.get("types", [])),
                 binding=e.get("binding"),
                 content_ref=e.get("contentReference"),
@@ -131,7 +134,9 @@ class TreeBuilder:
             elif len(node.types) == 1:
                 node.children = copy.deepcopy(self.base_tree(node.types[0].code).children or {})
             else:
-                raise PackageError(f"{node.path}: cannot constrain inside a choice of types; restrict the type")
+                raise PackageError(
+                    f"{node.path}: cannot constrain inside a choice of types; restrict the type"
+                )
         return node.children
 
     def apply(self, tree: Node, sd: dict[str, Any]) -> Node:
@@ -193,7 +198,8 @@ def _constrain(node: Node, e: dict[str, Any], url: str) -> None:
         node.max = _max(e["max"])
     if "type" in e:
         node.types = [
-            TypeRef(t["code"], tuple(t.get("profile", ())), tuple(t.get("targetProfile", ()))) for t in e["type"]
+            TypeRef(t["code"], tuple(t.get("profile", ())), tuple(t.get("targetProfile", ())))
+            for t in e["type"]
         ]
     for key, value in e.items():
         m = _TYPED.match(key)
@@ -211,5 +217,6 @@ def _constrain(node: Node, e: dict[str, Any], url: str) -> None:
     if "slicing" in e:
         s = e["slicing"]
         node.slicing = Slicing(
-            tuple(Discriminator(d["type"], d["path"]) for d in s.get("discriminator", [])), s.get("rules", "open")
+            tuple(Discriminator(d["type"], d["path"]) for d in s.get("discriminator", [])),
+            s.get("rules", "open"),
         )

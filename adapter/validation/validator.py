@@ -70,6 +70,14 @@ class Validator:
         ctx.check_resource(checker, resource, root)
         return _unique(ctx.issues)
 
+    def validate(self, resource: dict[str, Any], profile: str | None = None) -> list[Issue]:
+        """What `$validate` and `lus-adapter validate` do: a message Bundle without a profile as a
+        message, anything else as a resource."""
+        message = resource.get("resourceType") == "Bundle" and resource.get("type") == "message"
+        if profile is None and message:
+            return self.validate_message(resource)
+        return self.validate_resource(resource, profile)
+
     def profiles(self) -> list[str]:
         return sorted(self.compiler.definitions)
 

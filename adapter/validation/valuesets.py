@@ -48,8 +48,8 @@ class Expander:
                 codes = self.expand(nested)
                 if codes is None:
                     return None
-                for system, values in codes.items():
-                    result.setdefault(system, []).extend(values)
+                for nested_system, values in codes.items():
+                    result.setdefault(nested_system, []).extend(values)
             system = part.get("system")
             if not system:
                 continue

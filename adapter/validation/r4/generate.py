@@ -46,7 +46,9 @@ def read_package(path: Path) -> dict[str, list[dict[str, Any]]]:
     with tarfile.open(path, "r:gz") as archive:
         for member in archive.getmembers():
             name = member.name.rsplit("/", 1)[-1]
-            if not member.isfile() or not name.startswith(("StructureDefinition-", "ValueSet-", "CodeSystem-")):
+            if not member.isfile() or not name.startswith(
+                ("StructureDefinition-", "ValueSet-", "CodeSystem-")
+            ):
                 continue
             stream = archive.extractfile(member)
             assert stream is not None
@@ -104,7 +106,12 @@ def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         if sd["kind"] == "primitive-type":
             value = next(e for e in elements if e["path"] == f"{name}.value")
             regex = next(
-                (x["valueString"] for t in value.get("type", []) for x in t.get("extension", []) if x["url"] == _REGEX),
+                (
+                    x["valueString"]
+                    for t in value.get("type", [])
+                    for x in t.get("extension", [])
+                    if x["url"] == _REGEX
+                ),
                 None,
             )
             primitives[name] = {"json": _JSON_KIND.get(name, "decimal" if name == "decimal" else "string")}
@@ -154,8 +161,10 @@ def main(argv: list[str]) -> None:
     source = Path(argv[0]) if argv else core_package_path()
     data = generate(read_package(source))
     write(data, OUT)
-    print(f"{OUT}: {len(data['types'])} types, {len(data['primitives'])} primitives, "
-          f"{len(data['valueSets'])} required value sets, from {source}")
+    print(
+        f"{OUT}: {len(data['types'])} types, {len(data['primitives'])} primitives, "
+        f"{len(data['valueSets'])} required value sets, from {source}"
+    )
 
 
 if __name__ == "__main__":

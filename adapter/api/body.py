@@ -1,0 +1,40 @@
+"""Reading a FHIR request body: the media type, and the size limit while it streams in."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from adapter.validation.issues import Issue
+
+_ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+
+
+class BodyRejected(Exception):
+    def __init__(self, status: int, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.status = status
+        self.issue = issue
+
+
+async def read_fhir_body(request: Request, limit: int) -> bytes:
+    """The body as bytes, or BodyRejected (415 wrong media type, 413 larger than `limit`)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _ACCEPTED_TYPES:
+        raise BodyRejected(
+            415,
+            Issue(
+                "error",
+                "not-supported",
+                f"Content-Type {content_type or '(none)'} is not accepted; send application/fhir+json.",
+            ),
+        )
+    too_large = BodyRejected(413, Issue("error", "too-costly", f"The body is larger than {limit} bytes."))
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
