@@ -56,7 +56,7 @@ def add(bundle: dict[str, Any], resource: dict[str, Any]) -> str:
 
 
 def hsa(value: str) -> list[dict[str, Any]]:
-    return [{"type": PRN, "system": HSA, "value": value}]
+    return [{"type": copy.deepcopy(PRN), "system": HSA, "value": value}]
 
 
 def practitioner_role(bundle: dict[str, Any], n: int) -> str:

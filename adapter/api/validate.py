@@ -63,6 +63,8 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
             ),
         )
     issues = await run_in_threadpool(validator.validate, resource, profile)
+    if any(i.rule == "profile-unknown" for i in issues):
+        return outcome_response(400, *issues)  # nothing was validated
     return fhir_response(
         operation_outcome(issues, ok_text=f"Valid against {profile or 'the R4 base and LUS profiles'}.")
     )

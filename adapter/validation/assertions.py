@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 
 def _show(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return repr(value)
 
 
 def contains(value: Any, pattern: Any) -> bool:
@@ -103,10 +106,9 @@ class Binding:
             )
 
     def _coding(self, coding: Any) -> bool:
-        if not isinstance(coding, dict):
-            return False
-        codes = self.codes.get(coding.get("system"))  # type: ignore[arg-type]
-        return codes is not None and coding.get("code") in codes
+        system = coding.get("system") if isinstance(coding, dict) else None
+        code = coding.get("code") if isinstance(coding, dict) else None
+        return isinstance(system, str) and isinstance(code, str) and code in self.codes.get(system, ())
 
 
 class Invariant:
@@ -178,6 +180,8 @@ class ReferenceTarget:
                 )
             return
         rtype = entry.resource.get("resourceType")
+        if not isinstance(rtype, str):
+            return  # the entry itself is reported as not a resource
         if self.types is not None and rtype not in self.types:
             ctx.add(
                 "error",
@@ -189,7 +193,7 @@ class ReferenceTarget:
                 self.where.url,
             )
             return
-        candidates = self.profiles.get(str(rtype))
+        candidates = self.profiles.get(rtype)
         if not candidates:
             return
         if len(candidates) == 1:

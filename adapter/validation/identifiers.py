@@ -58,15 +58,23 @@ def normalise_personnummer(value: str, *, today: date | None = None) -> str | No
     return f"{century}{yy}{mm}{dd}{serial}{check}"
 
 
+# A living patient was born neither in the future nor more than this many years ago; with it a
+# changed century digit (19 → 18, 20 → 29) is caught too, which Luhn (over YYMMDDNNN) cannot see.
+MAX_AGE_YEARS = 125
+
+
 def _check_person(value: str, *, day_offset: int, label: str) -> str | None:
     full = normalise_personnummer(value)
     if full is None:
         return f"{label} {_masked(value)} is not of the form YYYYMMDDNNNC (or YYMMDD-NNNC)"
     year, month, day = int(full[0:4]), int(full[4:6]), int(full[6:8]) - day_offset
     try:
-        date(year, month, day)
+        born = date(year, month, day)
     except ValueError:
         return f"{label} {_masked(value)} does not contain a real date of birth"
+    today = date.today()
+    if born > today or today.year - born.year > MAX_AGE_YEARS:
+        return f"{label} {_masked(value)} has a date of birth in the future or over {MAX_AGE_YEARS} years ago"
     if not luhn_ok(full[2:]):
         return f"{label} {_masked(value)} has a wrong check digit (Luhn)"
     return None

@@ -42,7 +42,7 @@ def check_message(
         return issues, []
     coding = header.resource.get("eventCoding")
     event = (coding.get("system"), coding.get("code")) if isinstance(coding, dict) else (None, None)
-    profiles = headers.get(event)  # type: ignore[arg-type]
+    profiles = headers.get(event) if all(isinstance(part, str) for part in event) else None  # type: ignore[arg-type]
     if not profiles:
         known = sorted({code for _, code in headers})
         systems = sorted({system for system, _ in headers})

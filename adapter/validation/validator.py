@@ -62,7 +62,8 @@ class Validator:
                 Issue(
                     "error",
                     "not-supported",
-                    f"Profile {profile} is not loaded; loaded profiles: {', '.join(sorted(self.profiles()))}.",
+                    f"Profile {profile} is not among the {len(self.profiles())} profiles loaded"
+                    " (profiles_dir and extra_packages_dir).",
                     root,
                     "profile-unknown",
                 )
