@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import operation_outcome
@@ -124,6 +125,9 @@ def translate(
     for warning in warnings:
         err.print(f"[yellow]warning[/yellow] {warning.expression}: {warning.message}")
     sys.stdout.buffer.write(orjson.dumps([event_to_dict(event)], option=orjson.OPT_INDENT_2) + b"\n")
+
+
+register_ops_commands(app)
 
 
 def main() -> None:
