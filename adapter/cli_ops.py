@@ -22,7 +22,6 @@ deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", 
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
 )
-out = Console()
 err = Console(stderr=True)
 
 Format = Annotated[str, typer.Option("--format", help="text or json")]
@@ -74,7 +73,7 @@ def db_current() -> None:
         current = migrate.current_revision(conn)
     engine.dispose()
     head = migrate.head_revision()
-    out.print(f"database: {current or '(none)'}   adapter needs: {head}")
+    print(f"database: {current or '(none)'}   adapter needs: {head}")
     raise typer.Exit(0 if current == head else 1)
 
 
@@ -132,7 +131,7 @@ def deadletters_replay(
         raise typer.Exit(2)
     replayed = replay(_store(), which, by="cli", now=time.time())
     for mid in replayed:
-        out.print(mid)
+        print(mid)
     err.print(f"{len(replayed)} message(s) back in the queue")
     raise typer.Exit(0 if replayed or not message_id else 1)
 
@@ -175,13 +174,12 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
     if output == "json":
         sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    table = Table(show_lines=False)
+    table = Table()
     columns = ("message_id", "case_id", "recipient", "kind", "status", "attempts", when, "kvittens_code")
     for column in (*columns, "last_error"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", when))
     for row in rows:
-        table.add_row(
-            *(str(row[c] if row[c] is not None else "") for c in columns), (row["last_error"] or "")[:80]
-        )
-    out.print(table)
+        cells = ["" if row[c] is None else str(row[c])[: 19 if c == when else None] for c in columns]
+        table.add_row(*cells, (row["last_error"] or "")[:80])
+    Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
     err.print(f"{len(rows)} message(s)")
