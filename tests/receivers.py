@@ -51,6 +51,7 @@ class Receiver:
     applied: list[dict[str, Any]] = field(default_factory=list)  # bundles, each MessageHeader.id once
     applied_at: dict[str, float] = field(default_factory=dict)  # MessageHeader.id → time.time()
     duplicates: int = 0
+    log: list[tuple[float, str]] = field(default_factory=list)  # (arrival time, what it did)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -63,6 +64,7 @@ class Receiver:
             return [b["entry"][0]["resource"]["id"] for b in self.applied]
 
     def handle(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        arrived = time.time()
         bundle = json.loads(body)
         header = bundle["entry"][0]["resource"]
         with self.lock:
@@ -71,19 +73,24 @@ class Receiver:
         if self.on_request is not None:
             self.on_request(header["id"])
         if isinstance(fault, Reset):
+            self._note(arrived, "reset")
             raise _ResetConnection
         if isinstance(fault, tuple):
             status, headers = fault
+            self._note(arrived, str(status))
             return status, headers, b'{"resourceType":"OperationOutcome","issue":[]}'
         if header["id"] in self.refuse:
+            self._note(arrived, "refused")
             return 422, {}, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error"}]}'
         time.sleep(self.delay + (fault.seconds if isinstance(fault, Slow) else 0.0))
         with self.lock:
             if header["id"] in self.applied_at:
                 self.duplicates += 1
+                self.log.append((arrived, "duplicate"))
             else:
                 self.applied.append(bundle)
                 self.applied_at[header["id"]] = time.time()
+                self.log.append((arrived, "applied"))
         answer = {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),
@@ -103,6 +110,10 @@ class Receiver:
             ],
         }
         return 200, {"Content-Type": "application/fhir+json"}, json.dumps(answer).encode()
+
+    def _note(self, arrived: float, outcome: str) -> None:
+        with self.lock:
+            self.log.append((arrived, outcome))
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:

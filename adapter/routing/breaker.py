@@ -1,6 +1,7 @@
 """Circuit Breaker, one per destination endpoint, in each replica: after a run of transient
 failures the endpoint is left alone for a while (its messages are not even claimed), then one
-trial call decides whether it is back.
+trial call decides whether it is back. A Retry-After pauses the whole destination the same way:
+the receiver asked this sender to wait, not just for the one message that was answered.
 
 Not pybreaker: it holds its lock for the whole guarded call, which would make deliveries to one
 destination go one at a time, and it reads the wall clock itself where tests pass a clock in.
@@ -35,6 +36,7 @@ class CircuitBreaker:
     failures: int = 0
     opened_at: float | None = None
     trial_running: bool = False
+    paused_until: float = 0.0  # Retry-After
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -48,10 +50,11 @@ class CircuitBreaker:
     def allow(self) -> None:
         """Raise CircuitOpen unless a call may go now (closed, or the one trial of half-open)."""
         with self._lock:
-            state = self.state
+            state, now = self.state, self.clock()
+            if now < self.paused_until:
+                raise CircuitOpen(self.endpoint, self.paused_until, now)
             if state == CLOSED:
                 return
-            now = self.clock()
             if state == HALF_OPEN and not self.trial_running:
                 self.trial_running = True
                 return
@@ -70,9 +73,15 @@ class CircuitBreaker:
                 self.opened_at = self.clock()
             self.trial_running = False
 
-    def open_until(self) -> float | None:
-        """While open (not yet due for a trial): when it will be."""
+    def pause(self, until: float) -> None:
         with self._lock:
+            self.paused_until = max(self.paused_until, until)
+
+    def open_until(self) -> float | None:
+        """While open (not yet due for a trial) or paused: until when."""
+        with self._lock:
+            if self.clock() < self.paused_until:
+                return self.paused_until
             if self.opened_at is None or self.state != OPEN:
                 return None
             return self.opened_at + self.reset_seconds

@@ -3,8 +3,9 @@
 The worker keeps up to `concurrency` deliveries in flight, claiming more as each one finishes;
 the claim hands out at most one message per (case, recipient), so running them side by side
 never breaks the order (see adapter/store/outbox.py). Each claimed message gets a few attempts
-in one go (tenacity) while the waits between them are short; a longer wait, a Retry-After or an
-open circuit puts it back in the queue with a later due time instead of holding a thread. What
+in one go (tenacity) while the waits between them are short; a longer wait, or an open circuit
+(a Retry-After pauses the destination's circuit), puts it back in the queue with a later due
+time instead of holding a thread. What
 counts as transient or fatal, and when to give up, is the destination's RetryPolicy.
 
 A 200 with a response message coded `ok` is delivery. It is not the kvittens: that comes later
@@ -174,6 +175,11 @@ class DeliveryWorker:
             response = self._post(item, policy.timeout)
         except FatalFailure:
             breaker.success()  # the endpoint is up; it refused this message
+            raise
+        except TransientFailure as exc:
+            breaker.failure()
+            if exc.retry_after is not None:
+                breaker.pause(self.clock() + min(exc.retry_after, policy.retry_after_max))
             raise
         except BaseException:
             breaker.failure()
