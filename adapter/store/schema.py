@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -97,6 +98,15 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_order", "case_id", "recipient", "id"),
     Index("ix_outbox_created", "created_at"),
+    # The lines waiting to be sent, for the claim's "first pending per (case, recipient)".
+    Index(
+        "ix_outbox_pending",
+        "case_id",
+        "recipient",
+        "id",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 # Append-only: who sent, read or was refused what. Patient identifiers only as a keyed hash.
