@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck clean
+.PHONY: run test install install-test lint typecheck clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,18 @@ run: install
 	$(BIN)/lus-adapter serve
 
 lint: install-test
-	$(BIN)/ruff check adapter tests
-	$(BIN)/ruff format --check adapter tests
+	$(BIN)/ruff check adapter tests bench
+	$(BIN)/ruff format --check adapter tests bench
 
 typecheck: install-test
 	$(BIN)/mypy
 
 test: install-test lint typecheck
 	$(BIN)/pytest
+
+# Benchmarks print figures (never run by `make test`); PostgreSQL too when LUS_TEST_POSTGRES_DSN is set.
+bench: install-test
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

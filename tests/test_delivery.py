@@ -336,3 +336,22 @@ def test_retry_after_wins_over_a_shorter_backoff_but_is_capped() -> None:
     assert policy.delay(1, 90) == 90
     assert policy.delay(1, 10_000) == 120
     assert policy.delay(1, 0) <= 1
+
+
+def test_a_party_in_the_routing_table_overrides_the_default_policy(runtime: Runtime) -> None:
+    from pydantic import ValidationError
+
+    from adapter.routing.policy import Policies
+    from adapter.routing.table import PartyConfig, RoutingTable
+
+    data = runtime.routing.model_dump(by_alias=True)
+    for party in data["parties"]:
+        if party["hsa_id"] == KOMMUN:
+            party["delivery"] = {"timeout": 30, "max_age": 259200, "breaker_failures": 10}
+    policies = Policies.from_table(RetryPolicy(), RoutingTable.model_validate(data))
+    kommun = policies.for_recipient(KOMMUN)
+    assert (kommun.timeout, kommun.max_age, kommun.breaker_failures) == (30, 259200, 10)
+    assert kommun.max_attempts == RetryPolicy().max_attempts
+    assert policies.for_recipient("TSTNMT2321000156-VC01") == RetryPolicy()
+    with pytest.raises(ValidationError, match="timeout_seconds"):
+        PartyConfig.model_validate({**data["parties"][0], "delivery": {"timeout_seconds": 3}})
