@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         4, description="Attempts made in one go (with backoff) before the message is put back in the queue."
     )
     delivery_backoff_max_seconds: float = Field(
-        60.0, description="Upper bound on the wait between two attempts (also caps Retry-After)."
+        60.0, description="Upper bound on the backoff between two attempts (a Retry-After may be longer)."
     )
     database_migrate_on_start: bool = Field(
         True,

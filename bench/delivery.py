@@ -25,8 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import httpx
 import orjson
 
 from adapter.mapping.outbound import outbound_message_id
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
+from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
 from tests.processes import FHIR, AdapterProcess, message_id, stay_messages
 from tests.receivers import Receiver, running
 
@@ -61,7 +60,7 @@ def main() -> None:
         results["SQLite"] = measure(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp) / "sqlite", args)
         dsn = os.environ.get("LUS_BENCH_POSTGRES_DSN") or os.environ.get("LUS_TEST_POSTGRES_DSN")
         if dsn:
-            with fresh_postgres(dsn) as url:
+            with fresh_postgres_database(dsn, prefix="lus_bench") as url:
                 results["PostgreSQL"] = measure(url, Path(tmp) / "postgres", args)
         else:
             print("(PostgreSQL not measured: set LUS_BENCH_POSTGRES_DSN or LUS_TEST_POSTGRES_DSN)")
@@ -161,30 +160,10 @@ def steady(adapter: AdapterProcess, rate: float, seconds: float) -> dict[str, fl
     return accepted
 
 
-def wait_for(predicate: object, timeout: float) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():  # type: ignore[operator]
+    while time.monotonic() < deadline and not predicate():
         time.sleep(0.05)
-
-
-@contextmanager
-def fresh_postgres(dsn: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = (
-        dsn.replace("postgresql://", "postgresql+psycopg://", 1) if dsn.startswith("postgresql://") else dsn
-    )
-    name = f"lus_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def report(results: dict[str, Figures], args: argparse.Namespace) -> None:

@@ -53,6 +53,16 @@ def accept_and_deliver(runtime: Runtime) -> dict[str, str]:
     return {party: outbound_message_id(source, party) for party in (KOMMUN, VARDCENTRAL)}
 
 
+def accept_with_kommun_refusing(runtime: Runtime, kommun: Receiver) -> str:
+    """Accept an admission notice whose message to the kommun is refused (a dead letter); its id."""
+    bundle = fresh_copy(load_example("inskrivningsmeddelande.json"))
+    refused = outbound_message_id(bundle["entry"][0]["resource"]["id"], KOMMUN)
+    kommun.refuse.add(refused)
+    assert runtime.pipeline.process_message(orjson.dumps(bundle)).status == 200
+    runtime.delivery_worker().run_once()
+    return refused
+
+
 def kvittens(acknowledged: str, code: str = "ok", sender: str = KOMMUN) -> Kvittens:
     return Kvittens(
         message_id=f"kvittens-of-{acknowledged}",
@@ -136,11 +146,7 @@ def test_admin_endpoints_show_the_case_the_missing_kvittens_and_replay_dead_lett
     parties: tuple[Runtime, Receiver, Receiver],
 ) -> None:
     runtime, kommun, _vardcentral = parties
-    bundle = fresh_copy(load_example("inskrivningsmeddelande.json"))
-    refused = outbound_message_id(bundle["entry"][0]["resource"]["id"], KOMMUN)
-    kommun.refuse.add(refused)
-    assert runtime.pipeline.process_message(orjson.dumps(bundle)).status == 200
-    runtime.delivery_worker().run_once()
+    refused = accept_with_kommun_refusing(runtime, kommun)
     with TestClient(create_app(runtime=runtime)) as client:
         case = client.get(f"/admin/cases/{CASE}/messages").json()
         assert {(m["recipient"], m["status"]) for m in case["messages"]} == {
@@ -175,11 +181,7 @@ def test_admin_endpoints_show_the_case_the_missing_kvittens_and_replay_dead_lett
 
 def test_the_deadletters_and_outbox_commands(parties: tuple[Runtime, Receiver, Receiver]) -> None:
     runtime, kommun, _vardcentral = parties
-    bundle = fresh_copy(load_example("inskrivningsmeddelande.json"))
-    refused = outbound_message_id(bundle["entry"][0]["resource"]["id"], KOMMUN)
-    kommun.refuse.add(refused)
-    assert runtime.pipeline.process_message(orjson.dumps(bundle)).status == 200
-    runtime.delivery_worker().run_once()
+    refused = accept_with_kommun_refusing(runtime, kommun)
     runner = CliRunner()
     env = {"LUS_DATABASE_URL": runtime.settings.database_url}
 

@@ -54,8 +54,8 @@ class OutboxItem:
     kind: str
     body: bytes
     attempts: int
-    created_at: float = 0.0
-    replayed_at: float | None = None
+    created_at: float
+    replayed_at: float | None
 
     @property
     def trying_since(self) -> float:
