@@ -14,8 +14,9 @@ from typing import Any
 
 import structlog
 
-# 12- or 10-digit personnummer/samordningsnummer, with or without separator.
-_PNR = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)")
+# 12- or 10-digit personnummer/samordningsnummer, with or without separator. Digits glued to a
+# letter are part of an id such as an HSA-id (SE2321000131-P000000123456), which is not personal.
+_PNR = re.compile(r"(?<![A-Za-z\d])(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)")
 # Keys whose values are personal data whatever they hold.
 _PERSONAL_KEYS = frozenset(
     {"name", "family", "given", "address", "line", "patient", "personnummer", "pnr", "identifier", "text"}

@@ -149,7 +149,7 @@ class Pipeline:
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             try:
-                next_case = DischargeCase.open(event) if case is None else case.apply(event)
+                next_case = DischargeCase.open(event) if case is None else case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, destinations)
             except CaseRejected as exc:
                 raise Rejected(
