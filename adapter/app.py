@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import errors, fhir, health
+from adapter.api import errors, fhir, health, search
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.engine import Mapper
@@ -90,4 +90,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.include_router(fhir.router)
     app.include_router(health.router)
+    app.include_router(search.router)
     return app
