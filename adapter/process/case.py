@@ -8,6 +8,7 @@ every state it changed back to what it was before.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from adapter.process.events import (
     Utskrivningsklar,
     Utskrivningsmeddelande,
 )
+from adapter.process.kalender import instant
 
 
 class CaseState(enum.StrEnum):
@@ -120,6 +122,7 @@ class DischargeCase:
     @staticmethod
     def open(event: Event) -> DischargeCase:
         """The case created by its first event: an inskrivningsmeddelande."""
+        _require_offsets(event)
         if not isinstance(event, Inskrivningsmeddelande):
             raise CaseRejected(
                 f"No case {event.case_id!r} exists: a case starts with an inskrivningsmeddelande,"
@@ -148,13 +151,14 @@ class DischargeCase:
 
     def with_event(self, event: Event) -> DischargeCase:
         """This case with one more event, applied in event-time order among the others."""
-        if event.occurred_at >= self.events[-1].occurred_at:
+        if instant(event.occurred_at) >= instant(self.events[-1].occurred_at):
             return self.apply(event)
         return replay([*self.events, event])
 
     # --- transitions ---
 
     def apply(self, event: Event) -> DischargeCase:
+        _require_offsets(event)
         if event.case_id != self.case_id:
             raise CaseRejected(f"Event for case {event.case_id!r} applied to case {self.case_id!r}.")
         if any(e.message_id == event.message_id for e in self.events):
@@ -243,6 +247,7 @@ class DischargeCase:
         if self.state is CaseState.AVLIDEN:
             raise CaseRejected("The patient has died: a discharge after death is not possible.")
         self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR)
+        self._require_after_admission("discharged_at", e.discharged_at)
         return replace(
             self,
             state=CaseState.UTSKRIVEN,
@@ -254,6 +259,7 @@ class DischargeCase:
 
     def _avliden(self, e: PatientAvliden) -> DischargeCase:
         self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR)
+        self._require_after_admission("died_at", e.died_at)
         return replace(
             self,
             state=CaseState.AVLIDEN,
@@ -292,6 +298,9 @@ class DischargeCase:
             )
         if target.message_id in self.cancelled:
             raise CaseRejected(f"Message {target.message_id} is already cancelled.")
+        if isinstance(target, Makulering):
+            # Undoing a cancellation would revive a message its sender withdrew: send it anew instead.
+            raise CaseRejected(f"Message {target.message_id} is a makulering, which cannot be cancelled.")
         if target is self.events[0]:
             return replace(self, state=CaseState.MAKULERAD, cancelled=self.cancelled | {target.message_id})
         try:
@@ -302,6 +311,12 @@ class DischargeCase:
             ) from exc
         # The log keeps the cancelled message: replaying it with this makulering gives this case.
         return replace(rebuilt, events=self.events, cancelled=rebuilt.cancelled | {target.message_id})
+
+    def _require_after_admission(self, name: str, moment: datetime) -> None:
+        if instant(moment) < instant(self.admitted_at):
+            raise CaseRejected(
+                f"{name} {moment.isoformat()} is before the admission {self.admitted_at.isoformat()}."
+            )
 
     def _meeting(self, appointment_id: str) -> Meeting:
         meeting = next((m for m in self.meetings if m.appointment_id == appointment_id), None)
@@ -341,9 +356,20 @@ _TRANSITIONS: dict[type[Event], Callable[[DischargeCase, Any], DischargeCase]] =
 }
 
 
+def _require_offsets(event: Event) -> None:
+    """Event times must carry their UTC offset: a local time without one is ambiguous twice a year."""
+    for item in dataclasses.fields(event):
+        value = getattr(event, item.name)
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise CaseRejected(f"{event.kind}.{item.name} has no UTC offset.", code="invalid")
+
+
 def replay(events: Iterable[Event]) -> DischargeCase:
     """Rebuild a case from its event log, in event-time order (stable for equal times)."""
-    ordered = sorted(events, key=lambda e: e.occurred_at)
+    events = list(events)
+    for event in events:
+        _require_offsets(event)
+    ordered = sorted(events, key=lambda e: instant(e.occurred_at))
     if not ordered:
         raise CaseRejected("A case needs at least one event.")
     case = DischargeCase.open(ordered[0])
