@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from adapter.api.case_view import case_summary, now_of, process_rules, timeline
 from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.case_view import case_summary, now_of, process_rules, timeline
 from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.process.rules import ProcessRules
 from adapter.store import queries
