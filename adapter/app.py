@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import cases, errors, fhir, health, search
+from adapter.api import cases, dashboard, errors, fhir, health, search
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.engine import Mapper
@@ -92,4 +92,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(search.router)
     app.include_router(cases.router)
+    app.include_router(dashboard.router)
     return app
