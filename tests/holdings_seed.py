@@ -65,7 +65,9 @@ def finished_stays(runtime: Runtime) -> None:
     """Stays discharged in the weeks before NOW (for the charts), and one with an overdue kallelse."""
     stays = [
         # Week 46: ready Monday, home the same evening (within 24 h).
-        Story("2026-11-09 08:00", case_id="stay-a").klar("2026-11-09 08:00").kallelse("2026-11-09 10:00")
+        Story("2026-11-09 08:00", case_id="stay-a")
+        .klar("2026-11-09 08:00")
+        .kallelse("2026-11-09 10:00")
         .ut("2026-11-09 18:00"),
         # Week 46: five days from ready to home: the municipality pays from day 4.
         Story("2026-11-10 08:00", case_id="stay-b", personnummer="195009072553")

@@ -36,7 +36,7 @@ def process_rules(request: Request) -> ProcessRules:
     found = getattr(state, "process_rules", None)
     if found is None:
         found = state.process_rules = load_rules(rules_path(runtime_of(request).settings))
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def now_of(request: Request) -> datetime:

@@ -95,9 +95,7 @@ def bar_chart(
         Tick(round(LEFT + (i + 0.5) * group_w, 2), c) for i, c in enumerate(categories) if i % every == 0
     )
     y_ticks = tuple(Tick(round(TOP + plot_h * (1 - f / 4), 2), number(top * f / 4)) for f in range(5))
-    rows = tuple(
-        (category, *(number(vs[ci]) for _, vs in series)) for ci, category in enumerate(categories)
-    )
+    rows = tuple((category, *(number(vs[ci]) for _, vs in series)) for ci, category in enumerate(categories))
     return Chart(
         id=chart_id,
         title=title,

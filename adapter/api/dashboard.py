@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from adapter.api.case_view import local, next_deadline, now_of, process_rules, rules_path, timeline
 from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.case_view import local, next_deadline, now_of, process_rules, rules_path, timeline
 from adapter.api.charts import Chart, bar_chart, number
 from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.process.betalningsansvar import betalningsansvar
@@ -161,7 +161,9 @@ def case_page(
 # --- what the page shows, computed apart from HTTP ---
 
 
-def open_cases(held: list[HeldCase], rules: ProcessRules, now: datetime, routing: RoutingTable) -> list[OpenCase]:
+def open_cases(
+    held: list[HeldCase], rules: ProcessRules, now: datetime, routing: RoutingTable
+) -> list[OpenCase]:
     """Cases not closed, the most urgent first (an overdue or the earliest deadline)."""
     rows = []
     for h in held:
@@ -181,7 +183,9 @@ def open_cases(held: list[HeldCase], rules: ProcessRules, now: datetime, routing
             )
         )
     far = datetime.max.replace(tzinfo=UTC)
-    return sorted(rows, key=lambda r: (r.next_deadline.due.astimezone(UTC) if r.next_deadline else far, r.case_id))
+    return sorted(
+        rows, key=lambda r: (r.next_deadline.due.astimezone(UTC) if r.next_deadline else far, r.case_id)
+    )
 
 
 def overdue(held: list[HeldCase], rules: ProcessRules, now: datetime, routing: RoutingTable) -> list[Overdue]:
@@ -218,7 +222,12 @@ def destinations(rows: list[queries.QueueRow], routing: RoutingTable, party: str
 
 
 def charts(
-    cases: list[DischargeCase], rules: ProcessRules, now: datetime, weeks: int, months: int, routing: RoutingTable
+    cases: list[DischargeCase],
+    rules: ProcessRules,
+    now: datetime,
+    weeks: int,
+    months: int,
+    routing: RoutingTable,
 ) -> list[Chart]:
     week_starts = _week_starts(now, weeks)
     labels = [f"v. {s.isocalendar().week}" for s in week_starts]

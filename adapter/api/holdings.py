@@ -82,4 +82,4 @@ def holdings(request: Request) -> Holdings:
     if found is None:
         runtime = runtime_of(request)
         found = state.holdings = Holdings(runtime.store, runtime.routing.self_.hsa_id)
-    return found  # type: ignore[no-any-return]
+    return found

@@ -51,7 +51,7 @@ def fhir_view(request: Request) -> FhirView:
             pipeline.source_name,
         )
         found = state.fhir_view = FhirView(runtime.mapper, addressing)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _search_endpoint(resource_type: str) -> Callable[..., Response]:

@@ -27,6 +27,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from adapter import metrics
 from adapter.mapping.response import response_code
 from adapter.store.store import OutboxItem, Store
 
@@ -97,6 +98,7 @@ class DeliveryWorker:
 
     def deliver(self, item: OutboxItem) -> None:
         attempts = item.attempts
+        started = time.perf_counter()
         structlog.contextvars.bind_contextvars(message_id=item.message_id, recipient=item.recipient)
         try:
             for attempt in Retrying(
@@ -110,13 +112,16 @@ class DeliveryWorker:
                     attempts += 1
                     response = self._post(item)
             self.store.mark_delivered(item.id, attempts, response, self.clock())
+            metrics.message_out(item.kind, "delivered", time.perf_counter() - started)
             log.info("delivered", attempts=attempts, kind=item.kind, case_id=item.case_id)
         except TransientFailure as exc:
             due = self.clock() + self._requeue_delay(attempts, exc.retry_after)
             self.store.mark_retry(item.id, attempts, due, str(exc))
+            metrics.message_out(item.kind, "retry", time.perf_counter() - started)
             log.warning("delivery failed, will retry", attempts=attempts, error=str(exc))
         except FatalFailure as exc:
             self.store.mark_dead(item.id, attempts, str(exc))
+            metrics.message_out(item.kind, "dead", time.perf_counter() - started)
             log.error("delivery refused, dead letter", attempts=attempts, error=str(exc))
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "recipient")

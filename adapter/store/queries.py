@@ -119,7 +119,7 @@ def case_outbox(conn: Connection, case_id: str) -> list[OutboxRow]:
         .where(ob.case_id == case_id)
         .order_by(ob.id)
     ).all()
-    return [OutboxRow(*r) for r in rows]
+    return [OutboxRow(**r._asdict()) for r in rows]
 
 
 def recipients_by_case(conn: Connection, case_id: str | None = None) -> dict[str, frozenset[str]]:
