@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from adapter.config import Settings
+from adapter.migration import import_command
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import operation_outcome
 
@@ -124,6 +125,9 @@ def translate(
     for warning in warnings:
         err.print(f"[yellow]warning[/yellow] {warning.expression}: {warning.message}")
     sys.stdout.buffer.write(orjson.dumps([event_to_dict(event)], option=orjson.OPT_INDENT_2) + b"\n")
+
+
+app.command(name="import")(import_command)
 
 
 def main() -> None:

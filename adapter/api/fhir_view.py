@@ -5,7 +5,8 @@ its events by the outbound renderer (`Mapper.to_bundle`), so a search returns th
 the adapter sends to the parties. Each message carries the current version of the resources it is
 about, so the rendering of the latest event (in event time) that carries a resource wins; a
 makulerat message contributes nothing. An event kind the renderer cannot render yet contributes
-nothing either.
+nothing either, so the Encounter's status and end are taken from the case itself: a discharged
+patient never shows as in hospital.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from adapter.api.holdings import HeldCase
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing
+from adapter.process.case import CaseState, DischargeCase
 
 Resources = dict[str, dict[str, Any]]  # "Type/id" → resource
 _URN = "urn:uuid:"
@@ -57,7 +59,28 @@ class FhirView:
         for url, resource in by_url.items():
             relative = local[url]
             out[relative] = {**_relink(resource, local), "id": relative.split("/", 1)[1]}
+            if resource["resourceType"] == "Encounter":
+                out[relative] = _as_the_case_stands(out[relative], held.case)
         return out
+
+
+# Encounter.status (R4 encounter-status) for each state of the case.
+_ENCOUNTER_STATUS = {
+    CaseState.INSKRIVEN: "in-progress",
+    CaseState.UTSKRIVNINGSKLAR: "in-progress",
+    CaseState.UTSKRIVEN: "finished",
+    CaseState.AVLIDEN: "finished",
+    CaseState.MAKULERAD: "entered-in-error",
+}
+
+
+def _as_the_case_stands(encounter: dict[str, Any], case: DischargeCase) -> dict[str, Any]:
+    status = "onleave" if case.on_leave else _ENCOUNTER_STATUS[case.state]
+    period = dict(encounter.get("period") or {})
+    ended = case.discharged_at or case.died_at
+    if ended is not None:
+        period["end"] = ended.isoformat()
+    return {**encounter, "status": status, **({"period": period} if period else {})}
 
 
 def _id_of(full_url: str, resource: dict[str, Any]) -> str:

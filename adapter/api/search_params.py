@@ -244,7 +244,8 @@ def _range(text: str) -> tuple[datetime, datetime]:
         end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     else:
         end = start.replace(year=start.year + 1)
-    return start, end
+    # Compared in UTC: Python compares two times with one tzinfo by their wall clocks.
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _add_days(start: datetime, days: int) -> datetime:
