@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck clean
+.PHONY: run test install install-test lint typecheck docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ typecheck: install-test
 
 test: install-test lint typecheck
 	$(BIN)/pytest
+
+docs: install  # the configuration reference, from the Settings model
+	$(BIN)/python -m adapter.configdoc > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
