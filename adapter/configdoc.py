@@ -36,7 +36,8 @@ Beside these settings, three folders hold the data an integration team edits: th
 def reference(settings: type[Settings] = Settings) -> str:
     prefix = str(settings.model_config.get("env_prefix", ""))
     rows = [
-        f"| `{(prefix + name).upper()}` | {_type(field.annotation)} | {_default(field)} | {_cell(field.description)} |"
+        f"| `{(prefix + name).upper()}` | {_type(field.annotation)} | {_default(field)}"
+        f" | {_cell(field.description)} |"
         for name, field in settings.model_fields.items()
     ]
     return HEADER.format(prefix=prefix) + "\n".join(rows) + "\n"
