@@ -13,6 +13,7 @@ from rich.console import Console
 
 from adapter.config import Settings
 from adapter.migration import import_command
+from adapter.report import report
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import operation_outcome
 
@@ -128,6 +129,7 @@ def translate(
 
 
 app.command(name="import")(import_command)
+app.command()(report)
 
 
 def main() -> None:

@@ -353,13 +353,16 @@ def _discharged(case_id: str, municipality: str, klar: str, ut: str) -> Story:
     return story.klar(klar).kallelse(klar).ut(ut)
 
 
-def _month(rows: list, municipality: str, month: str) -> tuple[int, int, int, int]:
-    row = next(r for r in rows if (r.municipality, r.month) == (municipality, month))
-    return row.discharged, row.ready_days, row.liable_days, row.amount
+def _months(stories: list[Story], agreement: str, start: date, end: date) -> dict[tuple[str, str], tuple]:
+    """(discharged, ready days, liable days, amount) per (municipality, month)."""
+    rows = municipality_months(
+        [s.case() for s in stories], AGREEMENTS[agreement], start, end, when("2030-01-01")
+    )
+    return {(r.municipality, r.month): (r.discharged, r.ready_days, r.liable_days, r.amount) for r in rows}
 
 
 def test_skaraborg_pays_the_days_above_an_average_of_three() -> None:
-    cases = [
+    stories = [
         # Göteborg (1480), March 2022: ready days 1, 2 and 9 (calendar days, day 0 not counted).
         _discharged("a", "1480", "2022-03-07 10:00", "2022-03-08 10:00"),
         _discharged("b", "1480", "2022-03-07 10:00", "2022-03-09 10:00"),
@@ -368,61 +371,41 @@ def test_skaraborg_pays_the_days_above_an_average_of_three() -> None:
         _discharged("d", "1490", "2022-03-07 10:00", "2022-03-09 10:00"),
         _discharged("e", "1490", "2022-03-07 10:00", "2022-03-11 10:00"),
     ]
-    rows = municipality_months(
-        [s.case() for s in cases],
-        AGREEMENTS["skaraborg"],
-        date(2022, 3, 1),
-        date(2022, 4, 1),
-        when("2030-01-01 00:00"),
-    )
-    # 1480: 12 days over 3 patients, average 4 > 3: pays 12 − 3 × 3 = 3 days × 9 300.
-    assert _month(rows, "1480", "2022-03") == (3, 12, 3, 27900)
-    # 1490: 6 days over 2 patients, average 3, not above: nothing.
-    assert _month(rows, "1490", "2022-03") == (2, 6, 0, 0)
+    assert _months(stories, "skaraborg", date(2022, 3, 1), date(2022, 4, 1)) == {
+        # 1480: 12 days over 3 patients, average 4 > 3: pays 12 − 3 × 3 = 3 days × 9 300.
+        ("1480", "2022-03"): (3, 12, 3, 27900),
+        # 1490: 6 days over 2 patients, average 3, not above: nothing.
+        ("1490", "2022-03"): (2, 6, 0, 0),
+    }
 
 
 def test_vastra_gotaland_judges_a_rolling_three_month_average() -> None:
-    cases = [
+    stories = [
         # January: 5 and 5 days; February: 1 day; March: 2 days (all Göteborg).
         _discharged("j1", "1480", "2022-01-10 10:00", "2022-01-15 10:00"),
         _discharged("j2", "1480", "2022-01-10 10:00", "2022-01-15 10:00"),
         _discharged("f1", "1480", "2022-02-10 10:00", "2022-02-11 10:00"),
         _discharged("m1", "1480", "2022-03-10 10:00", "2022-03-12 10:00"),
     ]
-    rows = municipality_months(
-        [s.case() for s in cases],
-        AGREEMENTS["vastra-gotaland"],
-        date(2022, 1, 1),
-        date(2022, 4, 1),
-        when("2030-01-01 00:00"),
-    )
-    # January: window Nov–Jan holds 10 days / 2 patients = 5 > 3: pays 10 − 2 × 3 = 4 days.
-    assert _month(rows, "1480", "2022-01") == (2, 10, 4, 37200)
-    # February: window Dec–Feb 11 / 3 ≈ 3.7 > 3, but February's own 1 day is below 3: nothing.
-    assert _month(rows, "1480", "2022-02") == (1, 1, 0, 0)
-    # March: window Jan–Mar 13 / 4 = 3.25 > 3; March's 2 days are below 3: nothing.
-    assert _month(rows, "1480", "2022-03") == (1, 2, 0, 0)
+    assert _months(stories, "vastra-gotaland", date(2022, 1, 1), date(2022, 4, 1)) == {
+        # January: window Nov–Jan holds 10 days / 2 patients = 5 > 3: pays 10 − 2 × 3 = 4 days.
+        ("1480", "2022-01"): (2, 10, 4, 37200),
+        # February: window Dec–Feb 11 / 3 ≈ 3.7 > 3, but February's own 1 day is below 3: nothing.
+        ("1480", "2022-02"): (1, 1, 0, 0),
+        # March: window Jan–Mar 13 / 4 = 3.25 > 3; March's 2 days are below 3: nothing.
+        ("1480", "2022-03"): (1, 2, 0, 0),
+    }
 
 
 def test_per_case_days_are_split_by_calendar_month() -> None:
     # lagen, day 0 Mon 28 Mar 2022; 29–31 free; 1–4 Apr paid, all in April.
     # Day 0 Sun 27 Feb; 28 Feb, 1–2 Mar free; 3 Mar – 2 Apr: 29 days in March, 2 in April.
     stories = [
-        Story("2022-03-28 10:00", case_id="x")
-        .klar("2022-03-28 10:00")
-        .kallelse("2022-03-28 11:00")
-        .ut("2022-04-04 10:00"),
-        Story("2022-02-27 10:00", case_id="y")
-        .klar("2022-02-27 10:00")
-        .kallelse("2022-02-27 11:00")
-        .ut("2022-04-02 10:00"),
+        _discharged("x", "1480", "2022-03-28 10:00", "2022-04-04 10:00"),
+        _discharged("y", "1480", "2022-02-27 10:00", "2022-04-02 10:00"),
     ]
-    rows = municipality_months(
-        [s.case() for s in stories],
-        AGREEMENTS["lagen"],
-        date(2022, 3, 1),
-        date(2022, 5, 1),
-        when("2030-01-01"),
-    )
-    assert _month(rows, "1480", "2022-03")[2:] == (29, 29 * 9300)
-    assert _month(rows, "1480", "2022-04") == (2, 7 + 34, 4 + 2, 6 * 9300)
+    assert _months(stories, "lagen", date(2022, 3, 1), date(2022, 5, 1)) == {
+        ("1480", "2022-03"): (0, 0, 29, 29 * 9300),
+        # Both discharged in April: 7 + 34 days ready; liable 1–4 Apr (x) and 1–2 Apr (y).
+        ("1480", "2022-04"): (2, 7 + 34, 4 + 2, 6 * 9300),
+    }

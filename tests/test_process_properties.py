@@ -15,36 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.config import PROJECT_ROOT
+from adapter.process import events as ev
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseRejected, DischargeCase, replay
 from adapter.process.deadlines import deadlines
-from adapter.process.events import (
-    EVENT_TYPES,
-    Address,
-    AndratUtskrivningsdatum,
-    AtertagUtskrivningsklar,
-    CareKind,
-    Event,
-    FastVardkontaktUtsedd,
-    Inskrivningsmeddelande,
-    KallelseTillSip,
-    Kvittens,
-    Makulering,
-    Meddelande,
-    NeedsCategory,
-    Patient,
-    PatientAvliden,
-    PermissionSlut,
-    PermissionStart,
-    PlaneringsmoteAvbokat,
-    PlaneringsmoteBokat,
-    PlaneringsmoteOmbokat,
-    Planeringsunderlag,
-    Utskrivningsklar,
-    Utskrivningsmeddelande,
-    event_from_dict,
-    event_to_dict,
-)
+from adapter.process.events import EVENT_TYPES, Event, event_from_dict, event_to_dict
 from adapter.process.kalender import local_day
 from adapter.process.measures import outcome_measures
 from adapter.process.rules import PaymentModel
@@ -103,19 +78,19 @@ def stays(draw: st.DrawFn, *, valid: bool = True) -> list[Event]:
     start = draw(st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2029, 12, 1))).replace(
         tzinfo=UTC
     )
-    admission = Inskrivningsmeddelande(
+    admission = ev.Inskrivningsmeddelande(
         message_id="m0",
         case_id="c",
         occurred_at=wire_time(start + timedelta(minutes=draw(st.integers(0, 2000)))),
         sender=SV,
-        patient=Patient(
+        patient=ev.Patient(
             identifier_system="http://electronichealth.se/identifier/personnummer",
             identifier="191212121212",
-            address=Address(municipality_code=draw(st.sampled_from(["1480", "0180", None]))),
+            address=ev.Address(municipality_code=draw(st.sampled_from(["1480", "0180", None]))),
         ),
         admitted_at=wire_time(start),
         unit=SV,
-        care_kind=draw(st.sampled_from(CareKind)),
+        care_kind=draw(st.sampled_from(ev.CareKind)),
         needs_region_and_municipality=draw(st.booleans()),
     )
     events: list[Event] = [admission]
@@ -143,29 +118,33 @@ _ALL_STEPS = {
 def _make(step: str, mid: str, at: datetime, events: list[Event], model: Model, draw: st.DrawFn) -> Event:
     c: dict[str, Any] = {"message_id": mid, "case_id": "c", "occurred_at": at, "sender": SV}
     meeting = draw(st.sampled_from(model.meetings)) if model.meetings else "a-none"
-    admitted = events[0].admitted_at if isinstance(events[0], Inskrivningsmeddelande) else at
+    admitted = events[0].admitted_at if isinstance(events[0], ev.Inskrivningsmeddelande) else at
     builders: dict[str, Any] = {
-        "klar": lambda: Utskrivningsklar(**c),
-        "atertag": lambda: AtertagUtskrivningsklar(**c),
-        "ut": lambda: Utskrivningsmeddelande(
+        "klar": lambda: ev.Utskrivningsklar(**c),
+        "atertag": lambda: ev.AtertagUtskrivningsklar(**c),
+        "ut": lambda: ev.Utskrivningsmeddelande(
             **c, discharged_at=max(admitted, at - timedelta(hours=draw(st.integers(0, 9))))
         ),
-        "dod": lambda: PatientAvliden(**c, died_at=at),
-        "andrat": lambda: AndratUtskrivningsdatum(**c, expected_discharge=local_day(at) + timedelta(days=2)),
-        "underlag": lambda: Planeringsunderlag(
-            **c, plan_id="p1", needs_category=draw(st.sampled_from(NeedsCategory))
+        "dod": lambda: ev.PatientAvliden(**c, died_at=at),
+        "andrat": lambda: ev.AndratUtskrivningsdatum(
+            **c, expected_discharge=local_day(at) + timedelta(days=2)
+        ),
+        "underlag": lambda: ev.Planeringsunderlag(
+            **c, plan_id="p1", needs_category=draw(st.sampled_from(ev.NeedsCategory))
         ),
         "inskrivning": lambda: _correction(events[0], c),
-        "perm-start": lambda: PermissionStart(**c),
-        "perm-slut": lambda: PermissionSlut(**c),
-        "fvk": lambda: FastVardkontaktUtsedd(**c, contact_hsa_id="SE2321000131-P000000123456"),
-        "kallelse": lambda: KallelseTillSip(**{**c, "sender": VC}),
-        "bokat": lambda: PlaneringsmoteBokat(**c, appointment_id=f"a-{mid}", start=at + timedelta(days=1)),
-        "ombokat": lambda: PlaneringsmoteOmbokat(**c, appointment_id=meeting, start=at + timedelta(days=2)),
-        "avbokat": lambda: PlaneringsmoteAvbokat(**c, appointment_id=meeting),
-        "kvittens": lambda: Kvittens(**c, acknowledged_message_id=events[-1].message_id),
-        "meddelande": lambda: Meddelande(**c, text="Ring avdelningen"),
-        "makulering": lambda: Makulering(
+        "perm-start": lambda: ev.PermissionStart(**c),
+        "perm-slut": lambda: ev.PermissionSlut(**c),
+        "fvk": lambda: ev.FastVardkontaktUtsedd(**c, contact_hsa_id="SE2321000131-P000000123456"),
+        "kallelse": lambda: ev.KallelseTillSip(**{**c, "sender": VC}),
+        "bokat": lambda: ev.PlaneringsmoteBokat(**c, appointment_id=f"a-{mid}", start=at + timedelta(days=1)),
+        "ombokat": lambda: ev.PlaneringsmoteOmbokat(
+            **c, appointment_id=meeting, start=at + timedelta(days=2)
+        ),
+        "avbokat": lambda: ev.PlaneringsmoteAvbokat(**c, appointment_id=meeting),
+        "kvittens": lambda: ev.Kvittens(**c, acknowledged_message_id=events[-1].message_id),
+        "meddelande": lambda: ev.Meddelande(**c, text="Ring avdelningen"),
+        "makulering": lambda: ev.Makulering(
             **c, cancelled_message_id=model.last_cancellable or events[-1].message_id
         ),
     }
@@ -174,8 +153,8 @@ def _make(step: str, mid: str, at: datetime, events: list[Event], model: Model, 
 
 
 def _correction(first: Event, common: dict[str, Any]) -> Event:
-    assert isinstance(first, Inskrivningsmeddelande)
-    return Inskrivningsmeddelande(
+    assert isinstance(first, ev.Inskrivningsmeddelande)
+    return ev.Inskrivningsmeddelande(
         **common,
         patient=first.patient,
         admitted_at=first.admitted_at,
@@ -202,7 +181,7 @@ def _advance(model: Model, step: str, event: Event) -> None:
     model.on_leave = {"perm-start": True, "perm-slut": False, "ut": False, "dod": False}.get(
         step, model.on_leave
     )
-    if isinstance(event, PlaneringsmoteBokat):
+    if isinstance(event, ev.PlaneringsmoteBokat):
         model.meetings.append(event.appointment_id)
     # Only the last message may be cancelled, so that no later message depends on it.
     model.last_cancellable, model.before_last = event.message_id, before

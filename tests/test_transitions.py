@@ -14,29 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from adapter.process import events as ev
 from adapter.process.case import CaseRejected, CaseState, DischargeCase, replay
-from adapter.process.events import (
-    EVENT_TYPES,
-    AndratUtskrivningsdatum,
-    AtertagUtskrivningsklar,
-    Event,
-    FastVardkontaktUtsedd,
-    Inskrivningsmeddelande,
-    KallelseTillSip,
-    Kvittens,
-    Makulering,
-    Meddelande,
-    NeedsCategory,
-    PatientAvliden,
-    PermissionSlut,
-    PermissionStart,
-    PlaneringsmoteAvbokat,
-    PlaneringsmoteBokat,
-    PlaneringsmoteOmbokat,
-    Planeringsunderlag,
-    Utskrivningsklar,
-    Utskrivningsmeddelande,
-)
+from adapter.process.events import EVENT_TYPES, Event
 from tests.lus_story import SV, TZ, VC, Story, when
 
 INS, KLAR, UT, DOD, MAK = (
@@ -53,7 +33,7 @@ T = "2026-11-23 08:00"  # a Monday
 def _base(state: CaseState) -> Story:
     """A case in `state`, with meeting a1 booked while it was inskriven."""
     story = Story(T).add(
-        PlaneringsmoteBokat(
+        ev.PlaneringsmoteBokat(
             message_id="case-1-book",
             case_id="case-1",
             occurred_at=when(T),
@@ -83,35 +63,35 @@ EVENTS: dict[str, Callable[[Story], Event]] = {
     "inskrivningsmeddelande": lambda s: replace(
         s.events[0], **_next(s), expected_discharge=date(2026, 12, 1)
     ),
-    "andrat-utskrivningsdatum": lambda s: AndratUtskrivningsdatum(
+    "andrat-utskrivningsdatum": lambda s: ev.AndratUtskrivningsdatum(
         **_next(s), expected_discharge=date(2026, 12, 1)
     ),
-    "fast-vardkontakt-utsedd": lambda s: FastVardkontaktUtsedd(
+    "fast-vardkontakt-utsedd": lambda s: ev.FastVardkontaktUtsedd(
         **_next(s), contact_hsa_id="SE2321000131-P000000123456"
     ),
-    "planeringsunderlag": lambda s: Planeringsunderlag(
-        **_next(s), plan_id="p1", needs_category=NeedsCategory.NEW_SOCIAL
+    "planeringsunderlag": lambda s: ev.Planeringsunderlag(
+        **_next(s), plan_id="p1", needs_category=ev.NeedsCategory.NEW_SOCIAL
     ),
-    "utskrivningsklar": lambda s: Utskrivningsklar(**_next(s)),
-    "atertag-utskrivningsklar": lambda s: AtertagUtskrivningsklar(**_next(s)),
-    "kallelse-sip": lambda s: KallelseTillSip(**_next(s)),
-    "planeringsmote-bokat": lambda s: PlaneringsmoteBokat(
+    "utskrivningsklar": lambda s: ev.Utskrivningsklar(**_next(s)),
+    "atertag-utskrivningsklar": lambda s: ev.AtertagUtskrivningsklar(**_next(s)),
+    "kallelse-sip": lambda s: ev.KallelseTillSip(**_next(s)),
+    "planeringsmote-bokat": lambda s: ev.PlaneringsmoteBokat(
         **_next(s), appointment_id="a2", start=when("2026-11-27 10:00")
     ),
-    "planeringsmote-ombokat": lambda s: PlaneringsmoteOmbokat(
+    "planeringsmote-ombokat": lambda s: ev.PlaneringsmoteOmbokat(
         **_next(s), appointment_id="a1", start=when("2026-11-27 10:00")
     ),
-    "planeringsmote-avbokat": lambda s: PlaneringsmoteAvbokat(**_next(s), appointment_id="a1"),
-    "utskrivningsmeddelande": lambda s: Utskrivningsmeddelande(
+    "planeringsmote-avbokat": lambda s: ev.PlaneringsmoteAvbokat(**_next(s), appointment_id="a1"),
+    "utskrivningsmeddelande": lambda s: ev.Utskrivningsmeddelande(
         **_next(s), discharged_at=when("2026-11-25 12:00")
     ),
     # Cancels the story's last message: the one that brought the case into its state.
-    "makulering": lambda s: Makulering(**_next(s), cancelled_message_id=s.last_id),
-    "kvittens": lambda s: Kvittens(**_next(s), acknowledged_message_id=s.last_id),
-    "meddelande": lambda s: Meddelande(**_next(s), text="Ring avdelningen"),
-    "patient-avliden": lambda s: PatientAvliden(**_next(s), died_at=when("2026-11-25 12:00")),
-    "permission-start": lambda s: PermissionStart(**_next(s)),
-    "permission-slut": lambda s: PermissionSlut(**_next(s)),
+    "makulering": lambda s: ev.Makulering(**_next(s), cancelled_message_id=s.last_id),
+    "kvittens": lambda s: ev.Kvittens(**_next(s), acknowledged_message_id=s.last_id),
+    "meddelande": lambda s: ev.Meddelande(**_next(s), text="Ring avdelningen"),
+    "patient-avliden": lambda s: ev.PatientAvliden(**_next(s), died_at=when("2026-11-25 12:00")),
+    "permission-start": lambda s: ev.PermissionStart(**_next(s)),
+    "permission-slut": lambda s: ev.PermissionSlut(**_next(s)),
 }
 
 # event kind: outcome in states (inskriven, utskrivningsklar, utskriven, avliden, makulerad)
@@ -170,18 +150,18 @@ def test_transition(kind: str, state: CaseState, outcome: CaseState | str) -> No
 def test_leave_starts_and_ends_and_blocks_utskrivningsklar() -> None:
     story = Story(T)
     story.add(
-        PermissionStart(message_id="p1", case_id="case-1", occurred_at=when("2026-11-23 12:00"), sender=SV)
+        ev.PermissionStart(message_id="p1", case_id="case-1", occurred_at=when("2026-11-23 12:00"), sender=SV)
     )
     on_leave = story.case()
     assert on_leave.on_leave
     with pytest.raises(CaseRejected, match="leave"):
         on_leave.apply(
-            Utskrivningsklar(
+            ev.Utskrivningsklar(
                 message_id="k", case_id="case-1", occurred_at=when("2026-11-23 13:00"), sender=SV
             )
         )
     story.add(
-        PermissionSlut(message_id="p2", case_id="case-1", occurred_at=when("2026-11-23 18:00"), sender=SV)
+        ev.PermissionSlut(message_id="p2", case_id="case-1", occurred_at=when("2026-11-23 18:00"), sender=SV)
     )
     assert not story.case().on_leave
     assert story.klar("2026-11-23 19:00").case().state is KLAR
@@ -191,19 +171,19 @@ def test_leave_starts_and_ends_and_blocks_utskrivningsklar() -> None:
     ("make", "reason"),
     [
         (lambda s: replace(s.events[-1], message_id="again"), "already booked"),
-        (lambda s: PlaneringsmoteOmbokat(**_next(s), appointment_id="nope", start=when(T)), "No meeting"),
-        (lambda s: Makulering(**_next(s), cancelled_message_id="never-sent"), "not part of case"),
+        (lambda s: ev.PlaneringsmoteOmbokat(**_next(s), appointment_id="nope", start=when(T)), "No meeting"),
+        (lambda s: ev.Makulering(**_next(s), cancelled_message_id="never-sent"), "not part of case"),
         (lambda s: replace(s.events[-1]), "already part of the case"),
-        (lambda s: replace(Utskrivningsklar(**_next(s)), case_id="case-2"), "applied to case"),
+        (lambda s: replace(ev.Utskrivningsklar(**_next(s)), case_id="case-2"), "applied to case"),
         (
-            lambda s: Utskrivningsklar(**{**_next(s), "occurred_at": datetime(2026, 11, 25, 12)}),
+            lambda s: ev.Utskrivningsklar(**{**_next(s), "occurred_at": datetime(2026, 11, 25, 12)}),
             "no UTC offset",
         ),
         (
-            lambda s: Utskrivningsmeddelande(**_next(s), discharged_at=when("2026-11-01 10:00")),
+            lambda s: ev.Utskrivningsmeddelande(**_next(s), discharged_at=when("2026-11-01 10:00")),
             "before the admission",
         ),
-        (lambda s: PatientAvliden(**_next(s), died_at=when("2026-11-01 10:00")), "before the admission"),
+        (lambda s: ev.PatientAvliden(**_next(s), died_at=when("2026-11-01 10:00")), "before the admission"),
     ],
     ids=[
         "booked-twice",
@@ -236,7 +216,7 @@ def test_a_makulering_cannot_itself_be_cancelled() -> None:
 def test_a_correction_then_a_cancellation() -> None:
     story = Story(T)
     original = story.events[0]
-    assert isinstance(original, Inskrivningsmeddelande)
+    assert isinstance(original, ev.Inskrivningsmeddelande)
     correction = replace(
         original,
         message_id="correction",
@@ -263,8 +243,8 @@ def test_mixed_offsets_are_ordered_by_the_instant_not_the_wall_clock() -> None:
     atertag_at = datetime(2022, 10, 30, 2, 10, tzinfo=TZ, fold=1)  # +01:00
     story = Story("2022-10-29 20:00").kallelse("2022-10-29T20:00:00+02:00")
     common = {"case_id": "case-1", "sender": SV}
-    story.add(Utskrivningsklar(message_id="klar", occurred_at=notice_at, **common))  # type: ignore[arg-type]
-    story.add(AtertagUtskrivningsklar(message_id="atertag", occurred_at=atertag_at, **common))  # type: ignore[arg-type]
+    story.add(ev.Utskrivningsklar(message_id="klar", occurred_at=notice_at, **common))  # type: ignore[arg-type]
+    story.add(ev.AtertagUtskrivningsklar(message_id="atertag", occurred_at=atertag_at, **common))  # type: ignore[arg-type]
     case = DischargeCase.open(story.events[0])
     for event in story.events[1:]:
         case = case.with_event(event)
@@ -312,7 +292,7 @@ def test_a_discharge_that_arrives_before_the_notice_it_follows() -> None:
 
 def test_an_event_older_than_the_log_is_replayed_into_place() -> None:
     base = Story(T).klar("2026-11-23 10:00")
-    kallelse = KallelseTillSip(
+    kallelse = ev.KallelseTillSip(
         message_id="k",
         case_id="case-1",
         occurred_at=when("2026-11-23 09:30") - timedelta(minutes=1),

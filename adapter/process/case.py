@@ -358,10 +358,22 @@ _TRANSITIONS: dict[type[Event], Callable[[DischargeCase, Any], DischargeCase]] =
 
 def _require_offsets(event: Event) -> None:
     """Event times must carry their UTC offset: a local time without one is ambiguous twice a year."""
-    for item in dataclasses.fields(event):
-        value = getattr(event, item.name)
+    for name in _time_fields(type(event)):
+        value = getattr(event, name)
         if isinstance(value, datetime) and value.utcoffset() is None:
-            raise CaseRejected(f"{event.kind}.{item.name} has no UTC offset.", code="invalid")
+            raise CaseRejected(f"{event.kind}.{name} has no UTC offset.", code="invalid")
+
+
+_TIME_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _time_fields(kind: type[Event]) -> tuple[str, ...]:
+    names = _TIME_FIELDS.get(kind)
+    if names is None:
+        names = _TIME_FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if "datetime" in str(f.type)
+        )
+    return names
 
 
 def replay(events: Iterable[Event]) -> DischargeCase:

@@ -107,7 +107,7 @@ def _kallelse(case: DischargeCase, now: datetime, rules: DeadlineRules) -> Deadl
     deadline = _deadline(KALLELSE, due, now, sent, counted_at)
     if sent is None and case.patient.vardcentral:
         # The fast vårdkontakt at the patient's vårdcentral calls the SIP.
-        return _with_sender(deadline, case.patient.vardcentral)
+        return replace(deadline, sender=case.patient.vardcentral)
     return deadline
 
 
@@ -150,7 +150,3 @@ def _current(case: DischargeCase, kind: type[Event], at: datetime | None) -> Eve
         if current and (at is None or event.occurred_at == at):
             return event
     return None
-
-
-def _with_sender(deadline: Deadline, sender: str) -> Deadline:
-    return replace(deadline, sender=sender)

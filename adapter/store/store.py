@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,31 @@ class Store:
                     payload=event_to_dict(ev),
                 )
             )
+
+    def iter_cases(self, *, batch: int = 500) -> Iterator[DischargeCase]:
+        """Every stored case, rebuilt from its event log, in case-id order.
+
+        Read in batches, each in its own short transaction: on SQLite a transaction holds the
+        write lock (BEGIN IMMEDIATE), and a long report must not stall incoming messages.
+        """
+        ev = schema.events
+        after: str | None = None
+        while True:
+            with self.transaction() as conn:
+                query = select(schema.cases.c.case_id).order_by(schema.cases.c.case_id).limit(batch)
+                if after is not None:
+                    query = query.where(schema.cases.c.case_id > after)
+                ids = [r.case_id for r in conn.execute(query)]
+                if not ids:
+                    return
+                rows = conn.execute(
+                    select(ev.c.case_id, ev.c.payload)
+                    .where(ev.c.case_id.in_(ids))
+                    .order_by(ev.c.case_id, ev.c.occurred_at, ev.c.id)
+                ).all()
+            for _, group in groupby(rows, key=lambda r: r.case_id):
+                yield replay([event_from_dict(r.payload) for r in group])
+            after = ids[-1]
 
     def outbox_add(self, conn: Connection, items: list[NewOutboxItem], now: float) -> None:
         for item in items:
