@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Connection
 
 from adapter.api.caller import case_parties, may_read, runtime_of
-from adapter.process.case import DischargeCase
+from adapter.process.case import DischargeCase, replay
+from adapter.process.events import event_from_dict
 from adapter.store import queries
 from adapter.store.store import Store
 
@@ -36,25 +37,22 @@ class Holdings:
 
     def cases(self, party: str) -> list[HeldCase]:
         """Every case `party` may read, oldest first."""
-        with self.store.engine.connect() as conn:
-            return self._held(party, conn, queries.case_rows(conn), queries.recipients_by_case(conn))
+        return self._held(party, None)
 
     def case(self, party: str, case_id: str) -> HeldCase | None:
         """The case, or None when it does not exist or `party` may not read it (the caller is not
         told which: a case's existence is itself information)."""
-        with self.store.engine.connect() as conn:
-            rows = queries.case_rows(conn, case_id)
-            held = self._held(party, conn, rows, queries.recipients_by_case(conn, case_id))
+        held = self._held(party, case_id)
         return held[0] if held else None
 
-    def _held(
-        self,
-        party: str,
-        conn: Connection,
-        rows: list[queries.CaseRow],
-        recipients: dict[str, frozenset[str]],
-    ) -> list[HeldCase]:
-        cases = self._current(conn, rows)
+    def _held(self, party: str, case_id: str | None) -> list[HeldCase]:
+        with self.store.engine.connect() as conn:
+            rows = queries.case_rows(conn, case_id)
+            recipients = queries.recipients_by_case(conn, case_id)
+            with self._lock:
+                stale = [r.case_id for r in rows if self._replayed.get(r.case_id, (None,))[0] != r.version]
+            logs = queries.event_payloads(conn, stale)
+        cases = self._current(rows, logs)
         held = (
             HeldCase(r, cases[r.case_id], case_parties(cases[r.case_id], recipients.get(r.case_id, ())))
             for r in rows
@@ -64,11 +62,12 @@ class Holdings:
             key=lambda h: (h.row.created_at, h.row.case_id),
         )
 
-    def _current(self, conn: Connection, rows: list[queries.CaseRow]) -> dict[str, DischargeCase]:
-        with self._lock:
-            stale = [r.case_id for r in rows if self._replayed.get(r.case_id, (None,))[0] != r.version]
-        fresh = queries.replay_cases(conn, stale)
+    def _current(
+        self, rows: list[queries.CaseRow], logs: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, DischargeCase]:
+        """Every row's case: replayed from its log where it changed, else as replayed before."""
         versions = {r.case_id: r.version for r in rows}
+        fresh = {case_id: replay([event_from_dict(p) for p in log]) for case_id, log in logs.items()}
         with self._lock:
             for case_id, case in fresh.items():
                 self._replayed[case_id] = (versions[case_id], case)

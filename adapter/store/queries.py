@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from adapter.process.case import DischargeCase, replay
-from adapter.process.events import event_from_dict
 from adapter.store import schema
 
 
@@ -70,13 +69,12 @@ def case_rows(conn: Connection, case_id: str | None = None) -> list[CaseRow]:
     return [CaseRow(r.case_id, r.state, r.version, r.created_at, r.updated_at) for r in rows]
 
 
-def replay_cases(conn: Connection, case_ids: Iterable[str]) -> dict[str, DischargeCase]:
-    """The cases rebuilt from their event logs, in one query (no row locks: a read view)."""
+def event_payloads(conn: Connection, case_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The event logs of these cases (plain data, in replay order), in few queries. Replay them
+    after the connection is closed: on SQLite an open read holds the write lock."""
     ids = list(case_ids)
-    if not ids:
-        return {}
     ev = schema.events.c
-    payloads: dict[str, list[dict[str, object]]] = defaultdict(list)
+    payloads: dict[str, list[dict[str, Any]]] = defaultdict(list)
     # Chunked so that the IN list stays within every backend's parameter limit.
     for start in range(0, len(ids), 500):
         rows = conn.execute(
@@ -86,7 +84,7 @@ def replay_cases(conn: Connection, case_ids: Iterable[str]) -> dict[str, Dischar
         )
         for row in rows:
             payloads[row.case_id].append(row.payload)
-    return {case_id: replay([event_from_dict(p) for p in events]) for case_id, events in payloads.items()}
+    return payloads
 
 
 def case_events(conn: Connection, case_id: str) -> list[EventRow]:
