@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 
-from adapter.api.caller import runtime_of
-from adapter.api.holdings import HeldCase
+from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.process.betalningsansvar import Betalningsansvar, betalningsansvar
 from adapter.process.deadlines import Deadline, deadlines
@@ -20,6 +20,9 @@ from adapter.process.kalender import STOCKHOLM
 from adapter.process.rules import ProcessRules
 from adapter.rules_config import RULES_FILE, load_rules
 from adapter.store import queries
+
+if TYPE_CHECKING:  # adapter.app imports the routers that import this module
+    from adapter.app import Runtime
 
 # Where no regional rules are configured, the law's default applies (the example file chooses it).
 DEFAULT_RULES = PROJECT_ROOT / "examples" / "config" / RULES_FILE
@@ -42,6 +45,42 @@ def process_rules(request: Request) -> ProcessRules:
 def now_of(request: Request) -> datetime:
     """The pipeline's clock (tests set it), as an aware datetime."""
     return datetime.fromtimestamp(runtime_of(request).pipeline.clock(), UTC)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Everything a read endpoint needs: who is reading, what they may see, the rules, the time."""
+
+    runtime: Runtime
+    party: str
+    holdings: Holdings
+    rules: ProcessRules
+    now: datetime
+
+    def case(self, case_id: str, action: str, detail: dict[str, Any] | None = None) -> HeldCase:
+        """The case if the reader may see it (the read is audited), else a 404."""
+        held = self.holdings.case(self.party, case_id)
+        if held is None:
+            raise HTTPException(404, f"No case {case_id} that you may read.")
+        audit_reads(self.runtime, self.party, [(case_id, held.case.patient.identifier)], action, detail or {})
+        return held
+
+    def timeline(self, held: HeldCase) -> list[TimelineEntry]:
+        with self.runtime.store.engine.connect() as conn:
+            events = queries.case_events(conn, held.row.case_id)
+            outbox = queries.case_outbox(conn, held.row.case_id)
+        return timeline(held, events, outbox, self.rules, self.now)
+
+
+def reader(
+    request: Request,
+    party: str = Depends(caller_party),
+    held_cases: Holdings = Depends(holdings),
+    rules: ProcessRules = Depends(process_rules),
+    now: datetime = Depends(now_of),
+) -> Reader:
+    """FastAPI dependency: the Reader of this request."""
+    return Reader(runtime_of(request), party, held_cases, rules, now)
 
 
 def local(moment: datetime | float | None) -> str | None:

@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from adapter.api.caller import audit_reads, caller_party, runtime_of
-from adapter.api.case_view import local, next_deadline, now_of, process_rules, rules_path, timeline
+from adapter.api.case_view import Reader, local, next_deadline, reader, rules_path
 from adapter.api.charts import Chart, bar_chart, number
-from adapter.api.holdings import HeldCase, Holdings, holdings
+from adapter.api.holdings import HeldCase
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.deadlines import Deadline, deadlines
@@ -93,28 +92,22 @@ def dashboard(
     request: Request,
     weeks: int = Query(12, alias="veckor", ge=1, le=104, description="Veckor i diagrammen per vecka"),
     months: int = Query(6, alias="manader", ge=1, le=36, description="Månader i diagrammet per månad"),
-    party: str = Depends(caller_party),
-    held_cases: Holdings = Depends(holdings),
-    rules: ProcessRules = Depends(process_rules),
-    now: datetime = Depends(now_of),
+    read: Reader = Depends(reader),
 ) -> HTMLResponse:
-    runtime = runtime_of(request)
-    routing = runtime.routing
-    held = held_cases.cases(party)
-    cases = [h.case for h in held]
-    kinds = runtime.mapper.terms.codes("lus-event")
-    with runtime.store.engine.connect() as conn:
-        queue = destinations(queries.queue_by_recipient(conn), routing, party)
+    routing, rules, now = read.runtime.routing, read.rules, read.now
+    held = read.holdings.cases(read.party)
+    with read.runtime.store.engine.connect() as conn:
+        queue = queries.queue_by_recipient(conn)
     context = {
-        "party": _name(routing, party),
+        "party": _name(routing, read.party),
         "now": now,
         "agreement": rules.agreement.name,
-        "rules_file": rules_path(runtime.settings).name,
+        "rules_file": rules_path(read.runtime.settings).name,
         "open_cases": open_cases(held, rules, now, routing),
         "overdue": overdue(held, rules, now, routing),
-        "destinations": queue,
-        "charts": charts(cases, rules, now, weeks, months, routing),
-        "kinds": kinds,
+        "destinations": destinations(queue, routing, read.party),
+        "charts": charts([h.case for h in held], rules, now, weeks, months, routing),
+        "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "states": STATE_LABELS,
         "deadline_labels": DEADLINE_LABELS,
     }
@@ -122,38 +115,25 @@ def dashboard(
 
 
 @router.get("/dashboard/arenden/{case_id}", response_class=HTMLResponse, summary="Ett ärende (HTML)")
-def case_page(
-    case_id: str,
-    request: Request,
-    party: str = Depends(caller_party),
-    held_cases: Holdings = Depends(holdings),
-    rules: ProcessRules = Depends(process_rules),
-    now: datetime = Depends(now_of),
-) -> HTMLResponse:
-    runtime = runtime_of(request)
-    held = held_cases.case(party, case_id)
-    if held is None:
-        raise HTTPException(404, f"Inget ärende {case_id} som du får läsa.")
-    audit_reads(runtime, party, [(case_id, held.case.patient.identifier)], "read-case", {"view": "dashboard"})
-    with runtime.store.engine.connect() as conn:
-        events = queries.case_events(conn, case_id)
-        outbox = queries.case_outbox(conn, case_id)
-    found = deadlines(held.case, now, rules)
+def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) -> HTMLResponse:
+    held = read.case(case_id, "read-case", {"view": "dashboard"})
+    routing = read.runtime.routing
+    found = deadlines(held.case, read.now, read.rules)
     context = {
-        "party": _name(runtime.routing, party),
-        "now": now,
+        "party": _name(routing, read.party),
+        "now": read.now,
         "case": held.case,
         "state": STATE_LABELS[held.case.state],
-        "unit": _name(runtime.routing, held.case.unit),
+        "unit": _name(routing, held.case.unit),
         "deadlines": found,
         "next_deadline": next_deadline(found),
-        "liability": betalningsansvar(held.case, rules.agreement, now),
-        "entries": [e.to_json() for e in timeline(held, events, outbox, rules, now)],
-        "kinds": runtime.mapper.terms.codes("lus-event"),
+        "liability": betalningsansvar(held.case, read.rules.agreement, read.now),
+        "entries": [e.to_json() for e in read.timeline(held)],
+        "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "deadline_labels": DEADLINE_LABELS,
         "delivery_labels": DELIVERY_LABELS,
         "timeline_labels": TIMELINE_LABELS,
-        "names": {p.hsa_id: p.name for p in runtime.routing.parties},
+        "names": {p.hsa_id: p.name for p in routing.parties},
     }
     return templates.TemplateResponse(request, "case.html", context)
 

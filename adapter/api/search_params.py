@@ -31,45 +31,39 @@ class Param:
 
 
 def _params(*params: Param) -> dict[str, Param]:
-    return {p.name: p for p in (Param("_id", "token", "id"), *params)}
+    """Every resource has _id, identifier and status."""
+    common = (
+        Param("_id", "token", "id"),
+        Param("identifier", "token", "identifier"),
+        Param("status", "token", "status"),
+    )
+    return {p.name: p for p in (*common, *params)}
 
+
+# What CarePlan and Communication share: both are about one stay of one patient.
+_OF_A_STAY = (
+    Param("category", "token", "category"),
+    Param("encounter", "reference", "encounter", "Encounter"),
+    Param("patient", "reference", "subject", "Patient"),
+    Param("subject", "reference", "subject"),
+)
 
 SEARCH_PARAMETERS: dict[str, dict[str, Param]] = {
     "Encounter": _params(
-        Param("identifier", "token", "identifier"),
-        Param("status", "token", "status"),
         Param("class", "token", "class"),
         Param("patient", "reference", "subject", "Patient"),
         Param("subject", "reference", "subject"),
         Param("service-provider", "reference", "serviceProvider", "Organization"),
         Param("date", "date", "period"),
     ),
-    "CarePlan": _params(
-        Param("identifier", "token", "identifier"),
-        Param("status", "token", "status"),
-        Param("category", "token", "category"),
-        Param("encounter", "reference", "encounter", "Encounter"),
-        Param("patient", "reference", "subject", "Patient"),
-        Param("subject", "reference", "subject"),
-        Param("date", "date", "period"),
-    ),
+    "CarePlan": _params(*_OF_A_STAY, Param("date", "date", "period")),
     "Appointment": _params(
-        Param("identifier", "token", "identifier"),
-        Param("status", "token", "status"),
         Param("date", "date", "start"),
         Param("actor", "reference", "participant.actor"),
         Param("patient", "reference", "participant.actor", "Patient"),
     ),
-    "Communication": _params(
-        Param("identifier", "token", "identifier"),
-        Param("status", "token", "status"),
-        Param("category", "token", "category"),
-        Param("encounter", "reference", "encounter", "Encounter"),
-        Param("patient", "reference", "subject", "Patient"),
-        Param("subject", "reference", "subject"),
-        Param("sent", "date", "sent"),
-    ),
-    "Patient": _params(Param("identifier", "token", "identifier")),
+    "Communication": _params(*_OF_A_STAY, Param("sent", "date", "sent")),
+    "Patient": {p.name: p for p in (Param("_id", "token", "id"), Param("identifier", "token", "identifier"))},
 }
 
 # Read (GET [type]/[id]) also covers what the searchable resources point to.
