@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -18,8 +19,8 @@ from adapter.app import Runtime, create_app
 from adapter.config import Settings
 from adapter.store import schema
 from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL
-from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, load_holdings, with_rules
-from tests.lus_story import when
+from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, append, load_holdings, with_rules
+from tests.lus_story import Story, when
 
 PNR = "http://electronichealth.se/identifier/personnummer"
 OTHER_KOMMUN = "TSTNMT2321000156-K1490"
@@ -265,3 +266,14 @@ def test_works_without_a_rules_file_in_the_config_folder(runtime: Runtime) -> No
     load_holdings(runtime)
     with TestClient(create_app(runtime=runtime)) as c:
         assert c.get(f"/cases/{EXAMPLE_CASE}").json()["betalningsansvar"]["agreement"] == "lagen"
+
+
+def test_the_dashboard_escapes_what_senders_wrote(client: TestClient, loaded: Runtime) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    story = Story("2026-11-24 08:00", case_id=hostile).klar("2026-11-24 08:00")
+    for event in story.events:
+        append(loaded, [event], event.occurred_at)
+    page = client.get("/dashboard").text
+    assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+    case_page = client.get(f"/dashboard/arenden/{quote(hostile, safe='')}")
+    assert case_page.status_code == 200 and hostile not in case_page.text
