@@ -76,6 +76,14 @@ def test_careplan_appointment_and_communication_searches_answer_searchsets(fhir:
     assert fhir.resources("Appointment").search(date__ge="2026-11-01", date__lt="2026-12-01").fetch() == []
 
 
+def test_the_capability_statement_lists_the_searches(fhir: SyncFHIRClient) -> None:
+    statement = fhir.execute("metadata", method="get")
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert {"Encounter", "CarePlan", "Appointment", "Communication", "Patient"} <= set(resources)
+    names = {p["name"]: p["type"] for p in resources["Encounter"]["searchParam"]}
+    assert names["patient"] == "reference" and names["status"] == "token" and names["date"] == "date"
+
+
 def test_errors_reach_the_client_as_operation_outcomes(fhir: SyncFHIRClient) -> None:
     with pytest.raises(OperationOutcome) as bad:
         fhir.resources("Appointment").search(date="2026-02-30").fetch()

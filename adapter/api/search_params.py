@@ -70,6 +70,21 @@ SEARCH_PARAMETERS: dict[str, dict[str, Param]] = {
 READABLE_TYPES = (*SEARCH_PARAMETERS, "Organization")
 
 
+def capability_resources() -> list[dict[str, Any]]:
+    """CapabilityStatement.rest.resource: what may be read and searched, with which parameters."""
+    return [
+        {
+            "type": resource_type,
+            "interaction": [{"code": "read"}]
+            + ([{"code": "search-type"}] if resource_type in SEARCH_PARAMETERS else []),
+            "searchParam": [
+                {"name": p.name, "type": p.kind} for p in SEARCH_PARAMETERS.get(resource_type, {}).values()
+            ],
+        }
+        for resource_type in READABLE_TYPES
+    ]
+
+
 @dataclass(frozen=True)
 class Criterion:
     """One search parameter from the query: `param[:type].chain=value,value`."""
