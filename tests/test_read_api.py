@@ -238,6 +238,10 @@ def test_careplan_and_communication_by_encounter_on_the_official_examples() -> N
     assert not find(communication, "patient.identifier=urn:oid:1.2.36.146.595.217.0.1|54321", held)
 
 
+def test_a_resource_value_that_is_no_date_matches_no_date_search() -> None:
+    assert not find({"resourceType": "Appointment", "start": "tomorrow"}, "date=ge2020")
+
+
 def test_date_ranges_follow_precision_and_daylight_saving() -> None:
     prefix, start, end = date_range("ge2026-03-29")
     assert prefix == "ge"

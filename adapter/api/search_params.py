@@ -263,12 +263,15 @@ def _add_days(start: datetime, days: int) -> datetime:
 
 
 def _date(element: Any, value: str) -> bool:
-    if isinstance(element, dict):  # Period; an open end reaches into the future
-        low = _range(element["start"])[0] if element.get("start") else datetime.min.replace(tzinfo=UTC)
-        high = _range(element["end"])[1] if element.get("end") else datetime.max.replace(tzinfo=UTC)
-    elif isinstance(element, str):
-        low, high = _range(element)
-    else:
+    try:
+        if isinstance(element, dict):  # Period; an open end reaches into the future
+            low = _range(element["start"])[0] if element.get("start") else datetime.min.replace(tzinfo=UTC)
+            high = _range(element["end"])[1] if element.get("end") else datetime.max.replace(tzinfo=UTC)
+        elif isinstance(element, str):
+            low, high = _range(element)
+        else:
+            return False
+    except SearchError:  # a value in a resource that is no date matches no date search
         return False
     prefix, start, end = date_range(value)
     contained = start <= low and high <= end
