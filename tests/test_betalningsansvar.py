@@ -2,7 +2,8 @@
 
 The agreements and day amounts are the shipped examples/config/lus-rules.yaml:
 - lagen: fristdagar 3 (calendar), no cut-off; day 0 is the notice's day, days 1-3 free, day 4 paid.
-- stockholm: fristdagar 2 somatic / 5 psychiatric, notice counts for its own day only before 12:00.
+- stockholm: liable when 2 (somatic) or 5 (psychiatric) calendar days including day 0 have passed,
+  i.e. fristdagar 1 / 4 after day 0; a notice counts for its own day only before 12:00.
 - day amounts: 2019 7 800 kr, 2020 8 200 kr (2021 keeps 8 200), 2022 9 300 kr (later years keep it).
 Every calendar day from the first liable day to the day the ready period ends (discharge, death,
 återtag) is paid, that last day included. Mondays in March 2022: the 7th, 14th, 21st, 28th.
@@ -91,21 +92,21 @@ ROWS = [
         2,
         18600,
     ),
-    # Stockholm, notice 11:59 counts for Mon 7: days 0, 1, 2 (7–9) pass; Thu 10 – Sat 12 paid.
+    # Stockholm, notice 11:59 counts for Mon 7: two days including day 0 (7, 8) pass; Wed 9 – Sat 12 paid.
     Row(
         "stockholm-before-noon",
         "stockholm",
         [("klar", "2022-03-07 11:59"), ("kallelse", "2022-03-07 13:00"), ("ut", "2022-03-12 10:00")],
-        3,
-        27900,
+        4,
+        37200,
     ),
-    # Stockholm, notice at 12:00 sharp: day 0 is Tue 8; 8–10 pass; Fri 11, Sat 12 paid.
+    # Stockholm, notice at 12:00 sharp: day 0 is Tue 8; 8, 9 pass; Thu 10 – Sat 12 paid.
     Row(
         "stockholm-at-noon",
         "stockholm",
         [("klar", "2022-03-07 12:00"), ("kallelse", "2022-03-07 13:00"), ("ut", "2022-03-12 10:00")],
-        2,
-        18600,
+        3,
+        27900,
     ),
     # 11:30Z is 12:30 in Stockholm (+01:00 in March): after the cut-off, as the row above.
     Row(
@@ -116,25 +117,26 @@ ROWS = [
             ("kallelse", "2022-03-07T13:00:00+01:00"),
             ("ut", "2022-03-12T10:00:00+01:00"),
         ],
-        2,
-        18600,
+        3,
+        27900,
     ),
-    # Stockholm psychiatric inpatient care: day 0 Mon 7 (09:00), 8–12 are the five days; 13–15 paid.
+    # Stockholm psychiatric inpatient care: day 0 Mon 7 (09:00); five days including day 0 (7–11)
+    # pass; Sat 12 – Tue 15 paid.
     Row(
         "stockholm-psychiatric",
         "stockholm",
         [("klar", "2022-03-07 09:00"), ("kallelse", "2022-03-07 10:00"), ("ut", "2022-03-15 12:00")],
-        3,
-        27900,
+        4,
+        37200,
         kind=PSYK,
     ),
-    # Stockholm psychiatric, notice 13:00: day 0 Tue 8; 9–13 free; Mon 14, Tue 15 paid.
+    # Stockholm psychiatric, notice 13:00: day 0 Tue 8; 8–12 pass; Sun 13 – Tue 15 paid.
     Row(
         "stockholm-psychiatric-afternoon",
         "stockholm",
         [("klar", "2022-03-07 13:00"), ("kallelse", "2022-03-07 14:00"), ("ut", "2022-03-15 12:00")],
-        2,
-        18600,
+        3,
+        27900,
         kind=PSYK,
     ),
     # Since 2019 the law's default applies to psychiatry too: as lagen-basic, one day later discharge.
@@ -246,22 +248,22 @@ ROWS = [
         18600,
     ),
     # Stockholm on the DST day: 10:30Z is 12:30 summer time (+02:00): after noon, day 0 Mon 28;
-    # 28–30 pass; Thu 31, Fri 1 Apr paid. (Read with the winter offset it would be 11:30 and count.)
+    # 28, 29 pass; Wed 30 – Fri 1 Apr paid. (Read with the winter offset it would be 11:30 and count.)
     Row(
         "stockholm-dst-spring-noon",
         "stockholm",
         [("klar", "2022-03-27T10:30:00Z"), ("kallelse", "2022-03-28 09:00"), ("ut", "2022-04-01 10:00")],
-        2,
-        18600,
+        3,
+        27900,
     ),
     # DST ends Sun 30 Oct 2022 (03:00 → 02:00). 10:30Z is 11:30 winter time: before noon, day 0 Sun
-    # 30; 30, 31, 1 Nov pass; Wed 2, Thu 3 paid. (With the summer offset it would be 12:30.)
+    # 30; 30, 31 pass; Tue 1 – Thu 3 Nov paid. (With the summer offset it would be 12:30.)
     Row(
         "stockholm-dst-autumn-noon",
         "stockholm",
         [("klar", "2022-10-30T10:30:00Z"), ("kallelse", "2022-10-31 09:00"), ("ut", "2022-11-03 10:00")],
-        2,
-        18600,
+        3,
+        27900,
     ),
     # Across New Year: day 0 Mon 27 Dec 2021; 28–30 free; Fri 31 Dec at 2021's amount (8 200, kept
     # from 2020), Sat 1 and Sun 2 Jan 2022 at 9 300: 8 200 + 2 × 9 300 = 26 800.

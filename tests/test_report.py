@@ -76,9 +76,9 @@ def test_csv_report_under_another_agreement(stored: str) -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     values = {(r["measure"], r["dimension"], r["key"]): r["value"] for r in rows}
     assert values[("agreement", "", "")] == "stockholm"
-    # Stockholm: notice Mon 7 before 12:00; days 7–9 pass; Thu 10 – Mon 14 liable: 5 days.
-    assert values[("betalningsansvar_liable_days", "municipality_month", "1480/2022-03")] == "5"
-    assert values[("betalningsansvar_amount_kr", "municipality_month", "1480/2022-03")] == str(5 * 9300)
+    # Stockholm: notice Mon 7 before 12:00; days 7, 8 pass; Wed 9 – Mon 14 liable: 6 days.
+    assert values[("betalningsansvar_liable_days", "municipality_month", "1480/2022-03")] == "6"
+    assert values[("betalningsansvar_amount_kr", "municipality_month", "1480/2022-03")] == str(6 * 9300)
     assert values[("deadline_met", "by_message_type", "utskrivningsmeddelande")] == "2"
 
 
