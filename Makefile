@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck clean bench
+.PHONY: run test install install-test lint typecheck docs clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: install-test lint typecheck
 # Benchmarks print figures (never run by `make test`); PostgreSQL too when LUS_TEST_POSTGRES_DSN is set.
 bench: install-test
 	$(BIN)/python -m bench.delivery
+
+docs: install  # the configuration reference, from the Settings model
+	$(BIN)/python -m adapter.configdoc > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

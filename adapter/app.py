@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import admin, errors, fhir, health
+from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.engine import Mapper
@@ -103,4 +103,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(fhir.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(search.router)
+    app.include_router(cases.router)
+    app.include_router(dashboard.router)
+    app.include_router(metrics.router)
     return app

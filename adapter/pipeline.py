@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import structlog
 
+from adapter import metrics
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import MappingFailed
 from adapter.mapping.outbound import Addressing, outbound_message_id
@@ -78,6 +79,7 @@ class Pipeline:
     # --- the road ---
 
     def process_message(self, raw: bytes, *, caller: str | None = None) -> Result:
+        header = None
         try:
             bundle = parse_bundle(raw)
             header = _header_of(bundle)
@@ -86,6 +88,7 @@ class Pipeline:
                 structlog.contextvars.bind_contextvars(message_id=message_id)
                 previous = self._previous_response(message_id)
                 if previous is not None:
+                    metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
                 self._refuse_reused_bundle_id(bundle.get("id"))
             try:
@@ -93,6 +96,7 @@ class Pipeline:
             except _Retry:
                 return self._previous_response(str(message_id)) or Result(409, b"{}")
         except Rejected as rejected:
+            metrics.message_rejected(header, rejected.issues)
             self._audit_rejection(rejected, caller, raw)
             return Result(rejected.status, orjson.dumps(operation_outcome(rejected.issues)))
         finally:
@@ -202,6 +206,7 @@ class Pipeline:
                 patient_hash=patient_hash(next_case.patient.identifier, self.audit_key),
                 detail={"kind": event.kind, "recipients": [p.hsa_id for p in recipients]},
             )
+        metrics.message_in(event.kind, "accepted")
         log.info(
             "message accepted",
             kind=event.kind,

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from adapter import __version__
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.api.search_params import capability_resources
 from adapter.validation.issues import Issue
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -72,6 +73,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "resource": capability_resources(),
                 "operation": [
                     {
                         "name": "process-message",

@@ -28,6 +28,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
+from adapter import metrics
 from adapter.mapping.response import response_code
 from adapter.routing.breaker import Breakers, CircuitBreaker, CircuitOpen
 from adapter.routing.policy import (
@@ -124,6 +125,7 @@ class DeliveryWorker:
         policy = self.policies.for_recipient(item.recipient)
         breaker = self.breakers.get(item.endpoint, policy)
         attempts = item.attempts
+        started = time.perf_counter()
         structlog.contextvars.bind_contextvars(message_id=item.message_id, recipient=item.recipient)
         try:
             for attempt in Retrying(
@@ -140,6 +142,7 @@ class DeliveryWorker:
                     attempts += 1
                     response = self._guarded_post(item, policy, breaker)
             self._settled(self.store.mark_delivered(item.id, self.owner, attempts, response, self.clock()))
+            metrics.message_out(item.kind, "delivered", time.perf_counter() - started)
             log.info("delivered", attempts=attempts, kind=item.kind, case_id=item.case_id)
         except CircuitOpen as exc:
             if attempts == item.attempts:  # not tried at all in this claim
@@ -153,13 +156,16 @@ class DeliveryWorker:
             if gave_up:
                 error = f"{gave_up}; last error: {exc}"
                 self._settled(self.store.mark_dead(item.id, self.owner, attempts, error, now))
+                metrics.message_out(item.kind, "dead", time.perf_counter() - started)
                 log.error("delivery given up, dead letter", attempts=attempts, error=error)
             else:
                 due = now + policy.delay(attempts, exc.retry_after)
                 self._settled(self.store.mark_retry(item.id, self.owner, attempts, due, str(exc)))
+                metrics.message_out(item.kind, "retry", time.perf_counter() - started)
                 log.warning("delivery failed, will retry", attempts=attempts, error=str(exc), due=due)
         except FatalFailure as exc:
             self._settled(self.store.mark_dead(item.id, self.owner, attempts, str(exc), self.clock()))
+            metrics.message_out(item.kind, "dead", time.perf_counter() - started)
             log.error("delivery refused, dead letter", attempts=attempts, error=str(exc))
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "recipient")
