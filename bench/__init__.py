@@ -1,6 +1,7 @@
-"""Benchmarks: `make bench` (= `.venv/bin/python -m bench`) prints figures; nothing here is a test.
+"""Benchmarks: they print figures, they assert nothing (targets live here, never in timed tests).
 
-python -m bench               every benchmark
-python -m bench validation    profile validation against fhir.resources parsing
-python -m bench measures      replay, betalningsansvar and outcome measures over a year of cases
+make bench                    every benchmark (= python -m bench)
+python -m bench.validation    profile validation of a 30-entry message beside fhir.resources parsing
+python -m bench.delivery      accepted messages per second and delivery lag, SQLite and PostgreSQL
+python bench/bench_measures.py  replay, betalningsansvar and outcome measures over a year of cases
 """

@@ -1,12 +1,12 @@
-"""Run the benchmarks named on the command line, or all of them."""
+"""`python -m bench [name ...]`: run the named benchmarks, or all of them, each with its defaults."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import bench_measures, bench_validation
+from bench import bench_measures, delivery, validation
 
-BENCHMARKS = {"validation": bench_validation.main, "measures": bench_measures.main}
+BENCHMARKS = {"validation": validation.main, "measures": bench_measures.main, "delivery": delivery.main}
 
 
 def main(names: list[str]) -> None:
@@ -14,8 +14,8 @@ def main(names: list[str]) -> None:
     if unknown:
         raise SystemExit(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     for name in names or list(BENCHMARKS):
-        print(f"== {name}")
-        sys.argv = [name]  # each benchmark reads its own arguments; run with defaults
+        print(f"== {name}", flush=True)
+        sys.argv = [f"bench.{name}"]  # each benchmark parses its own arguments: run it with its defaults
         BENCHMARKS[name]()
 
 

@@ -4,6 +4,7 @@ import copy
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +64,23 @@ def postgres_server_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A new empty database on the test server, dropped afterwards."""
+    with fresh_postgres_database(postgres_server_url) as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database(server_dsn: str, prefix: str = "lus_test") -> Iterator[str]:
+    """A new empty database on a PostgreSQL server (also for bench/), dropped afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"lus_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    server_url = _postgres_url(server_dsn)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from adapter import __version__
 from adapter.api.body import BodyRejected, read_fhir_body
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.api.search_params import capability_resources
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -53,6 +54,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "resource": capability_resources(),
                 "operation": [
                     {
                         "name": "process-message",

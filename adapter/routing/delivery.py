@@ -1,9 +1,15 @@
 """Guaranteed Delivery: the worker that POSTs outbox messages to their recipients.
 
-Each claimed message gets a few attempts in one go (tenacity: exponential backoff with jitter,
-Retry-After honoured, both capped); if it still fails transiently it goes back to the queue with
-a later due time. A fatal answer (4xx other than 408/429, or a `fatal-error` response message)
-is not retried: the message becomes a dead letter.
+The worker keeps up to `concurrency` deliveries in flight, claiming more as each one finishes;
+the claim hands out at most one message per (case, recipient), so running them side by side
+never breaks the order (see adapter/store/outbox.py). Each claimed message gets a few attempts
+in one go (tenacity) while the waits between them are short; a longer wait, or an open circuit
+(a Retry-After pauses the destination's circuit), puts it back in the queue with a later due
+time instead of holding a thread. What
+counts as transient or fatal, and when to give up, is the destination's RetryPolicy.
+
+A 200 with a response message coded `ok` is delivery. It is not the kvittens: that comes later
+as a message of its own from the receiving party (adapter/routing/kvittens.py).
 """
 
 from __future__ import annotations
@@ -14,119 +20,186 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import httpx
 import orjson
 import structlog
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
+from adapter import metrics
 from adapter.mapping.response import response_code
+from adapter.routing.breaker import Breakers, CircuitBreaker, CircuitOpen
+from adapter.routing.policy import (
+    TRANSIENT_STATUS,
+    FatalFailure,
+    Policies,
+    RetryPolicy,
+    TransientFailure,
+)
 from adapter.store.store import OutboxItem, Store
 
 log = structlog.get_logger("adapter.delivery")
 
-TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class TransientFailure(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class FatalFailure(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    attempts_per_claim: int = 4
-    backoff_initial: float = 0.5
-    backoff_max: float = 60.0
-    timeout: float = 10.0
-    lease_seconds: float = 120.0
+__all__ = ["DeliveryWorker", "FatalFailure", "TransientFailure"]
 
 
 class DeliveryWorker:
     def __init__(
         self,
         store: Store,
-        policy: DeliveryPolicy,
+        policies: Policies | RetryPolicy,
         *,
+        concurrency: int = 8,
+        lease_seconds: float = 60.0,
+        kvittens_timeout: float | None = None,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
-        self.policy = policy
-        self.client = client or httpx.Client(timeout=policy.timeout)
+        self.policies = policies if isinstance(policies, Policies) else Policies(policies)
+        self.concurrency = concurrency
+        # A lease shorter than the longest claim would let another replica send the same message
+        # while this one is still trying it.
+        self.lease_seconds = max(lease_seconds, self.policies.longest_claim + 5.0)
+        self.kvittens_timeout = kvittens_timeout
+        self.client = client or httpx.Client(limits=httpx.Limits(max_connections=4 * concurrency))
         self.clock = clock
         self.sleep = sleep
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._backoff = wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self) % 0xFFFFFF:x}"
+        self.breakers = Breakers(clock)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
 
     # --- the loop ---
 
+    def claim(self, limit: int) -> list[OutboxItem]:
+        return self.store.claim_due(
+            self.owner,
+            self.clock(),
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+            skip_endpoints=self.breakers.open_endpoints(),
+        )
+
     def run_once(self) -> int:
-        """Deliver what is due now; the number of messages handled."""
-        items = self.store.claim_due(self.owner, self.clock(), lease_seconds=self.policy.lease_seconds)
-        for item in items:
-            self.deliver(item)
+        """Deliver what is due now (side by side); the number of messages handled."""
+        items = self.claim(self.concurrency)
+        for future in [self._pool.submit(self.deliver, item) for item in items]:
+            future.result()
         return len(items)
 
     def run_forever(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
-        log.info("delivery worker started", owner=self.owner)
+        log.info("delivery worker started", owner=self.owner, concurrency=self.concurrency)
+        inflight: set[Future[None]] = set()
+        next_report = self.clock()
         while not stop.is_set():
+            free = self.concurrency - len(inflight)
             try:
-                handled = self.run_once()
+                claimed = self.claim(free) if free else []
             except Exception:  # the worker must outlive a database hiccup
-                log.exception("delivery round failed")
-                handled = 0
-            if not handled:
+                log.exception("claiming due messages failed")
+                claimed = []
+            inflight |= {self._pool.submit(self.deliver, item) for item in claimed}
+            if inflight:
+                done, inflight = wait(inflight, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future.exception() is not None:
+                        log.error("delivery round failed", error=repr(future.exception()))
+            else:
                 stop.wait(poll_seconds)
+            if self.kvittens_timeout is not None and self.clock() >= next_report:
+                next_report = self.clock() + 60.0
+                self._report_missing_kvittens()
+        wait(inflight)
         log.info("delivery worker stopped", owner=self.owner)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
 
     # --- one message ---
 
     def deliver(self, item: OutboxItem) -> None:
+        policy = self.policies.for_recipient(item.recipient)
+        breaker = self.breakers.get(item.endpoint, policy)
         attempts = item.attempts
+        started = time.perf_counter()
         structlog.contextvars.bind_contextvars(message_id=item.message_id, recipient=item.recipient)
         try:
             for attempt in Retrying(
-                stop=stop_after_attempt(self.policy.attempts_per_claim),
-                wait=self._wait,
-                retry=retry_if_exception_type(TransientFailure),
+                stop=stop_after_attempt(policy.attempts_per_claim) | _stop_if_wait_over(policy.in_claim_wait),
+                wait=lambda state: policy.delay(item.attempts + state.attempt_number, _retry_after_of(state)),
+                retry=retry_if_exception(
+                    lambda e: isinstance(e, TransientFailure) and not isinstance(e, CircuitOpen)
+                ),
                 sleep=self.sleep,
                 reraise=True,
             ):
                 with attempt:
+                    breaker.allow()
                     attempts += 1
-                    response = self._post(item)
-            self.store.mark_delivered(item.id, attempts, response, self.clock())
+                    response = self._guarded_post(item, policy, breaker)
+            self._settled(self.store.mark_delivered(item.id, self.owner, attempts, response, self.clock()))
+            metrics.message_out(item.kind, "delivered", time.perf_counter() - started)
             log.info("delivered", attempts=attempts, kind=item.kind, case_id=item.case_id)
+        except CircuitOpen as exc:
+            if attempts == item.attempts:  # not tried at all in this claim
+                self._settled(self.store.release(item.id, self.owner, exc.until))
+            else:
+                self._settled(self.store.mark_retry(item.id, self.owner, attempts, exc.until, str(exc)))
+            log.info("destination circuit open, message waits", until=exc.until)
         except TransientFailure as exc:
-            due = self.clock() + self._requeue_delay(attempts, exc.retry_after)
-            self.store.mark_retry(item.id, attempts, due, str(exc))
-            log.warning("delivery failed, will retry", attempts=attempts, error=str(exc))
+            now = self.clock()
+            gave_up = policy.gives_up(attempts, item.trying_since, now)
+            if gave_up:
+                error = f"{gave_up}; last error: {exc}"
+                self._settled(self.store.mark_dead(item.id, self.owner, attempts, error, now))
+                metrics.message_out(item.kind, "dead", time.perf_counter() - started)
+                log.error("delivery given up, dead letter", attempts=attempts, error=error)
+            else:
+                due = now + policy.delay(attempts, exc.retry_after)
+                self._settled(self.store.mark_retry(item.id, self.owner, attempts, due, str(exc)))
+                metrics.message_out(item.kind, "retry", time.perf_counter() - started)
+                log.warning("delivery failed, will retry", attempts=attempts, error=str(exc), due=due)
         except FatalFailure as exc:
-            self.store.mark_dead(item.id, attempts, str(exc))
+            self._settled(self.store.mark_dead(item.id, self.owner, attempts, str(exc), self.clock()))
+            metrics.message_out(item.kind, "dead", time.perf_counter() - started)
             log.error("delivery refused, dead letter", attempts=attempts, error=str(exc))
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "recipient")
 
-    def _post(self, item: OutboxItem) -> bytes:
+    def _settled(self, kept_lease: bool) -> None:
+        if not kept_lease:
+            # Another replica took the message over after our lease ran out; what it records
+            # stands. The receiver dedupes whatever both of us sent.
+            log.warning("lease lost before the outcome was recorded", owner=self.owner)
+
+    def _guarded_post(self, item: OutboxItem, policy: RetryPolicy, breaker: CircuitBreaker) -> bytes:
+        try:
+            response = self._post(item, policy.timeout)
+        except FatalFailure:
+            breaker.success()  # the endpoint is up; it refused this message
+            raise
+        except TransientFailure as exc:
+            breaker.failure()
+            if exc.retry_after is not None:
+                breaker.pause(self.clock() + min(exc.retry_after, policy.retry_after_max))
+            raise
+        except BaseException:
+            breaker.failure()
+            raise
+        breaker.success()
+        return response
+
+    def _post(self, item: OutboxItem, timeout: float) -> bytes:
         try:
             reply = self.client.post(
                 item.endpoint,
                 content=item.body,
                 headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"},
+                timeout=timeout,
             )
         except httpx.TransportError as exc:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
@@ -146,18 +219,34 @@ class DeliveryWorker:
             raise TransientFailure("receiver answered transient-error")
         raise TransientFailure(f"HTTP {reply.status_code} without a response message")
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = float(self._backoff(state))
-        if isinstance(exc, TransientFailure) and exc.retry_after is not None:
-            return min(max(exc.retry_after, backoff), self.policy.backoff_max)
-        return backoff
+    def _report_missing_kvittens(self) -> None:
+        assert self.kvittens_timeout is not None
+        try:
+            missing = self.store.unacknowledged(self.kvittens_timeout, self.clock(), limit=20)
+        except Exception:
+            log.exception("kvittens report failed")
+            return
+        if missing:
+            log.warning(
+                "messages without kvittens",
+                older_than_seconds=self.kvittens_timeout,
+                message_ids=[m.message_id for m in missing],
+            )
 
-    def _requeue_delay(self, attempts: int, retry_after: float | None) -> float:
-        delay = min(self.policy.backoff_initial * 2 ** min(attempts, 20), self.policy.backoff_max)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.policy.backoff_max))
-        return delay
+
+class _stop_if_wait_over(stop_base):
+    """Stop retrying in the worker when the next wait is longer than it should hold a thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.upcoming_sleep > self.seconds
+
+
+def _retry_after_of(state: RetryCallState) -> float | None:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.retry_after if isinstance(exc, TransientFailure) else None
 
 
 def _retry_after(reply: httpx.Response, now: float) -> float | None:

@@ -5,13 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.process.events import Party
 
 
 class RoutingError(Exception):
     """The routing configuration cannot be used; raised at start-up."""
+
+
+class DeliveryOverrides(BaseModel):
+    """A party's own redelivery policy; what is left out follows the settings (LUS_DELIVERY_*)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float | None = Field(None, gt=0, description="Seconds per HTTP attempt")
+    attempts_per_claim: int | None = Field(None, ge=1)
+    in_claim_wait: float | None = Field(None, ge=0)
+    backoff_initial: float | None = Field(None, gt=0, description="Seconds")
+    backoff_max: float | None = Field(None, gt=0, description="Seconds")
+    retry_after_max: float | None = Field(None, ge=0, description="Seconds")
+    max_attempts: int | None = Field(None, ge=1, description="Then the message is a dead letter")
+    max_age: float | None = Field(None, gt=0, description="Seconds of trying, then a dead letter")
+    breaker_failures: int | None = Field(None, ge=1, description="Consecutive failures opening the circuit")
+    breaker_reset: float | None = Field(None, gt=0, description="Seconds open before a trial call")
 
 
 class PartyConfig(BaseModel):
@@ -21,6 +38,7 @@ class PartyConfig(BaseModel):
     endpoint: str
     dialect: str = "canonical"
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
+    delivery: DeliveryOverrides | None = None
 
 
 class SelfConfig(BaseModel):

@@ -1,5 +1,9 @@
 """The one schema. Times that are compared in queries are UTC epoch seconds (portable and
-index-friendly on SQLite and PostgreSQL alike); event times keep their ISO text with offset."""
+index-friendly on SQLite and PostgreSQL alike); event times keep their ISO text with offset.
+
+This module is the truth for the current shape; `migrations/versions/` is its history. Change
+both together: `lus-adapter db revision -m "..."` writes the migration from the difference, and
+tests/test_migrations.py fails while they disagree."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -54,9 +59,14 @@ inbox = Table(
     Column("received_at", Float, nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("response", LargeBinary, nullable=False),
+    # A Bundle.id seen again under a new MessageHeader.id is refused (FHIR reliable messaging).
+    Index("ix_inbox_bundle_id", "bundle_id"),
 )
 
-# Transactional Outbox: written in the same transaction as the case change.
+# Transactional Outbox: written in the same transaction as the case change. A row is `pending`
+# until the receiver answers ok (`delivered`) or it is given up (`dead`: the Dead Letter Channel,
+# kept in place so replay keeps its id, body and history). The kvittens columns hold the
+# receiving party's later acknowledgement, which is not the same thing as the synchronous ok.
 outbox = Table(
     "outbox",
     metadata,
@@ -77,9 +87,26 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("delivered_at", Float, nullable=True),
     Column("response", LargeBinary, nullable=True),
+    Column("delivered_by", String(100), nullable=True),  # the replica (lease owner) that delivered
+    Column("dead_at", Float, nullable=True),
+    Column("replayed_at", Float, nullable=True),  # a replay restarts the give-up clock
+    Column("replay_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("kvittens_code", String(20), nullable=True),  # ok | transient-error | fatal-error
+    Column("kvittens_at", Float, nullable=True),
+    Column("kvittens_message_id", String(200), nullable=True),  # the kvittens message itself
     UniqueConstraint("message_id", name="uq_outbox_message_id"),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_order", "case_id", "recipient", "id"),
+    Index("ix_outbox_created", "created_at"),
+    # The lines waiting to be sent, for the claim's "first pending per (case, recipient)".
+    Index(
+        "ix_outbox_pending",
+        "case_id",
+        "recipient",
+        "id",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 
 # Append-only: who sent, read or was refused what. Patient identifiers only as a keyed hash.

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, insert, select, update
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
 from adapter.store import schema
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import check_at_head, upgrade
+from adapter.store.outbox import NewOutboxItem, OutboxItem, OutboxQueries
+
+__all__ = ["InboxRecord", "NewOutboxItem", "OutboxItem", "Store", "dumps"]
 
 
 @dataclass(frozen=True)
@@ -29,73 +31,19 @@ class InboxRecord:
     response: bytes
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    id: int
-    message_id: str
-    case_id: str
-    recipient: str
-    endpoint: str
-    kind: str
-    body: bytes
-    attempts: int
-
-
-@dataclass(frozen=True)
-class NewOutboxItem:
-    message_id: str
-    source_message_id: str
-    case_id: str
-    recipient: str
-    endpoint: str
-    kind: str
-    body: bytes
-
-
-def create_store_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Own the transaction boundaries so that BEGIN IMMEDIATE takes the write lock up front:
-            # two messages for one case then serialize instead of failing on upgrade.
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-class Store:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.is_sqlite = engine.dialect.name == "sqlite"
+class Store(OutboxQueries):
+    """Transactions over the one schema: inbox, cases and event log, outbox, audit."""
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
+    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store; bring its schema to head, or with `migrate=False` refuse to start
+        unless it is there already (production runs `lus-adapter db upgrade` as a deploy step)."""
         store = cls(create_store_engine(url))
-        store.create_schema()
+        if migrate:
+            upgrade(store.engine)
+        else:
+            check_at_head(store.engine)
         return store
-
-    def create_schema(self) -> None:
-        schema.metadata.create_all(self.engine)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
 
     # --- inbound ---
 
@@ -106,6 +54,13 @@ class Store:
         return InboxRecord(
             row.message_id, row.bundle_id, row.sender, row.case_id, row.status_code, bytes(row.response)
         )
+
+    def inbox_by_bundle_id(self, conn: Connection, bundle_id: str) -> str | None:
+        """The MessageHeader.id that came in a Bundle with this id, if any did."""
+        row = conn.execute(
+            select(schema.inbox.c.message_id).where(schema.inbox.c.bundle_id == bundle_id).limit(1)
+        ).first()
+        return row.message_id if row else None
 
     def inbox_put(self, conn: Connection, record: InboxRecord, now: float) -> None:
         conn.execute(
@@ -185,119 +140,6 @@ class Store:
             for _, group in groupby(rows, key=lambda r: r.case_id):
                 yield replay([event_from_dict(r.payload) for r in group])
             after = ids[-1]
-
-    def outbox_add(self, conn: Connection, items: list[NewOutboxItem], now: float) -> None:
-        for item in items:
-            conn.execute(
-                insert(schema.outbox).values(
-                    message_id=item.message_id,
-                    source_message_id=item.source_message_id,
-                    case_id=item.case_id,
-                    recipient=item.recipient,
-                    endpoint=item.endpoint,
-                    kind=item.kind,
-                    body=item.body,
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-
-    # --- outbound (delivery worker) ---
-
-    def claim_due(
-        self, owner: str, now: float, *, limit: int = 20, lease_seconds: float = 60.0
-    ) -> list[OutboxItem]:
-        """Take a lease on due messages that are first in line for their (case, recipient)."""
-        ob = schema.outbox
-        earlier = ob.alias("earlier")
-        blocked = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.case_id == ob.c.case_id,
-                earlier.c.recipient == ob.c.recipient,
-                earlier.c.status == "pending",
-                earlier.c.id < ob.c.id,
-            )
-            .exists()
-        )
-        query = (
-            select(ob.c.id)
-            .where(
-                ob.c.status == "pending",
-                ob.c.next_attempt_at <= now,
-                (ob.c.lease_until.is_(None)) | (ob.c.lease_until < now),
-                ~blocked,
-            )
-            .order_by(ob.c.next_attempt_at, ob.c.id)
-            .limit(limit)
-        )
-        if not self.is_sqlite:
-            query = query.with_for_update(skip_locked=True, of=ob)
-        with self.transaction() as conn:
-            ids = [r.id for r in conn.execute(query)]
-            if not ids:
-                return []
-            conn.execute(
-                update(ob).where(ob.c.id.in_(ids)).values(lease_owner=owner, lease_until=now + lease_seconds)
-            )
-            rows = conn.execute(select(ob).where(ob.c.id.in_(ids)).order_by(ob.c.id)).all()
-        return [
-            OutboxItem(
-                r.id, r.message_id, r.case_id, r.recipient, r.endpoint, r.kind, bytes(r.body), r.attempts
-            )
-            for r in rows
-        ]
-
-    def mark_delivered(self, item_id: int, attempts: int, response: bytes, now: float) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                update(schema.outbox)
-                .where(schema.outbox.c.id == item_id)
-                .values(
-                    status="delivered",
-                    attempts=attempts,
-                    delivered_at=now,
-                    response=response,
-                    lease_until=None,
-                    lease_owner=None,
-                    last_error=None,
-                )
-            )
-
-    def mark_retry(self, item_id: int, attempts: int, next_attempt_at: float, error: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                update(schema.outbox)
-                .where(schema.outbox.c.id == item_id)
-                .values(
-                    attempts=attempts,
-                    next_attempt_at=next_attempt_at,
-                    last_error=error,
-                    lease_until=None,
-                    lease_owner=None,
-                )
-            )
-
-    def mark_dead(self, item_id: int, attempts: int, error: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                update(schema.outbox)
-                .where(schema.outbox.c.id == item_id)
-                .values(
-                    status="dead", attempts=attempts, last_error=error, lease_until=None, lease_owner=None
-                )
-            )
-
-    def outbox_counts(self) -> dict[str, int]:
-        from sqlalchemy import func
-
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(schema.outbox.c.status, func.count()).group_by(schema.outbox.c.status)
-            ).all()
-        return {r[0]: int(r[1]) for r in rows}
 
     # --- audit ---
 

@@ -1,6 +1,6 @@
 """Profile validation of a 30-entry LUS message, beside fhir.resources parsing the same bytes.
 
-    .venv/bin/python -m bench validation [rounds]
+    .venv/bin/python -m bench.validation [rounds]
 
 The message is a planeringsunderlag: MessageHeader, CarePlan with twelve activities, Encounter,
 Patient, two Organizations, twelve PractitionerRoles and their Practitioners — 30 entries, every

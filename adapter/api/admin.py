@@ -1,0 +1,108 @@
+"""Admin endpoints (JSON): dead letters, the outbound messages of a case with their kvittens,
+messages still without kvittens, and this replica's circuit breakers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from adapter.routing.deadletters import DeadLetterFilter, replay, select
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+def _filter(
+    message_id: str | None, recipient: str | None, since: str | None, until: str | None
+) -> DeadLetterFilter:
+    try:
+        return select(message_id, recipient, since, until)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+@router.get("/deadletters", summary="Dead letters, oldest first")
+def list_dead_letters(
+    request: Request,
+    recipient: str | None = None,
+    since: Annotated[
+        str | None, Query(description="Given up at or after (ISO 8601; UTC if no offset)")
+    ] = None,
+    until: Annotated[str | None, Query(description="Given up before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    store = request.app.state.runtime.store
+    records = store.dead_letters(_filter(None, recipient, since, until), limit=limit)
+    return {"count": len(records), "deadletters": [r.to_json() for r in records]}
+
+
+@router.get("/deadletters/{message_id}", summary="One dead letter: history, message and last answer")
+def show_dead_letter(request: Request, message_id: str) -> dict[str, Any]:
+    return _message_view(request, message_id)
+
+
+@router.get("/messages/{message_id}", summary="One outbound message: history, message and last answer")
+def show_message(request: Request, message_id: str) -> dict[str, Any]:
+    return _message_view(request, message_id)
+
+
+def _message_view(request: Request, message_id: str) -> dict[str, Any]:
+    found = request.app.state.runtime.store.outbox_message(message_id)
+    if found is None:
+        raise HTTPException(404, f"No outbound message {message_id}")
+    record, body, response = found
+    return {**record.to_json(), "message": orjson.loads(body), "response": _json_or_text(response)}
+
+
+def _json_or_text(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")
+
+
+class ReplayRequest(BaseModel):
+    message_id: str | None = None
+    recipient: str | None = None
+    since: str | None = None
+    until: str | None = None
+    all: bool = False
+
+
+@router.post("/deadletters/replay", summary="Send dead letters again under their original message ids")
+def replay_dead_letters(request: Request, body: ReplayRequest) -> dict[str, Any]:
+    which = _filter(body.message_id, body.recipient, body.since, body.until)
+    if which == DeadLetterFilter() and not body.all:
+        raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
+    runtime = request.app.state.runtime
+    replayed = replay(runtime.store, which, by="admin-api", now=runtime.pipeline.clock())
+    return {"count": len(replayed), "replayed": replayed}
+
+
+@router.get("/cases/{case_id}/messages", summary="A case's outbound messages: delivery and kvittens")
+def case_messages(request: Request, case_id: str) -> dict[str, Any]:
+    records = request.app.state.runtime.store.case_messages(case_id)
+    return {"case_id": case_id, "messages": [r.to_json() for r in records]}
+
+
+@router.get("/unacknowledged", summary="Sent messages with no ok kvittens after the configured time")
+def unacknowledged(
+    request: Request,
+    older_than: Annotated[
+        float | None, Query(ge=0, description="Seconds; default LUS_KVITTENS_TIMEOUT_SECONDS")
+    ] = None,
+) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    age = runtime.settings.kvittens_timeout_seconds if older_than is None else older_than
+    records = runtime.store.unacknowledged(age, runtime.pipeline.clock())
+    return {"older_than_seconds": age, "count": len(records), "messages": [r.to_json() for r in records]}
+
+
+@router.get("/circuits", summary="This replica's circuit breakers, per destination")
+def circuits(request: Request) -> dict[str, Any]:
+    worker = getattr(request.app.state, "delivery_worker", None)
+    return {"worker": worker is not None, "circuits": worker.breakers.snapshot() if worker else []}

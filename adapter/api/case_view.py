@@ -1,0 +1,270 @@
+"""What the people who run the adapter see of one case: its state, deadlines, betalningsansvar
+and a timeline of every message in and out. Shared by the JSON read API and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.holdings import HeldCase, Holdings, holdings
+from adapter.config import PROJECT_ROOT, Settings
+from adapter.process.betalningsansvar import Betalningsansvar, betalningsansvar
+from adapter.process.deadlines import Deadline, deadlines
+from adapter.process.kalender import STOCKHOLM
+from adapter.process.rules import ProcessRules
+from adapter.rules_config import RULES_FILE, load_rules
+from adapter.store import queries
+
+if TYPE_CHECKING:  # adapter.app imports the routers that import this module
+    from adapter.app import Runtime
+
+# Where no regional rules are configured, the law's default applies (the example file chooses it).
+DEFAULT_RULES = PROJECT_ROOT / "examples" / "config" / RULES_FILE
+
+
+def rules_path(settings: Settings) -> Path:
+    configured = settings.config_dir / RULES_FILE
+    return configured if configured.exists() else DEFAULT_RULES
+
+
+def process_rules(request: Request) -> ProcessRules:
+    """FastAPI dependency: the regional LUS rules, read once."""
+    state = request.app.state
+    found = getattr(state, "process_rules", None)
+    if found is None:
+        found = state.process_rules = load_rules(rules_path(runtime_of(request).settings))
+    return found
+
+
+def now_of(request: Request) -> datetime:
+    """The pipeline's clock (tests set it), as an aware datetime."""
+    return datetime.fromtimestamp(runtime_of(request).pipeline.clock(), UTC)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Everything a read endpoint needs: who is reading, what they may see, the rules, the time."""
+
+    runtime: Runtime
+    party: str
+    holdings: Holdings
+    rules: ProcessRules
+    now: datetime
+
+    def case(self, case_id: str, action: str, detail: dict[str, Any] | None = None) -> HeldCase:
+        """The case if the reader may see it (the read is audited), else a 404."""
+        held = self.holdings.case(self.party, case_id)
+        if held is None:
+            raise HTTPException(404, f"No case {case_id} that you may read.")
+        audit_reads(self.runtime, self.party, [(case_id, held.case.patient.identifier)], action, detail or {})
+        return held
+
+    def timeline(self, held: HeldCase) -> list[TimelineEntry]:
+        with self.runtime.store.engine.connect() as conn:
+            events = queries.case_events(conn, held.row.case_id)
+            outbox = queries.case_outbox(conn, held.row.case_id)
+        return timeline(held, events, outbox, self.rules, self.now)
+
+
+def reader(
+    request: Request,
+    party: str = Depends(caller_party),
+    held_cases: Holdings = Depends(holdings),
+    rules: ProcessRules = Depends(process_rules),
+    now: datetime = Depends(now_of),
+) -> Reader:
+    """FastAPI dependency: the Reader of this request."""
+    return Reader(runtime_of(request), party, held_cases, rules, now)
+
+
+def local(moment: datetime | float | None) -> str | None:
+    """ISO 8601 in Swedish local time (with offset)."""
+    if moment is None:
+        return None
+    if isinstance(moment, float | int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(STOCKHOLM).isoformat(timespec="seconds")
+
+
+def next_deadline(found: list[Deadline]) -> Deadline | None:
+    """The earliest deadline still to meet (overdue ones first: they are earliest)."""
+    unmet = [d for d in found if d.met_at is None]
+    return min(unmet, key=lambda d: d.due.astimezone(UTC)) if unmet else None
+
+
+def deadline_json(d: Deadline) -> dict[str, Any]:
+    return {
+        "kind": d.kind,
+        "due": local(d.due),
+        "status": d.status.value,
+        "met_at": local(d.met_at),
+        "sender": d.sender,
+        "overdue": d.overdue,
+    }
+
+
+def liability_json(b: Betalningsansvar) -> dict[str, Any]:
+    return {
+        "agreement": b.agreement,
+        "municipality": b.municipality,
+        "ready_days": b.ready_days,
+        "liable_days": b.liable_days,
+        "amount": b.amount,
+        "periods": [{"from": f.isoformat(), "to": t.isoformat(), "days": n} for f, t, n in _spans(b.days)],
+        "notes": list(b.notes),
+    }
+
+
+def case_summary(held: HeldCase, rules: ProcessRules, now: datetime) -> dict[str, Any]:
+    case = held.case
+    found = deadlines(case, now, rules)
+    upcoming = next_deadline(found)
+    ready = case.utskrivningsklar_at
+    return {
+        "case_id": case.case_id,
+        "state": case.state.value,
+        "version": held.row.version,
+        "created_at": local(held.row.created_at),
+        "updated_at": local(held.row.updated_at),
+        "patient": {
+            "identifier_system": case.patient.identifier_system,
+            "identifier": case.patient.identifier,
+            "protected": case.patient.protected,
+        },
+        "unit": case.unit,
+        "care_kind": case.care_kind.value,
+        "needs_region_and_municipality": case.needs_region_and_municipality,
+        "admitted_at": local(case.admitted_at),
+        "expected_discharge": case.expected_discharge.isoformat() if case.expected_discharge else None,
+        "utskrivningsklar_at": local(ready),
+        "kallelse_at": local(case.kallelse_at),
+        "discharged_at": local(case.discharged_at),
+        "died_at": local(case.died_at),
+        "fast_vardkontakt": case.fast_vardkontakt,
+        "needs_category": case.needs_category.value if case.needs_category else None,
+        "on_leave": case.on_leave,
+        "meetings": [
+            {
+                "appointment_id": m.appointment_id,
+                "start": local(m.start),
+                "mode": m.mode.value,
+                "sip": m.sip,
+                "site": m.site,
+                "cancelled": m.cancelled,
+            }
+            for m in case.meetings
+        ],
+        "parties": sorted(held.parties),
+        "next_deadline": deadline_json(upcoming) if upcoming else None,
+        "deadlines": [deadline_json(d) for d in found],
+        "betalningsansvar": liability_json(betalningsansvar(case, rules.agreement, now)),
+    }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    type: str  # meddelande-in | meddelande-ut | leverans | kvittens | tidsgrans | betalningsansvar
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": local(self.at), "type": self.type, **self.data}
+
+
+def timeline(
+    held: HeldCase,
+    events: list[queries.EventRow],
+    outbox: list[queries.OutboxRow],
+    rules: ProcessRules,
+    now: datetime,
+) -> list[TimelineEntry]:
+    """Every message in and out, each delivery, kvittens, deadline and liable period, in time order."""
+    case = held.case
+    entries = [
+        TimelineEntry(
+            _epoch(e.received_at),
+            "meddelande-in",
+            {
+                "kind": e.kind,
+                "message_id": e.message_id,
+                "sender": e.sender,
+                "occurred_at": local(datetime.fromisoformat(e.occurred_at)),
+                "makulerat": e.message_id in case.cancelled,
+            },
+        )
+        for e in events
+    ]
+    for o in outbox:
+        entries.append(
+            TimelineEntry(
+                _epoch(o.created_at),
+                "meddelande-ut",
+                {
+                    "kind": o.kind,
+                    "message_id": o.message_id,
+                    "in_answer_to": o.source_message_id,
+                    "recipient": o.recipient,
+                    "status": o.status,
+                    "attempts": o.attempts,
+                    "last_error": o.last_error,
+                    "next_attempt_at": local(o.next_attempt_at) if o.status == "pending" else None,
+                },
+            )
+        )
+        if o.delivered_at is not None:
+            entries.append(
+                TimelineEntry(
+                    _epoch(o.delivered_at),
+                    "leverans",
+                    {"message_id": o.message_id, "recipient": o.recipient, "attempts": o.attempts},
+                )
+            )
+    entries.extend(
+        TimelineEntry(a.at, "kvittens", {"message_id": a.message_id, "by": a.by, "code": a.code})
+        for a in case.acknowledgements
+    )
+    entries.extend(TimelineEntry(d.due, "tidsgrans", deadline_json(d)) for d in deadlines(case, now, rules))
+    liability = betalningsansvar(case, rules.agreement, now)
+    for first, last, days in _spans(liability.days):
+        entries.append(
+            TimelineEntry(
+                datetime.combine(first, datetime.min.time(), tzinfo=STOCKHOLM),
+                "betalningsansvar",
+                {
+                    "from": first.isoformat(),
+                    "to": last.isoformat(),
+                    "days": days,
+                    "amount": sum(
+                        rules.agreement.day_amounts.for_day(first + timedelta(n)) for n in range(days)
+                    ),
+                    "agreement": liability.agreement,
+                    "municipality": liability.municipality,
+                },
+            )
+        )
+    return sorted(entries, key=lambda e: e.at.astimezone(UTC))
+
+
+def _epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _spans(days: tuple[date, ...]) -> Iterator[tuple[date, date, int]]:
+    """Consecutive liable days as (first, last, count)."""
+    start: date | None = None
+    previous: date | None = None
+    for day in sorted(days):
+        if previous is not None and day - previous != timedelta(days=1):
+            assert start is not None
+            yield start, previous, (previous - start).days + 1
+            start = None
+        start = start or day
+        previous = day
+    if start is not None and previous is not None:
+        yield start, previous, (previous - start).days + 1

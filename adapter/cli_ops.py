@@ -1,0 +1,185 @@
+"""Operations commands: `lus-adapter db …`, `deadletters …` and `outbox …`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapter.config import Settings
+from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.store.outbox import OutboxRecord
+from adapter.store.store import Store
+
+db_app = typer.Typer(help="The store's schema (Alembic migrations).", no_args_is_help=True)
+deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+Format = Annotated[str, typer.Option("--format", help="text or json")]
+Since = Annotated[str | None, typer.Option(help="Given up at or after this ISO 8601 time (UTC if no offset)")]
+Until = Annotated[str | None, typer.Option(help="Given up before this ISO 8601 time")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(deadletters_app, name="deadletters")
+    app.add_typer(outbox_app, name="outbox")
+
+
+def _store() -> Store:
+    settings = Settings()
+    return Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
+
+
+# --- db ---
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it")] = False,
+) -> None:
+    """Bring the database schema up to date (run once per deployment, before the replicas)."""
+    from adapter.store import migrate
+    from adapter.store.engine import create_store_engine
+
+    url = Settings().database_url
+    if sql:
+        sys.stdout.write(migrate.upgrade_sql(url, revision))
+        return
+    engine = create_store_engine(url)
+    before, after = migrate.upgrade(engine, revision)
+    engine.dispose()
+    err.print(f"schema: {before or '(empty)'} → {after}" if before != after else f"schema already at {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the one this adapter needs; exit 1 if they differ."""
+    from adapter.store import migrate
+    from adapter.store.engine import create_store_engine
+
+    engine = create_store_engine(Settings().database_url)
+    with engine.connect() as conn:
+        current = migrate.current_revision(conn)
+    engine.dispose()
+    head = migrate.head_revision()
+    print(f"database: {current or '(none)'}   adapter needs: {head}")
+    raise typer.Exit(0 if current == head else 1)
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message", help="What changes")]) -> None:
+    """For developers: write a migration for what adapter/store/schema.py adds (database at head)."""
+    from adapter.store import migrate
+
+    store = _store()
+    err.print(f"wrote {migrate.new_revision(store.engine, message)}")
+
+
+# --- dead letters ---
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    recipient: Annotated[str | None, typer.Option(help="HSA-id of the recipient")] = None,
+    since: Since = None,
+    until: Until = None,
+    output: Format = "text",
+) -> None:
+    """Dead letters, oldest first."""
+    which = _filter(None, recipient, since, until)
+    _print_records(_store().dead_letters(which), output, "dead_at")
+
+
+@deadletters_app.command("show")
+def deadletters_show(
+    message_id: Annotated[str, typer.Argument(help="The outbound MessageHeader.id")],
+) -> None:
+    """One outbound message (dead or not): its history, the message itself and the last answer."""
+    found = _store().outbox_message(message_id)
+    if found is None:
+        err.print(f"[red]no outbound message {message_id}[/red]")
+        raise typer.Exit(1)
+    record, body, response = found
+    shown: dict[str, Any] = {**record.to_json(), "message": orjson.loads(body)}
+    shown["response"] = response.decode(errors="replace") if response else None
+    sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    message_id: Annotated[str | None, typer.Argument(help="One dead letter's MessageHeader.id")] = None,
+    recipient: Annotated[str | None, typer.Option(help="All dead letters to this HSA-id")] = None,
+    since: Since = None,
+    until: Until = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every dead letter")] = False,
+) -> None:
+    """Send dead letters again, under their original message ids (receivers dedupe)."""
+    which = _filter(message_id, recipient, since, until)
+    if which == DeadLetterFilter() and not all_:
+        err.print("[red]name a message id, --recipient, --since/--until, or --all[/red]")
+        raise typer.Exit(2)
+    replayed = replay(_store(), which, by="cli", now=time.time())
+    for mid in replayed:
+        print(mid)
+    err.print(f"{len(replayed)} message(s) back in the queue")
+    raise typer.Exit(0 if replayed or not message_id else 1)
+
+
+def _filter(
+    message_id: str | None, recipient: str | None, since: str | None, until: str | None
+) -> DeadLetterFilter:
+    try:
+        return select(message_id, recipient, since, until)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+# --- outbox ---
+
+
+@outbox_app.command("case")
+def outbox_case(case_id: Annotated[str, typer.Argument()], output: Format = "text") -> None:
+    """A case's outbound messages, in sending order, with delivery and kvittens."""
+    _print_records(_store().case_messages(case_id), output, "delivered_at")
+
+
+@outbox_app.command("unacknowledged")
+def outbox_unacknowledged(
+    older_than: Annotated[
+        float | None, typer.Option(help="Seconds since sending (default LUS_KVITTENS_TIMEOUT_SECONDS)")
+    ] = None,
+    output: Format = "text",
+) -> None:
+    """Messages with no ok kvittens from their receiver after the configured time; exit 1 if any."""
+    age = Settings().kvittens_timeout_seconds if older_than is None else older_than
+    records = _store().unacknowledged(age, time.time())
+    _print_records(records, output, "created_at")
+    raise typer.Exit(1 if records else 0)
+
+
+def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> None:
+    rows = [r.to_json() for r in records]
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    table = Table()
+    columns = ("message_id", "case_id", "recipient", "kind", "status", "attempts", when, "kvittens_code")
+    for column in (*columns, "last_error"):
+        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", when))
+    for row in rows:
+        cells = ["" if row[c] is None else str(row[c])[: 19 if c == when else None] for c in columns]
+        table.add_row(*cells, (row["last_error"] or "")[:80])
+    Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
+    err.print(f"{len(rows)} message(s)")

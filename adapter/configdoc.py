@@ -1,0 +1,82 @@
+"""The configuration reference (docs/configuration.md), generated from the Settings model so that
+it can never disagree with the code: `python -m adapter.configdoc > docs/configuration.md`
+(`make docs`). A test fails when the committed file is out of date."""
+
+from __future__ import annotations
+
+import enum
+import sys
+import types
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic.fields import FieldInfo
+
+from adapter.config import PROJECT_ROOT, Settings
+
+HEADER = """# Configuration reference
+
+<!-- Generated from adapter/config.py by `python -m adapter.configdoc > docs/configuration.md`
+     (`make docs`). Do not edit by hand: change the Settings model and regenerate. -->
+
+The adapter reads its settings from environment variables with the prefix `{prefix}`, or from a
+`.env` file in the working directory (environment variables win). Names are case-insensitive.
+Paths given as relative are relative to the working directory; the defaults below that are paths
+are inside the installation.
+
+Beside these settings, three folders hold the data an integration team edits: the routing table
+(`parties.yaml`) and the regional LUS rules (`lus-rules.yaml`, deadlines and betalningsansvar) in
+`LUS_CONFIG_DIR`, the FHIR profiles in `LUS_PROFILES_DIR` and the mapping rules in `LUS_MAPPINGS_DIR`.
+
+| variable | type | default | meaning |
+|---|---|---|---|
+"""
+
+
+def reference(settings: type[Settings] = Settings) -> str:
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    rows = [
+        f"| `{(prefix + name).upper()}` | {_type(field.annotation)} | {_default(field)}"
+        f" | {_cell(field.description)} |"
+        for name, field in settings.model_fields.items()
+    ]
+    return HEADER.format(prefix=prefix) + "\n".join(rows) + "\n"
+
+
+def _type(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        parts = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(parts) < len(get_args(annotation))
+        text = " or ".join(_type(a) for a in parts)
+        return f"{text} (optional)" if optional else text
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(f"`{m.value}`" for m in annotation)
+    names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _default(field: FieldInfo) -> str:
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Path):
+        value = value.relative_to(PROJECT_ROOT) if value.is_relative_to(PROJECT_ROOT) else value
+        return f"`{value.as_posix()}`"
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if value == "":
+        return "(empty)"
+    return f"`{value}`"
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference())

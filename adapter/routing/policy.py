@@ -1,0 +1,100 @@
+"""Redelivery policy, per destination: what is worth trying again, how long to wait, when to
+give up. Defaults come from the settings; a party in the routing table may override any of them
+(`delivery:` in parties.yaml).
+
+Transient (try again): connect and read timeouts and other transport errors, HTTP 408, 425, 429
+and 5xx, and a response message with code `transient-error`. Fatal (a dead letter at once): any
+other 4xx, or a response message with code `fatal-error`. Waits grow exponentially with jitter up
+to a cap; a Retry-After longer than the backoff wins (up to a sanity cap). A message still
+failing after `max_attempts` attempts or `max_age` seconds becomes a dead letter with its last
+error.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from adapter.routing.table import DeliveryOverrides, RoutingTable
+
+TRANSIENT_STATUS = frozenset({408, 425, 429, *range(500, 600)})
+
+
+class TransientFailure(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class FatalFailure(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    timeout: float = 10.0  # seconds per HTTP attempt
+    attempts_per_claim: int = 4  # attempts in one go before the message goes back to the queue
+    in_claim_wait: float = 5.0  # longest wait slept in the worker; a longer one requeues instead
+    backoff_initial: float = 0.5
+    backoff_max: float = 60.0
+    retry_after_max: float = 3600.0  # a Retry-After beyond this is taken as this
+    max_attempts: int = 100
+    max_age: float = 48 * 3600.0  # seconds since acceptance (or the last replay)
+    breaker_failures: int = 5  # consecutive transient failures that open the circuit
+    breaker_reset: float = 30.0  # seconds the circuit stays open before one trial call
+
+    def backoff(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
+        """Wait after the `attempts`-th failure: exponential, capped, with "equal jitter" (at least
+        half the ceiling, so a crowd of retries spreads out without ever retrying at once)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** min(max(attempts - 1, 0), 30))
+        return ceiling / 2 + rng() * ceiling / 2
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        wait = self.backoff(attempts)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.retry_after_max))
+        return wait
+
+    def gives_up(self, attempts: int, trying_since: float, now: float) -> str | None:
+        """Why a still-failing message should now become a dead letter, or None."""
+        if attempts >= self.max_attempts:
+            return f"gave up after {attempts} attempts"
+        if now - trying_since >= self.max_age:
+            return f"gave up after {now - trying_since:.0f} s of trying"
+        return None
+
+    @property
+    def longest_claim(self) -> float:
+        """The most time one claim of one message can take: a lease must outlast it."""
+        return self.attempts_per_claim * self.timeout + (self.attempts_per_claim - 1) * self.in_claim_wait
+
+    def overridden(self, overrides: DeliveryOverrides | None) -> RetryPolicy:
+        if overrides is None:
+            return self
+        given: dict[str, Any] = {
+            f.name: getattr(overrides, f.name)
+            for f in fields(self)
+            if getattr(overrides, f.name, None) is not None
+        }
+        return replace(self, **given)
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The policy for each recipient: the default, or the party's own."""
+
+    default: RetryPolicy
+    per_recipient: Mapping[str, RetryPolicy] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, default: RetryPolicy, table: RoutingTable) -> Policies:
+        return cls(default, {p.hsa_id: default.overridden(p.delivery) for p in table.parties if p.delivery})
+
+    def for_recipient(self, hsa_id: str) -> RetryPolicy:
+        return self.per_recipient.get(hsa_id, self.default)
+
+    @property
+    def longest_claim(self) -> float:
+        return max(p.longest_claim for p in (self.default, *self.per_recipient.values()))

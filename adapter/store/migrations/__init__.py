@@ -1,0 +1,1 @@
+"""Alembic migrations of the store's schema (env.py, versions/), shipped with the package."""

@@ -1,0 +1,96 @@
+"""The adapter as real operating-system processes, for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.conftest import load_example
+from tests.test_end_to_end import free_port, wait_until
+
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+@dataclass
+class AdapterProcess:
+    """`python -m adapter <command>` with the given LUS_* settings; its output goes to `log`."""
+
+    env: dict[str, str]
+    log: Path
+    command: tuple[str, ...] = ("serve",)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AdapterProcess:
+        args = [*self.command, "--port", str(self.port)] if self.command[0] == "serve" else list(self.command)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "adapter", *args],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if self.command[0] == "serve":
+            wait_until(self.ready, 60, "the adapter to be ready")
+        return self
+
+    def ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"the adapter exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
+            )
+        try:
+            return httpx.get(f"{self.base}/ready", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, whatever was in flight is cut off."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def post(self, bundle: dict[str, Any], timeout: float = 10) -> httpx.Response:
+        return httpx.post(
+            f"{self.base}/fhir/$process-message", content=orjson.dumps(bundle), headers=FHIR, timeout=timeout
+        )
+
+
+def stay_messages(case_id: str, count: int) -> list[dict[str, Any]]:
+    """`count` admission notices for one stay (later ones correct the first), each a new message."""
+    template = load_example("inskrivningsmeddelande.json")
+    bundles = []
+    for _ in range(count):
+        bundle = copy.deepcopy(template)
+        bundle["id"] = str(uuid.uuid4())
+        bundle["entry"][0]["resource"]["id"] = str(uuid.uuid4())
+        bundle["entry"][1]["resource"]["identifier"][0]["value"] = case_id
+        bundles.append(bundle)
+    return bundles
+
+
+def message_id(bundle: dict[str, Any]) -> str:
+    return str(bundle["entry"][0]["resource"]["id"])

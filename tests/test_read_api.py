@@ -1,0 +1,283 @@
+"""The read side in process: GET /cases/{id} and its timeline, FHIR reads and searches, scoping to
+the calling party, and the search-parameter semantics on official R4 examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from adapter.api.caller import caller_party
+from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
+from adapter.app import Runtime, create_app
+from adapter.config import Settings
+from adapter.store import schema
+from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL
+from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, append, load_holdings, with_rules
+from tests.lus_story import Story, when
+
+PNR = "http://electronichealth.se/identifier/personnummer"
+OTHER_KOMMUN = "TSTNMT2321000156-K1490"
+
+
+@pytest.fixture
+def loaded(settings: Settings, runtime: Runtime) -> Runtime:
+    with_rules(settings.config_dir)
+    load_holdings(runtime)
+    return runtime
+
+
+@pytest.fixture
+def client(loaded: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=loaded)) as c:
+        yield c
+
+
+def as_party(client: TestClient, hsa_id: str) -> None:
+    """Let the caller dependency name another party, as authentication will."""
+
+    def party(_request: Request) -> str:
+        return hsa_id
+
+    client.app.dependency_overrides[caller_party] = party  # type: ignore[attr-defined]
+
+
+def audit_actions(runtime: Runtime) -> list[tuple[str, str | None, str | None]]:
+    with runtime.store.engine.connect() as conn:
+        rows = conn.execute(select(schema.audit.c.action, schema.audit.c.party, schema.audit.c.case_id))
+        return [tuple(r) for r in rows if r.action != "receive"]  # type: ignore[misc]
+
+
+def test_case_shows_state_next_deadline_and_liability(client: TestClient, loaded: Runtime) -> None:
+    reply = client.get(f"/cases/{EXAMPLE_CASE}")
+    assert reply.status_code == 200, reply.text
+    case = reply.json()
+    assert case["state"] == "utskrivningsklar"
+    assert case["utskrivningsklar_at"] == "2026-11-25T09:30:00+01:00"
+    assert case["next_deadline"] == {
+        "kind": "kallelse-sip",
+        "due": when(KALLELSE_DUE).isoformat(),
+        "status": "open",
+        "met_at": None,
+        "sender": VARDCENTRAL,
+        "overdue": False,
+    }
+    assert [d["kind"] for d in case["deadlines"]] == ["inskrivningsmeddelande", "kallelse-sip"]
+    assert case["betalningsansvar"]["agreement"] == "lagen"
+    assert sorted(case["parties"]) == sorted([KOMMUN, VARDCENTRAL, "TSTNMT2321000156-SV41"])
+    assert ("read-case", "TSTNMT2321000156-SV41", EXAMPLE_CASE) in audit_actions(loaded)
+
+
+def test_timeline_has_every_message_in_and_out_deadlines_and_liable_days(client: TestClient) -> None:
+    entries = client.get(f"/cases/{EXAMPLE_CASE}/timeline").json()["entries"]
+    kinds = [(e["type"], e.get("kind"), e.get("recipient")) for e in entries]
+    assert ("meddelande-in", "inskrivningsmeddelande", None) in kinds
+    assert ("meddelande-in", "utskrivningsklar", None) in kinds
+    assert ("meddelande-ut", "inskrivningsmeddelande", KOMMUN) in kinds
+    assert ("meddelande-ut", "inskrivningsmeddelande", VARDCENTRAL) in kinds
+    assert [e["kind"] for e in entries if e["type"] == "tidsgrans"] == [
+        "inskrivningsmeddelande",
+        "kallelse-sip",
+    ]
+    assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
+
+    # A stay five days from ready to home: liable from day 4 (the law's default, 3 fristdagar).
+    stay = client.get("/cases/stay-b/timeline").json()["entries"]
+    liable = [e for e in stay if e["type"] == "betalningsansvar"]
+    assert [(e["from"], e["to"], e["days"]) for e in liable] == [("2026-11-14", "2026-11-15", 2)]
+    assert liable[0]["amount"] == 2 * 9300
+
+
+def test_a_party_reads_only_its_own_cases(client: TestClient, loaded: Runtime) -> None:
+    as_party(client, OTHER_KOMMUN)  # a kommun no case here is about
+    assert client.get(f"/cases/{EXAMPLE_CASE}").status_code == 404
+    assert client.get("/fhir/Encounter").json()["total"] == 0
+    dashboard = client.get("/dashboard").text
+    assert EXAMPLE_CASE not in dashboard and "Inga öppna ärenden" in dashboard
+
+    as_party(client, KOMMUN)  # the patient's kommun: the messages went there
+    assert client.get(f"/cases/{EXAMPLE_CASE}").status_code == 200
+    found = client.get("/fhir/Encounter").json()
+    assert [e["resource"]["identifier"][0]["value"] for e in found["entry"]] == [EXAMPLE_CASE]
+    assert ("fhir-search", KOMMUN, EXAMPLE_CASE) in audit_actions(loaded)
+
+
+def test_unknown_case_is_a_404_operation_outcome(client: TestClient) -> None:
+    reply = client.get("/cases/no-such-case/timeline")
+    assert reply.status_code == 404
+    assert reply.json()["resourceType"] == "OperationOutcome"
+
+
+def search(client: TestClient, query: str) -> dict[str, Any]:
+    reply = client.get(f"/fhir/{query}")
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("application/fhir+json")
+    bundle: dict[str, Any] = reply.json()
+    assert bundle["type"] == "searchset"
+    return bundle
+
+
+def test_encounter_search_by_patient_identifier_and_status(client: TestClient) -> None:
+    by_pnr = search(client, f"Encounter?patient.identifier={PNR}|191212121212&status=in-progress")
+    assert by_pnr["total"] == 1
+    encounter = by_pnr["entry"][0]["resource"]
+    assert encounter["identifier"][0]["value"] == EXAMPLE_CASE
+    # The alias system of the personnummer (an OID) finds the same patient: both stays.
+    assert (
+        search(client, "Encounter?patient.identifier=urn:oid:1.2.752.129.2.1.3.1|191212121212")["total"] == 2
+    )
+    assert search(client, "Encounter?subject:Patient.identifier=191212121212")["total"] == 2
+    assert search(client, "Encounter?patient.identifier=198507099805")["total"] == 0
+    # stay-a, the same patient's earlier stay, is over: its Encounter is finished, with an end.
+    finished = search(client, f"Encounter?patient.identifier={PNR}|191212121212&status=finished")["entry"]
+    assert [(e["resource"]["identifier"][0]["value"], e["resource"]["period"]["end"]) for e in finished] == [
+        ("stay-a", "2026-11-09T18:00:00+01:00")
+    ]
+    patient_ref = encounter["subject"]["reference"]
+    assert search(client, f"Encounter?patient={patient_ref}")["total"] == 1
+    patient = client.get(f"/fhir/{patient_ref}").json()
+    assert patient["identifier"] == [{"system": PNR, "value": "191212121212"}]
+
+    def stays(query: str) -> list[str]:
+        return sorted(e["resource"]["identifier"][0]["value"] for e in search(client, query)["entry"])
+
+    # Stays reaching into or past 23 November: the example and stay-d (still in hospital).
+    assert stays("Encounter?date=ge2026-11-23") == [EXAMPLE_CASE, "stay-d"]
+    assert stays("Encounter?date=sa2026-11-20") == [EXAMPLE_CASE]  # admitted after the 20th
+    assert stays("Encounter?date=eb2026-11-10") == ["stay-a"]  # over before the 10th
+
+
+def test_paging_unknown_parameters_and_bad_values(client: TestClient) -> None:
+    first = search(client, "Patient?_count=0")
+    assert first["total"] == 5 and first["entry"] == []  # one Patient per case
+    page, seen = search(client, "Patient?_count=2"), []
+    while True:
+        seen += [e["resource"]["id"] for e in page["entry"]]
+        following = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        page = search(client, following[0].split("/fhir/", 1)[1])
+    assert len(seen) == len(set(seen)) == 5
+    ignored = search(client, "Encounter?foo=bar")
+    assert ignored["entry"][-1]["search"]["mode"] == "outcome"
+    assert "foo" in ignored["entry"][-1]["resource"]["issue"][0]["diagnostics"]
+    strict = client.get("/fhir/Encounter?foo=bar", headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+    for bad in (
+        "Appointment?date=2026-13-01",
+        "Appointment?date=ap2026",
+        "Encounter?status:below=x",
+        "Encounter?_count=-1",
+    ):
+        reply = client.get(f"/fhir/{bad}")
+        assert reply.status_code == 400, bad
+        assert reply.json()["resourceType"] == "OperationOutcome"
+    assert client.get("/fhir/Encounter/no-such-id").status_code == 404
+
+
+def official(name: str) -> dict[str, Any]:
+    return orjson.loads((CONFORMANCE / name).read_bytes())  # type: ignore[no-any-return]
+
+
+def find(resource: dict[str, Any], query: str, held: dict[str, dict[str, Any]] | None = None) -> bool:
+    key, _, value = query.partition("=")
+    criterion = parse_criterion(resource["resourceType"], key, value)
+    assert criterion is not None
+    return matches(resource, criterion, (held or {}).get, lambda s: s)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # appointment-example: start 2013-12-10T09:00:00Z (10:00 in Stockholm).
+        ("date=2013-12-10", True),
+        ("date=2013-12", True),
+        ("date=2013-12-11", False),
+        ("date=lt2013-12-11", True),
+        ("date=gt2013-12-10", False),
+        ("date=ge2013-12-10", True),
+        ("date=le2013-12-09", False),
+        ("date=ne2013-12-10", False),
+        ("date=eb2013-12-11", True),
+        ("date=sa2013-12-09", True),
+        ("date=2013-12-10T10:00:00+01:00", True),
+        ("date=2013-12-10T10:00", True),  # local Swedish time
+        ("date=2013-12-10T09:00", False),
+        ("status=booked", True),
+        ("status=proposed,booked", True),
+        ("status=cancelled", False),
+        ("patient=Patient/example", True),
+        ("actor=Practitioner/example", True),
+        ("actor=example", True),
+        ("patient=Practitioner/example", False),
+    ],
+)
+def test_appointment_search_parameters_on_the_official_example(query: str, expected: bool) -> None:
+    assert find(official("appointment-example.json"), query) is expected
+
+
+def test_careplan_and_communication_by_encounter_on_the_official_examples() -> None:
+    careplan = official("careplan-example.json")
+    assert find(careplan, "encounter=Encounter/home")
+    assert find(careplan, "encounter=http://example.org/fhir/Encounter/home")
+    assert not find(careplan, "encounter=Encounter/example")
+    assert find(careplan, "patient=example")
+    communication = official("communication-example.json")
+    assert find(communication, "encounter=Encounter/example")
+    assert find(communication, "sent=2014-12-13")  # 18:01 in California is 03:01 the next day here
+    assert not find(communication, "sent=2014-12-12")
+    patient = official("patient-example.json")
+    held = {"Patient/example": patient}
+    assert find(communication, "patient.identifier=urn:oid:1.2.36.146.595.217.0.1|12345", held)
+    assert not find(communication, "patient.identifier=urn:oid:1.2.36.146.595.217.0.1|54321", held)
+
+
+def test_a_resource_value_that_is_no_date_matches_no_date_search() -> None:
+    assert not find({"resourceType": "Appointment", "start": "tomorrow"}, "date=ge2020")
+
+
+def test_date_ranges_follow_precision_and_daylight_saving() -> None:
+    prefix, start, end = date_range("ge2026-03-29")
+    assert prefix == "ge"
+    assert (end - start).total_seconds() == 23 * 3600  # the day the clocks go forward
+    with pytest.raises(SearchError):
+        date_range("2026-02-30")
+    with pytest.raises(SearchError):
+        parse_criterion("Encounter", "patient.nothing", "x")
+
+
+def test_openapi_lists_the_new_endpoints(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/cases/{case_id}",
+        "/cases/{case_id}/timeline",
+        "/fhir/Encounter",
+        "/fhir/Appointment",
+        "/dashboard",
+        "/metrics",
+    ):
+        assert path in paths
+
+
+def test_works_without_a_rules_file_in_the_config_folder(runtime: Runtime) -> None:
+    # The fixture's config folder has only parties.yaml: the law's default agreement applies.
+    load_holdings(runtime)
+    with TestClient(create_app(runtime=runtime)) as c:
+        assert c.get(f"/cases/{EXAMPLE_CASE}").json()["betalningsansvar"]["agreement"] == "lagen"
+
+
+def test_the_dashboard_escapes_what_senders_wrote(client: TestClient, loaded: Runtime) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    story = Story("2026-11-24 08:00", case_id=hostile).klar("2026-11-24 08:00")
+    for event in story.events:
+        append(loaded, [event], event.occurred_at)
+    page = client.get("/dashboard").text
+    assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+    case_page = client.get(f"/dashboard/arenden/{quote(hostile, safe='')}")
+    assert case_page.status_code == 200 and hostile not in case_page.text
