@@ -8,6 +8,11 @@ from adapter.validation.issues import Issue
 
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 
+# For the OpenAPI document of a route that reads its body with read_fhir_body.
+FHIR_BODY = {
+    "requestBody": {"required": True, "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
+}
+
 
 class BodyRejected(Exception):
     def __init__(self, status: int, issue: Issue) -> None:

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter import __version__
-from adapter.api.body import BodyRejected, read_fhir_body
+from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.api.search_params import capability_resources
 
@@ -19,12 +19,7 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 @router.post(
     "/$process-message",
     summary="Accept a LUS message Bundle",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
-        }
-    },
+    openapi_extra=FHIR_BODY,
 )
 async def process_message(request: Request) -> Response:
     runtime = request.app.state.runtime

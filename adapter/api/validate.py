@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from adapter.api.body import BodyRejected, read_fhir_body
+from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.validation.issues import Issue, operation_outcome
 from adapter.validation.validator import Validator
@@ -27,12 +27,7 @@ router = APIRouter(prefix="/fhir", tags=["validation"])
 @router.post(
     "/{resource_type}/$validate",
     summary="Validate a resource against the R4 base, a profile, or the LUS message profiles",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
-        }
-    },
+    openapi_extra=FHIR_BODY,
 )
 async def validate(request: Request, resource_type: str, profile: str | None = None) -> Response:
     runtime = request.app.state.runtime

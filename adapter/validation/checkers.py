@@ -338,6 +338,27 @@ class ElementChecker:
         )
 
 
+class TypeNotAllowed:
+    """A choice type that R4 allows but the profile has ruled out (valueString where only date goes)."""
+
+    primitive = False
+    __slots__ = ("allowed", "label", "where")
+
+    def __init__(self, label: str, allowed: list[str], where: Where) -> None:
+        self.label, self.allowed, self.where = label, allowed, where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        ctx.add(
+            "error",
+            "structure",
+            f"{path}: this type is not allowed for {self.label}; allowed: {', '.join(self.allowed)}"
+            f" ({self.where}, rule type-not-allowed).",
+            path,
+            "type-not-allowed",
+            self.where.url,
+        )
+
+
 Matcher = Callable[[Any], bool]
 
 

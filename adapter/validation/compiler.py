@@ -33,6 +33,7 @@ from adapter.validation.checkers import (
     Slice,
     SliceGroup,
     TypeChecker,
+    TypeNotAllowed,
     Where,
 )
 from adapter.validation.package import FhirPackage, PackageError
@@ -44,32 +45,10 @@ from adapter.validation.valuesets import Codes, Expander
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
 
 
-class TypeNotAllowed:
-    """A choice type that R4 allows but the profile has ruled out (valueString where only date goes)."""
-
-    primitive = False
-    __slots__ = ("allowed", "label", "where")
-
-    def __init__(self, label: str, allowed: list[str], where: Where) -> None:
-        self.label, self.allowed, self.where = label, allowed, where
-
-    def check(self, value: Any, path: str, ctx: Any) -> None:
-        ctx.add(
-            "error",
-            "structure",
-            f"{path}: this type is not allowed for {self.label}; allowed: {', '.join(self.allowed)}"
-            f" ({self.where}, rule type-not-allowed).",
-            path,
-            "type-not-allowed",
-            self.where.url,
-        )
-
-
 class Compiler:
     def __init__(self, core: CoreDefinitions, package: FhirPackage, terms: Terminology) -> None:
         self.core = core
         self.builder = TreeBuilder(core)
-        self.terms = terms
         self.env = terms.fhirpath_variables()
         self.identifier_rules = IdentifierRules(terms)
         self.definitions = {
@@ -105,7 +84,9 @@ class Compiler:
         return checker
 
     def resource(self, type_name: str) -> ObjectChecker | None:
-        return self.base(type_name) if self.core.is_resource(type_name) else None
+        """The base checker of a concrete resource type (not Resource or DomainResource)."""
+        concrete = self.core.is_resource(type_name) and not self.core.types[type_name]["abstract"]
+        return self.base(type_name) if concrete else None
 
     def element_checker(self) -> ObjectChecker:
         return self.base("Element")

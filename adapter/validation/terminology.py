@@ -56,7 +56,7 @@ class Terminology:
         %hsa_id) and the URIs of all systems under one identifier rule (%rule_reservnummer)."""
         env: dict[str, list[str]] = {}
         for ns_id, ns in self.naming_systems.items():
-            uris = sorted(ns.aliases | {ns.preferred})
+            uris = sorted(self.systems(ns_id))
             env[ns_id.replace("-", "_")] = uris
             if ns.rule:
                 env.setdefault(f"rule_{ns.rule.replace('-', '_')}", []).extend(uris)
