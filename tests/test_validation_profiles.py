@@ -314,6 +314,16 @@ NEGATIVE: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
         [("warning", "identifier-system-alias", "Bundle.entry[2].resource.identifier[0].system")],
     ),
     (
+        "modifier-extension-unknown",
+        _m(
+            "utskrivningsklar",
+            lambda b: _encounter(b).update(
+                modifierExtension=[{"url": "https://example.invalid/not-really", "valueBoolean": True}]
+            ),
+        ),
+        [("error", "modifier-extension-unknown", "Bundle.entry[1].resource.modifierExtension[0]")],
+    ),
+    (
         "bundle-type-message",
         _m("utskrivningsklar", lambda b: b.update(type="collection")),
         [("error", "bundle-type-message", "Bundle.type")],

@@ -62,6 +62,17 @@ _JSON_KINDS: dict[str, tuple[type, ...]] = {
 }
 _JSON_NAMES = {str: "string", bool: "boolean", int: "number", float: "number"}
 _DATES = frozenset({"date", "dateTime", "instant"})
+_EXPECTED = {
+    "date": "YYYY, YYYY-MM or YYYY-MM-DD",
+    "dateTime": "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a zone (Z or +01:00)",
+    "instant": "YYYY-MM-DDThh:mm:ss with a zone (Z or +01:00)",
+    "time": "hh:mm:ss",
+    "id": "1–64 of A–Z, a–z, 0–9, - and .",
+    "code": "no leading, trailing or double whitespace",
+    "uri": "no whitespace",
+    "url": "no whitespace",
+    "canonical": "no whitespace",
+}
 _INT_MIN = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
 
 
@@ -91,7 +102,8 @@ class PrimitiveChecker:
             return
         problem = None
         if self.regex is not None and not self.regex.fullmatch(value):
-            problem = f"does not match the format of {self.name}"
+            expected = _EXPECTED.get(self.name, f"the R4 format of {self.name}")
+            problem = f"is not a valid {self.name}; expected {expected}"
         elif self.name in _DATES and len(value) >= 10 and not _real_date(value):
             problem = "is not a real calendar date"
         elif self.name in _INT_MIN and not _INT_MIN[self.name] <= value < 2**31:
@@ -101,7 +113,7 @@ class PrimitiveChecker:
             ctx.add(
                 "error",
                 "value",
-                f"{path}: {shown!r} {problem} ({self.where}, rule primitive-format).",
+                f"{shown!r} {problem} (rule primitive-format of {self.where}).",
                 path,
                 "primitive-format",
                 self.where.url,
@@ -487,17 +499,30 @@ class ResourceChecker:
 
 
 class ExtensionChecker:
-    """An extension: checked against its definition when the URL names a loaded one."""
+    """An extension: checked against its definition when the URL names a loaded one. A modifier
+    extension must name one: what changes the meaning of a resource is never passed on unread."""
 
     primitive = False
-    __slots__ = ("base",)
+    __slots__ = ("base", "modifier")
 
-    def __init__(self) -> None:
+    def __init__(self, *, modifier: bool = False) -> None:
         self.base: ObjectChecker | None = None  # the R4 Extension, set once compiled (it contains itself)
+        self.modifier = modifier
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         url = value.get("url") if type(value) is dict else None
         definition = ctx.compiler.extension(url) if type(url) is str else None
+        if definition is None and self.modifier and type(url) is str:
+            ctx.add(
+                "error",
+                "not-supported",
+                f"{path}: modifier extension {url} is not defined in any loaded package; a modifier"
+                " extension changes the meaning of the resource, so it cannot be accepted unread"
+                " (rule modifier-extension-unknown).",
+                path,
+                "modifier-extension-unknown",
+                None,
+            )
         checker = definition or self.base
         assert checker is not None
         checker.check(value, path, ctx)

@@ -69,7 +69,8 @@ class Compiler:
         }
         self.resources = ResourceChecker()
         self.extensions = ExtensionChecker()
-        self.extensions.base = self.base("Extension")
+        self.modifier_extensions = ExtensionChecker(modifier=True)
+        self.extensions.base = self.modifier_extensions.base = self.base("Extension")
 
     # --- what the validator asks for ---
 
@@ -206,7 +207,7 @@ class Compiler:
             self._fill(checker, node, code, self.where(node.source), root=False)
             return checker
         if code == "Extension":
-            return self.extensions
+            return self.modifier_extensions if node.name == "modifierExtension" else self.extensions
         if code in ("Resource", "DomainResource") or self.core.is_resource(code):
             return self.resources
         return self.base(code)
