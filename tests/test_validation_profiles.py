@@ -217,6 +217,14 @@ NEGATIVE: list[tuple[str, dict[str, Any], list[tuple[str, str, str]]]] = [
         [("error", "ext-1", "Bundle.entry[2].resource.extension[0]")],
     ),
     (
+        "per-1 (R4 invariant)",
+        _m(
+            "utskrivningsmeddelande",
+            lambda b: _encounter(b)["period"].update(end="2026-11-22T14:00:00+01:00"),
+        ),
+        [("error", "per-1", "Bundle.entry[1].resource.period")],
+    ),
+    (
         "required-binding (R4 value set)",
         _m("utskrivningsklar", lambda b: _encounter(b).update(status="bogus")),
         [("error", "required-binding", "Bundle.entry[1].resource.status")],
@@ -526,13 +534,27 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PLACES = _paths(message("planeringsunderlag"))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PLACES[1:]), JSON)
+DELETE = object()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PLACES[1:]), JSON | st.just(DELETE))
 def test_any_value_anywhere_gives_issues_not_exceptions(place: tuple[Any, ...], value: Any) -> None:
     bundle = message("planeringsunderlag")
     node: Any = bundle
     for step in place[:-1]:
         node = node[step]
-    node[place[-1]] = value
+    if value is DELETE:
+        del node[place[-1]]
+    else:
+        node[place[-1]] = value
     issues = lus_validator().validate_message(bundle)
     assert all(isinstance(i, Issue) and i.message for i in issues)
+
+
+@pytest.mark.parametrize("entries", [True, "x", {"resource": {}}, [None, 1, "x"]])
+def test_a_bundle_whose_entries_are_not_entries_gets_issues(entries: Any) -> None:
+    bundle = message("utskrivningsklar")
+    bundle["entry"] = entries
+    issues = lus_validator().validate_message(bundle)
+    assert any(i.blocking for i in issues)

@@ -4,6 +4,7 @@ required bindings, FHIRPath invariants, reference targets, and the Swedish ident
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -238,6 +239,41 @@ class ExtensionValue:
                 "ext-1",
                 self.where.url,
             )
+
+
+class PeriodOrder:
+    """per-1: a Period does not end before it starts (an admission after its discharge)."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: Where) -> None:
+        self.where = where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        start, end = _instant(value.get("start")), _instant(value.get("end"))
+        if start is not None and end is not None and type(start) is type(end) and end < start:
+            ctx.add(
+                "error",
+                "invariant",
+                f"{path}: the period ends ({value['end']}) before it starts ({value['start']})"
+                f" ({self.where}, rule per-1).",
+                path,
+                "per-1",
+                self.where.url,
+            )
+
+
+def _instant(value: Any) -> datetime | date | None:
+    """A full date (YYYY-MM-DD) or a date-time with its zone, else None (not comparable here)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 class IdentifierRules:

@@ -24,7 +24,8 @@ class BundleIndex:
         self.bundle = bundle
         self.entries: list[Entry] = []
         self._by_ref: dict[str, Entry] = {}
-        for i, raw in enumerate(bundle.get("entry") or []):
+        entries = bundle.get("entry")
+        for i, raw in enumerate(entries if isinstance(entries, list) else []):
             resource = raw.get("resource") if isinstance(raw, dict) else None
             if not isinstance(resource, dict):
                 continue

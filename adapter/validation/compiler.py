@@ -20,6 +20,7 @@ from adapter.validation.assertions import (
     IdentifierRules,
     Invariant,
     Pattern,
+    PeriodOrder,
     ReferenceTarget,
     contains,
 )
@@ -170,6 +171,8 @@ class Compiler:
             checker.assertions.append(self.identifier_rules)
         elif type_name == "Extension":
             checker.assertions.append(ExtensionValue(where))
+        elif type_name == "Period":
+            checker.assertions.append(PeriodOrder(where))
 
     def _element(self, node: Node) -> tuple[ElementChecker, list[tuple[str, TypeChecker]]]:
         where = self.where(node.source)
