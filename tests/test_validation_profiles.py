@@ -558,3 +558,19 @@ def test_a_bundle_whose_entries_are_not_entries_gets_issues(entries: Any) -> Non
     bundle["entry"] = entries
     issues = lus_validator().validate_message(bundle)
     assert any(i.blocking for i in issues)
+
+
+def test_a_primitives_extensions_may_come_before_its_value() -> None:
+    bundle = message("inskrivningsmeddelande")
+    expected = entry(bundle, "Encounter")["extension"][0]
+    value = expected.pop("valueDate")
+    expected["_valueDate"] = {"extension": [{"url": "https://example.invalid/source", "valueString": "EHR"}]}
+    expected["valueDate"] = value
+    assert lus_validator().validate_message(bundle) == []
+
+
+def test_a_resource_without_its_resource_type_against_a_profile() -> None:
+    patient = entry(message("inskrivningsmeddelande"), "Patient")
+    patient.pop("resourceType")
+    issues = lus_validator().validate_resource(patient, f"{LUS}/StructureDefinition/lus-patient")
+    assert found(issues) == [("error", "resource-type", "Resource")]

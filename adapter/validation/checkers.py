@@ -165,44 +165,40 @@ class ObjectChecker:
                 "ele-1",
                 self.profile,
             )
-        fields = self.fields
-        present: set[ElementChecker] = set()
-        for key, value in obj.items():
-            hit = fields.get(key)
-            if hit is not None:
-                element = hit[0]
-                if element in present and element.choice:
-                    element.second_choice(key, path, ctx)
-                present.add(element)
-                element.check(value, key, hit[1], path, ctx)
-                continue
-            if key[:1] == "_":
-                hit = fields.get(key[1:])
-                if hit is not None and hit[1].primitive:
-                    present.add(hit[0])
-                    hit[0].check_primitive_extension(value, key, path, ctx)
-                    continue
-            if key == "resourceType" and self.is_resource:
-                if value != self.type_name:
-                    ctx.add(
-                        "error",
-                        "structure",
-                        f"{path} is a {value!r} where {self.where} expects a {self.type_name}"
-                        " (rule resource-type).",
-                        path,
-                        "resource-type",
-                        self.profile,
-                    )
-                continue
+        if self.is_resource and obj.get("resourceType") != self.type_name:
             ctx.add(
                 "error",
                 "structure",
-                f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
-                f" ({self.where}, rule unknown-element).",
-                f"{path}.{key}",
-                "unknown-element",
+                f"{path} is a {obj.get('resourceType')!r} where {self.where} expects a {self.type_name}"
+                " (rule resource-type).",
+                path,
+                "resource-type",
                 self.profile,
             )
+        fields = self.fields
+        present: dict[ElementChecker, str] = {}  # element → the JSON name it was given by
+        for key, value in obj.items():
+            name = key[1:] if key[:1] == "_" else key  # "_birthDate": the extensions of birthDate
+            hit = fields.get(name)
+            if hit is None or (name != key and not hit[1].primitive):
+                if not (key == "resourceType" and self.is_resource):
+                    ctx.add(
+                        "error",
+                        "structure",
+                        f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
+                        f" ({self.where}, rule unknown-element).",
+                        f"{path}.{key}",
+                        "unknown-element",
+                        self.profile,
+                    )
+                continue
+            element = hit[0]
+            if present.setdefault(element, name) != name:
+                element.second_choice(key, path, ctx)
+            if name == key:
+                element.check(value, key, hit[1], path, ctx)
+            else:
+                element.check_primitive_extension(value, key, path, ctx)
         for element in self.required:
             if element not in present:
                 element.missing(path, ctx)
