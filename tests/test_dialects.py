@@ -1,0 +1,155 @@
+"""Dialects through the real Pipeline: a vendor's transaction Bundle or Communication becomes the
+canonical message, and outbound messages reach each party in its own dialect."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from sqlalchemy import select
+
+from adapter.app import Runtime, build_runtime
+from adapter.config import Settings
+from adapter.store import schema
+from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
+
+CASE = "SU-2026-000123"
+DIALECTS = ["transaction", "communication"]
+
+
+def sequence(dialect: str) -> list[tuple[str, dict[str, Any]]]:
+    folder = EXAMPLES / "bundles" / dialect
+    return [(p.name, orjson.loads(p.read_bytes())) for p in sorted(folder.glob("*.json"))]
+
+
+def dialect_runtime(settings: Settings, inbound: str) -> Iterator[Runtime]:
+    """The hospital beside the adapter sends in `inbound`; the vårdcentral is sent transactions,
+    the kommun Communications."""
+    path = Path(settings.config_dir) / "parties.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    dialects = {
+        SELF: {"inbound": inbound, "outbound": "canonical"},
+        VARDCENTRAL: "transaction",
+        KOMMUN: "communication",
+    }
+    for party in data["parties"]:
+        party["dialect"] = dialects[party["hsa_id"]]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    rt = build_runtime(settings)
+    yield rt
+    rt.store.engine.dispose()
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def rt(settings: Settings, dialect: str) -> Iterator[Runtime]:
+    yield from dialect_runtime(settings, dialect)
+
+
+def send(rt: Runtime, bundle: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    result = rt.pipeline.process_message(orjson.dumps(bundle), caller=SELF)
+    return result.status, orjson.loads(result.body)
+
+
+def outbox(rt: Runtime) -> dict[str, list[dict[str, Any]]]:
+    with rt.store.engine.connect() as conn:
+        rows = conn.execute(select(schema.outbox.c.recipient, schema.outbox.c.body)).all()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.recipient, []).append(orjson.loads(row.body))
+    return out
+
+
+def test_first_step_opens_the_case_and_answers_a_transaction_response(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    status, answer = send(rt, bundle)
+    assert status == 200, answer
+    assert answer["type"] == "transaction-response"
+    assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created"] * len(bundle["entry"])
+    with rt.store.engine.connect() as conn:
+        case = rt.store.load_case(conn, CASE)
+    assert case is not None and case.patient.identifier == "191212121212" and case.unit == SELF
+
+
+def test_a_resend_is_answered_as_before_and_stored_once(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    first = send(rt, bundle)
+    again = rt.pipeline.process_message(orjson.dumps(bundle), caller=SELF)
+    assert again.duplicate and orjson.loads(again.body) == first[1]
+    assert sum(len(v) for v in outbox(rt).values()) == 2
+
+
+def test_outbound_messages_are_in_each_recipients_dialect_and_valid(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    send(rt, bundle)
+    sent = outbox(rt)
+    (to_vc,) = sent[VARDCENTRAL]
+    (to_k,) = sent[KOMMUN]
+    assert to_vc["type"] == "transaction" and "MessageHeader" not in str(to_vc)
+    assert {e["request"]["method"] for e in to_vc["entry"]} == {"PUT"}
+    (communication,) = [e["resource"] for e in to_k["entry"]]
+    assert communication["category"][0]["coding"][0]["code"] == "inskrivningsmeddelande"
+    assert communication["recipient"][0]["identifier"]["value"] == KOMMUN
+    for out in (to_vc, to_k):
+        assert [i for i in rt.validator.validate_resource(out) if i.blocking] == []
+
+
+def test_what_a_transaction_bundle_sends_back_in_is_its_canonical_message(settings: Settings) -> None:
+    """Round trip: our transaction rendering, read back by the transaction dialect, is the same case."""
+    for rt in dialect_runtime(settings, "transaction"):
+        _, bundle = sequence("transaction")[0]
+        send(rt, bundle)
+        (to_vc,) = outbox(rt)[VARDCENTRAL]
+        dialects = rt.pipeline.dialects
+        assert dialects is not None
+        tx = dialects.get("transaction")
+        assert tx is not None
+        back = dialects.to_canonical(tx, to_vc, SELF, None)
+        event, _ = rt.mapper.to_event("canonical", _index(back.bundle))
+        assert event.case_id == CASE and event.kind == "inskrivningsmeddelande"
+
+
+def test_an_unmapped_element_is_a_warning_located_in_the_original(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    bundle = copy.deepcopy(bundle)
+    patient, where = _patient(bundle, dialect)
+    patient["birthDate"] = "1912-12-12"
+    status, answer = send(rt, bundle)
+    assert status == 200, answer
+    issues = answer["entry"][0]["response"]["outcome"]["issue"]
+    found = [i for i in issues if i["expression"] == [f"{where}.birthDate"]]
+    assert found and found[0]["severity"] == "warning"
+
+
+def test_a_canonical_error_points_into_the_original(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    bundle = copy.deepcopy(bundle)
+    patient, where = _patient(bundle, dialect)
+    patient["identifier"][0]["value"] = "191212121213"  # Luhn check digit wrong
+    status, answer = send(rt, bundle)
+    assert status == 422
+    assert any((i.get("expression") or [""])[0].startswith(where) for i in answer["issue"]), answer
+
+
+def _patient(bundle: dict[str, Any], dialect: str) -> tuple[dict[str, Any], str]:
+    if dialect == "transaction":
+        i = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Patient")
+        return bundle["entry"][i]["resource"], f"Bundle.entry[{i}].resource"
+    contained = bundle["entry"][0]["resource"]["contained"]
+    i = next(i for i, r in enumerate(contained) if r["resourceType"] == "Patient")
+    return contained[i], f"Bundle.entry[0].resource.contained[{i}]"
+
+
+def _index(bundle: dict[str, Any]) -> Any:
+    from adapter.validation.bundle import BundleIndex
+
+    return BundleIndex(bundle)
