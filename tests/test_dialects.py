@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy import select
 
 from adapter.app import Runtime, build_runtime
 from adapter.config import Settings
+from adapter.mapping.dialects import case_state
+from adapter.process.case import CaseState
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
 
@@ -153,3 +156,51 @@ def _index(bundle: dict[str, Any]) -> Any:
     from adapter.validation.bundle import BundleIndex
 
     return BundleIndex(bundle)
+
+
+def test_each_step_of_the_transaction_sequence_infers_its_event(settings: Settings) -> None:
+    """The event is read from the Encounter and the case state the first step left."""
+    for rt in dialect_runtime(settings, "transaction"):
+        steps = sequence("transaction")
+        assert send(rt, steps[0][1])[0] == 200
+        with rt.store.engine.connect() as conn:
+            case = rt.store.load_case(conn, CASE)
+        assert case is not None
+        dialects = rt.pipeline.dialects
+        assert dialects is not None
+        tx = dialects.get("transaction")
+        assert tx is not None
+        for name, bundle in steps[1:]:
+            assert dialects.case_id(tx, bundle) == CASE
+            canonical = dialects.to_canonical(tx, bundle, SELF, case_state(case)).bundle
+            assert canonical["entry"][0]["resource"]["eventCoding"]["code"] == _event_of(name)
+        on_leave = copy.deepcopy(steps[1][1])
+        encounter = next(
+            e["resource"] for e in on_leave["entry"] if e["resource"]["resourceType"] == "Encounter"
+        )
+        encounter["status"] = "onleave"
+        inferred = dialects.to_canonical(tx, on_leave, SELF, case_state(case)).bundle
+        assert inferred["entry"][0]["resource"]["eventCoding"]["code"] == "permission-start"
+
+
+def test_replaying_each_sequence_gives_the_whole_case(rt: Runtime, dialect: str) -> None:
+    for name, bundle in sequence(dialect):
+        if ("canonical", _event_of(name)) not in rt.mapper.rules:
+            pytest.skip(f"{name}: no canonical mapping rule for {_event_of(name)} yet (mappings/canonical/)")
+        status, answer = send(rt, bundle)
+        assert status == 200, (name, answer)
+    with rt.store.engine.connect() as conn:
+        case = rt.store.load_case(conn, CASE)
+    assert case is not None
+    assert case.state is CaseState.UTSKRIVEN
+    assert case.expected_discharge == date(2026, 11, 29)
+    assert case.discharged_at == datetime.fromisoformat("2026-11-29T11:00:00+01:00")
+    assert [e.kind for e in case.events] == [_event_of(n) for n, _ in sequence(dialect)]
+    for bodies in outbox(rt).values():
+        for out in bodies:
+            assert [i for i in rt.validator.validate_resource(out) if i.blocking] == []
+
+
+def _event_of(file_name: str) -> str:
+    """01-inskrivningsmeddelande.json → inskrivningsmeddelande"""
+    return file_name.split("-", 1)[1].removesuffix(".json")

@@ -189,7 +189,8 @@ class Dialects:
         self, dialect: Dialect, bundle: dict[str, Any], sender: str, case: dict[str, Any] | None
     ) -> Translation:
         named, where = self._named(dialect, bundle)
-        context = {**self.env, **named, "bundle": bundle, "case": case if case is not None else []}
+        absent: dict[str, Any] = {name: [] for name in dialect.spec.resources}
+        context = {**self.env, **absent, **named, "bundle": bundle, "case": case if case is not None else []}
         rule = next(
             (
                 r
