@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from adapter.app import Runtime, build_runtime
 from adapter.config import Settings
-from adapter.mapping.dialects import case_state
+from adapter.mapping.dialects import case_state, transaction_response
+from adapter.mapping.response import response_code
 from adapter.process.case import CaseState
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
@@ -204,3 +205,13 @@ def test_replaying_each_sequence_gives_the_whole_case(rt: Runtime, dialect: str)
 def _event_of(file_name: str) -> str:
     """01-inskrivningsmeddelande.json → inskrivningsmeddelande"""
     return file_name.split("-", 1)[1].removesuffix(".json")
+
+
+def test_a_dialect_recipients_transaction_response_counts_as_delivered() -> None:
+    sent = orjson.loads(
+        (EXAMPLES / "bundles" / "transaction" / "01-inskrivningsmeddelande.json").read_bytes()
+    )
+    assert response_code(transaction_response(sent, 200, None)) == "ok"
+    failed = transaction_response(sent, 200, None)
+    failed["entry"][1]["response"]["status"] = "412 Precondition Failed"
+    assert response_code(failed) == "fatal-error"
