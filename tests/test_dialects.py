@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, build_runtime
+from adapter.app import Runtime, build_runtime, create_app
 from adapter.config import Settings
 from adapter.mapping.dialects import case_state, transaction_response
 from adapter.mapping.response import response_code
@@ -24,6 +25,7 @@ from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
 
 CASE = "SU-2026-000123"
 DIALECTS = ["transaction", "communication"]
+FHIR = {"Content-Type": "application/fhir+json"}
 
 
 def sequence(dialect: str) -> list[tuple[str, dict[str, Any]]]:
@@ -215,3 +217,16 @@ def test_a_dialect_recipients_transaction_response_counts_as_delivered() -> None
     failed = transaction_response(sent, 200, None)
     failed["entry"][1]["response"]["status"] = "412 Precondition Failed"
     assert response_code(failed) == "fatal-error"
+
+
+def test_the_fhir_base_takes_a_transaction_from_the_caller_in_its_dialect(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    with TestClient(create_app(runtime=rt)) as client:
+        reply = client.post(
+            "/fhir", content=orjson.dumps(bundle), headers={"Content-Type": "application/fhir+json"}
+        )
+        again = client.post(
+            "/fhir", content=orjson.dumps(bundle), headers={"Content-Type": "application/fhir+json"}
+        )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["type"] == "transaction-response" and again.json() == reply.json()

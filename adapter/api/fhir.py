@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from adapter import __version__
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
+from adapter.api.caller import caller_party
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.api.search_params import capability_resources
 
@@ -28,6 +29,22 @@ async def process_message(request: Request) -> Response:
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
     result = await run_in_threadpool(runtime.pipeline.process_message, body)
+    return fhir_response(result.body, result.status)
+
+
+@router.post(
+    "",
+    summary="Accept a transaction Bundle in the caller's dialect (mappings/README.md, Dialects)",
+    openapi_extra=FHIR_BODY,
+)
+async def transaction(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        body = await read_fhir_body(request, runtime.settings.max_body_bytes)
+    except BodyRejected as rejected:
+        return outcome_response(rejected.status, rejected.issue)
+    caller = caller_party(request)
+    result = await run_in_threadpool(runtime.pipeline.process_message, body, caller=caller)
     return fhir_response(result.body, result.status)
 
 
@@ -50,6 +67,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "resource": capability_resources(),
+                "interaction": [{"code": "transaction"}],
                 "operation": [
                     {
                         "name": "process-message",
