@@ -230,3 +230,32 @@ def test_the_fhir_base_takes_a_transaction_from_the_caller_in_its_dialect(rt: Ru
         )
     assert reply.status_code == 200, reply.text
     assert reply.json()["type"] == "transaction-response" and again.json() == reply.json()
+
+
+def test_an_unknown_resource_or_communication_element_is_a_warning(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    bundle = copy.deepcopy(bundle)
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "vikt"}}
+    if dialect == "transaction":
+        bundle["entry"].append({"resource": observation, "request": {"method": "POST", "url": "Observation"}})
+        expected = {f"Bundle.entry[{len(bundle['entry']) - 1}].resource"}
+    else:
+        communication = bundle["entry"][0]["resource"]
+        communication["priority"] = "urgent"
+        communication["contained"].append({**observation, "id": "weight"})
+        communication["payload"].append({"contentReference": {"reference": "#weight"}})
+        at = len(communication["contained"]) - 1
+        expected = {"Bundle.entry[0].resource.priority", f"Bundle.entry[0].resource.contained[{at}]"}
+    status, answer = send(rt, bundle)
+    assert status == 200, answer
+    located = {i["expression"][0] for i in answer["entry"][0]["response"]["outcome"]["issue"]}
+    assert expected <= located
+
+
+def test_a_transaction_no_event_rule_matches_is_refused_at_the_encounter(settings: Settings) -> None:
+    _, bundle = sequence("transaction")[2]  # a discharge for a case that does not exist
+    for rt in dialect_runtime(settings, "transaction"):
+        status, answer = send(rt, bundle)
+    assert status == 422
+    (issue,) = answer["issue"]
+    assert issue["expression"] == ["Bundle.entry[0].resource"] and "no case yet" in issue["diagnostics"]

@@ -138,6 +138,14 @@ class Dialects:
         found = {
             p.parent.name: _load(p, p.parent.name) for p in sorted(mappings_dir.glob(f"*/{DIALECT_FILE}"))
         }
+        events = terms.codes("lus-event")
+        for dialect in found.values():
+            for rule in dialect.spec.events:
+                if rule.event not in events:
+                    raise MappingError(
+                        f"mappings/{dialect.name}/{DIALECT_FILE}: event {rule.event!r} is not a code of"
+                        f" CodeSystem lus-event ({', '.join(events)})"
+                    )
         return cls(found, terms, env, rules)
 
     def names(self) -> set[str]:
@@ -277,7 +285,17 @@ class Dialects:
                     )
                 ]
             )
-        return self._message(dialect, comm, code, urls[focus], sender, entries, origins, bundle)
+        translation = self._message(dialect, comm, code, urls[focus], sender, entries, origins, bundle)
+        known = _ALWAYS_READ | set(dialect.spec.structural.get("Communication", []))
+        translation.warnings.extend(
+            # Entry 0 of the canonical Bundle is the MessageHeader, located at the Communication.
+            _warning(
+                f"Communication.{key} is not mapped; ignored.", f"Bundle.entry[0].resource.{key}", dialect
+            )
+            for key in comm
+            if key not in known and not key.startswith("_")
+        )
+        return translation
 
     def _message(
         self,
