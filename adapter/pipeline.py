@@ -86,7 +86,7 @@ class Pipeline:
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
                 structlog.contextvars.bind_contextvars(message_id=message_id)
-                previous = self._previous_response(message_id)
+                previous = self._previous_response(message_id, caller)
                 if previous is not None:
                     metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
@@ -94,7 +94,7 @@ class Pipeline:
             try:
                 return self._process_new(bundle, caller)
             except _Retry:
-                return self._previous_response(str(message_id)) or Result(409, b"{}")
+                return self._previous_response(str(message_id), caller) or Result(409, b"{}")
         except Rejected as rejected:
             metrics.message_rejected(header, rejected.issues)
             self._audit_rejection(rejected, caller, raw)
@@ -102,15 +102,23 @@ class Pipeline:
         finally:
             structlog.contextvars.unbind_contextvars("message_id")
 
-    def _previous_response(self, message_id: str) -> Result | None:
-        """Idempotent Receiver: a message id seen before gets the response it got then."""
+    def _previous_response(self, message_id: str, caller: str | None) -> Result | None:
+        """Idempotent Receiver: a message id seen before gets the response it got then (only its
+        sender may ask: the response is about its message)."""
         with self.store.engine.connect() as conn:
             seen = self.store.inbox_get(conn, message_id)
         if seen is None:
             return None
+        if caller is not None and seen.sender is not None:
+            _sender_is_caller(seen.sender, caller)
         log.info("duplicate message answered as before", case_id=seen.case_id)
         self.store.audit(
-            None, action="receive", outcome="duplicate", message_id=message_id, case_id=seen.case_id
+            None,
+            party=caller,
+            action="receive",
+            outcome="duplicate",
+            message_id=message_id,
+            case_id=seen.case_id,
         )
         return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
 
@@ -142,6 +150,8 @@ class Pipeline:
         if any(i.blocking for i in issues):
             raise Rejected(422, issues)
         event, warnings = self.to_event(index, caller)
+        if caller is not None:
+            _sender_is_caller(event.sender, caller)
         header = index.header
         assert header is not None  # validated above
         destinations = _destination_ids(header.resource)
@@ -230,12 +240,30 @@ class Pipeline:
             None,
             party=caller,
             action="receive",
-            outcome="rejected",
+            outcome="denied" if rejected.status == 403 else "rejected",
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),
                 "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
             },
+        )
+
+
+def _sender_is_caller(sender: str, caller: str) -> None:
+    """A party sends only in its own name: MessageHeader.sender must be the authenticated caller."""
+    if sender != caller:
+        raise Rejected(
+            403,
+            [
+                Issue(
+                    "error",
+                    "forbidden",
+                    f"The message's sender {sender} is not the calling party {caller}; a party may only"
+                    " send messages in its own name.",
+                    "Bundle.entry[0].resource.sender",
+                    "sender-is-caller",
+                )
+            ],
         )
 
 

@@ -12,16 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
+from adapter.api.caller import authenticated
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.validation.issues import Issue, operation_outcome
 from adapter.validation.validator import Validator
 
-router = APIRouter(prefix="/fhir", tags=["validation"])
+router = APIRouter(prefix="/fhir", tags=["validation"], dependencies=[Depends(authenticated)])
 
 
 @router.post(
