@@ -19,6 +19,7 @@ from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.table import RoutingTable, load_routing_table
 from adapter.security.identity import Authenticator
+from adapter.security.limits import JsonLimits
 from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
@@ -71,6 +72,9 @@ def build_runtime(settings: Settings) -> Runtime:
         mapper=mapper,
         routing=routing,
         audit_key=settings.audit_key.encode(),
+        limits=JsonLimits(
+            settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
+        ),
     )
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         description="Secret for the keyed hash of patient identifiers in the audit log.",
     )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
+    max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
+    max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")
+    max_json_string_chars: int = Field(100_000, ge=1, description="Longest JSON string accepted.")
 
     # --- who is calling (see README "Security") ---
     auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(
@@ -125,4 +128,3 @@ class Settings(BaseSettings):
     jwt_roles_claim: str = Field(
         "roles", description="Claim listing roles (a list, or a space-separated string); `admin` is one."
     )
-    max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")

@@ -28,6 +28,7 @@ from adapter.routing.kvittens import record_kvittens
 from adapter.routing.router import RoutingRejected, choose_recipients
 from adapter.routing.table import RoutingTable
 from adapter.security.audit import patient_hash
+from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -64,8 +65,10 @@ class Pipeline:
         mapper: Mapper,
         routing: RoutingTable,
         audit_key: bytes,
+        limits: JsonLimits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.limits = limits or JsonLimits()
         self.store = store
         self.validator = validator
         self.mapper = mapper
@@ -81,7 +84,7 @@ class Pipeline:
     def process_message(self, raw: bytes, *, caller: str | None = None) -> Result:
         header = None
         try:
-            bundle = parse_bundle(raw)
+            bundle = parse_bundle(raw, self.limits)
             header = _header_of(bundle)
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
@@ -149,9 +152,13 @@ class Pipeline:
         issues = self.validator.validate_message(bundle, index)
         if any(i.blocking for i in issues):
             raise Rejected(422, issues)
+        cycle = reference_cycle(index)
+        if cycle is not None:
+            raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, caller)
         if caller is not None:
             _sender_is_caller(event.sender, caller)
+        _fits_store(event)
         header = index.header
         assert header is not None  # validated above
         destinations = _destination_ids(header.resource)
@@ -267,12 +274,33 @@ def _sender_is_caller(sender: str, caller: str) -> None:
         )
 
 
+# The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
+_KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+
+
+def _fits_store(event: Event) -> None:
+    for field, (what, width) in _KEY_WIDTHS.items():
+        value = getattr(event, field)
+        if len(value) > width:
+            raise Rejected(
+                422,
+                [
+                    Issue(
+                        "error",
+                        "too-long",
+                        f"The {what} is {len(value)} characters; at most {width}.",
+                        "Bundle",
+                    )
+                ],
+            )
+
+
 class _Retry(Exception):
     """A concurrent copy of the same message committed first."""
 
 
-def parse_bundle(raw: bytes) -> dict[str, Any]:
-    """JSON → dict, or Rejected(400) with where the body broke."""
+def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
+    """JSON → dict, or Rejected(400) with where the body broke or what limit it exceeds."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -288,6 +316,9 @@ def parse_bundle(raw: bytes) -> dict[str, Any]:
                 )
             ],
         ) from exc
+    too_costly = limits.check(data)
+    if too_costly is not None:
+        raise Rejected(400, [too_costly])
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         found = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
         raise Rejected(

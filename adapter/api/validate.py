@@ -47,6 +47,9 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
         return outcome_response(
             400, Issue("error", "structure", f"The body is not valid JSON: {exc.msg} at position {exc.pos}.")
         )
+    too_costly = runtime.pipeline.limits.check(data, resource_type)
+    if too_costly is not None:
+        return outcome_response(400, too_costly)
     resource, profile = _unwrap(data, profile)
     if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
         found = resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
