@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter import __version__
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
+from adapter.api.caller import authenticated
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.api.search_params import capability_resources
+from adapter.security.identity import Caller
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -21,13 +23,13 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
     summary="Accept a LUS message Bundle",
     openapi_extra=FHIR_BODY,
 )
-async def process_message(request: Request) -> Response:
+async def process_message(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     runtime = request.app.state.runtime
     try:
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
-    result = await run_in_threadpool(runtime.pipeline.process_message, body)
+    result = await run_in_threadpool(runtime.pipeline.process_message, body, caller=caller.party)
     return fhir_response(result.body, result.status)
 
 
