@@ -19,6 +19,9 @@ from adapter.pipeline import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
+from adapter.security.identity import Authenticator
+from adapter.security.limits import JsonLimits
+from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
 
@@ -33,6 +36,7 @@ class Runtime:
     mapper: Mapper
     routing: RoutingTable
     pipeline: Pipeline
+    authenticator: Authenticator
 
     def delivery_worker(self) -> DeliveryWorker:
         s = self.settings
@@ -52,6 +56,7 @@ class Runtime:
             self.store,
             Policies.from_table(default, self.routing),
             concurrency=s.delivery_concurrency,
+            client=outbound_client(s, self.routing.self_.hsa_id, 4 * s.delivery_concurrency),
             lease_seconds=s.delivery_lease_seconds,
             kvittens_timeout=s.kvittens_timeout_seconds,
         )
@@ -70,9 +75,15 @@ def build_runtime(settings: Settings) -> Runtime:
         mapper=mapper,
         routing=routing,
         audit_key=settings.audit_key.encode(),
+        limits=JsonLimits(
+            settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
+        ),
         dialects=dialects,
     )
-    return Runtime(settings, store, validator, mapper, routing, pipeline)
+    authenticator = Authenticator.from_settings(
+        settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
+    )
+    return Runtime(settings, store, validator, mapper, routing, pipeline, authenticator)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

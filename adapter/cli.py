@@ -34,6 +34,7 @@ def serve(
     import uvicorn
 
     from adapter.app import create_app
+    from adapter.security.tls import uvicorn_tls_options
 
     overrides: dict[str, object] = {"worker": worker}
     if host:
@@ -41,7 +42,13 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        **uvicorn_tls_options(settings),
+    )
 
 
 @app.command()

@@ -1,7 +1,8 @@
-"""Operations commands: `lus-adapter db …`, `deadletters …` and `outbox …`."""
+"""Operations commands: `lus-adapter db …`, `deadletters …`, `outbox …` and `audit`."""
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.routing.deadletters import DeadLetterFilter, parse_instant, replay, select
+from adapter.security.audit import audit_log, patient_hash
 from adapter.store.outbox import OutboxRecord
 from adapter.store.store import Store
 
@@ -33,6 +35,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(deadletters_app, name="deadletters")
     app.add_typer(outbox_app, name="outbox")
+    app.command("audit")(audit)
 
 
 def _store() -> Store:
@@ -129,7 +132,7 @@ def deadletters_replay(
     if which == DeadLetterFilter() and not all_:
         err.print("[red]name a message id, --recipient, --since/--until, or --all[/red]")
         raise typer.Exit(2)
-    replayed = replay(_store(), which, by="cli", now=time.time())
+    replayed = replay(_store(), which, by=f"cli:{getpass.getuser()}", now=time.time())
     for mid in replayed:
         print(mid)
     err.print(f"{len(replayed)} message(s) back in the queue")
@@ -183,3 +186,44 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
         table.add_row(*cells, (row["last_error"] or "")[:80])
     Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
     err.print(f"{len(rows)} message(s)")
+
+
+# --- audit ---
+
+
+def audit(
+    patient: Annotated[
+        str | None, typer.Option(help="The patient's identifier (personnummer etc.), for PDL log review")
+    ] = None,
+    party: Annotated[str | None, typer.Option(help="HSA-id of the calling party")] = None,
+    since: Annotated[str | None, typer.Option(help="At or after this ISO 8601 time")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO 8601 time")] = None,
+    output: Format = "text",
+) -> None:
+    """Who sent, read, replayed or was denied what: the audit log, oldest first. The identifier
+    is hashed with LUS_AUDIT_KEY before the search; it is neither stored nor printed."""
+    settings = Settings()
+    try:
+        window = [parse_instant(t, n) if t else None for t, n in ((since, "since"), (until, "until"))]
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    records = audit_log(
+        _store(),
+        patient_hash=patient_hash(patient.strip(), settings.audit_key.encode()) if patient else None,
+        party=party,
+        since=window[0],
+        until=window[1],
+    )
+    rows = [r.to_json() for r in records]
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    table = Table()
+    columns = ("at", "party", "action", "outcome", "case_id", "message_id")
+    for column in columns:
+        table.add_column(column.replace("_", " "), no_wrap=column == "at")
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    Console().print(table)
+    err.print(f"{len(rows)} record(s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,3 +88,43 @@ class Settings(BaseSettings):
         description="Secret for the keyed hash of patient identifiers in the audit log.",
     )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
+    max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
+    max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")
+    max_json_string_chars: int = Field(100_000, ge=1, description="Longest JSON string accepted.")
+
+    # --- who is calling (see README "Security") ---
+    auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(
+        "development",
+        description="How callers are identified. development: NO authentication, the X-LUS-Party"
+        " header names the caller (without it, the caller is this adapter's own party with the admin"
+        " role); left at its default it is refused on any address but loopback. mtls: the client"
+        " certificate (LUS_TLS_*). jwt: an OAuth2 bearer token (LUS_JWT_*). mtls-or-jwt: either.",
+    )
+    tls_cert_file: Path | None = Field(None, description="Server certificate (PEM): serve HTTPS.")
+    tls_key_file: Path | None = Field(None, description="Private key of the server certificate (PEM).")
+    tls_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) that client certificates must chain to (mutual TLS)."
+    )
+    tls_party_attribute: str = Field(
+        "serialNumber",
+        description="Subject attribute of a client certificate that holds the party's HSA-id (SITHS"
+        " certificates carry it in serialNumber); a name (serialNumber, CN, O, OU) or a dotted OID.",
+    )
+    tls_client_cert_file: Path | None = Field(
+        None, description="Certificate (PEM) the delivery worker presents to other parties' adapters."
+    )
+    tls_client_key_file: Path | None = Field(None, description="Private key of tls_client_cert_file.")
+    admin_parties: list[str] = Field(
+        [], description="HSA-ids whose client certificate carries the admin role (JSON list)."
+    )
+    jwt_jwks_file: Path | None = Field(None, description="JWKS file with the token issuer's public keys.")
+    jwt_jwks_url: str | None = Field(None, description="JWKS URL of the token issuer (fetched, cached).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` of bearer tokens.")
+    jwt_audience: str | None = Field(None, description="Required `aud` of bearer tokens.")
+    jwt_algorithms: list[str] = Field(["RS256", "ES256"], description="Accepted signing algorithms.")
+    jwt_party_claim: str = Field(
+        "sub", description="Claim holding the caller's HSA-id (client credentials: the client id)."
+    )
+    jwt_roles_claim: str = Field(
+        "roles", description="Claim listing roles (a list, or a space-separated string); `admin` is one."
+    )

@@ -29,6 +29,7 @@ from adapter.routing.kvittens import record_kvittens
 from adapter.routing.router import RoutingRejected, choose_recipients
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
+from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -65,9 +66,11 @@ class Pipeline:
         mapper: Mapper,
         routing: RoutingTable,
         audit_key: bytes,
+        limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.limits = limits or JsonLimits()
         self.dialects = dialects
         self.store = store
         self.validator = validator
@@ -85,7 +88,7 @@ class Pipeline:
         header = None
         translation: Translation | None = None
         try:
-            bundle = parse_bundle(raw)
+            bundle = parse_bundle(raw, self.limits)
             dialect = self._inbound_dialect(caller)
             if dialect is not None:
                 assert caller is not None
@@ -97,7 +100,7 @@ class Pipeline:
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
                 structlog.contextvars.bind_contextvars(message_id=message_id)
-                previous = self._previous_response(message_id)
+                previous = self._previous_response(message_id, caller)
                 if previous is not None:
                     metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
@@ -105,7 +108,7 @@ class Pipeline:
             try:
                 return self._process_new(bundle, caller, translation)
             except _Retry:
-                return self._previous_response(str(message_id)) or Result(409, b"{}")
+                return self._previous_response(str(message_id), caller) or Result(409, b"{}")
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
             metrics.message_rejected(header, issues)
@@ -114,15 +117,23 @@ class Pipeline:
         finally:
             structlog.contextvars.unbind_contextvars("message_id")
 
-    def _previous_response(self, message_id: str) -> Result | None:
-        """Idempotent Receiver: a message id seen before gets the response it got then."""
+    def _previous_response(self, message_id: str, caller: str | None) -> Result | None:
+        """Idempotent Receiver: a message id seen before gets the response it got then (only its
+        sender may ask: the response is about its message)."""
         with self.store.engine.connect() as conn:
             seen = self.store.inbox_get(conn, message_id)
         if seen is None:
             return None
+        if caller is not None and seen.sender is not None:
+            _sender_is_caller(seen.sender, caller)
         log.info("duplicate message answered as before", case_id=seen.case_id)
         self.store.audit(
-            None, action="receive", outcome="duplicate", message_id=message_id, case_id=seen.case_id
+            None,
+            party=caller,
+            action="receive",
+            outcome="duplicate",
+            message_id=message_id,
+            case_id=seen.case_id,
         )
         return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
 
@@ -170,7 +181,7 @@ class Pipeline:
             raise Rejected(
                 422, [Issue("error", "required", f"No message id: {what} is needed.", where, "message-id")]
             )
-        previous = self._previous_response(message_id)
+        previous = self._previous_response(message_id, caller)
         if previous is not None:
             metrics.message_in(name, "duplicate")
             return previous
@@ -194,9 +205,15 @@ class Pipeline:
         issues = self.validator.validate_message(bundle, index)
         if any(i.blocking for i in issues):
             raise Rejected(422, issues)
+        cycle = reference_cycle(index)
+        if cycle is not None:
+            raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, None if translation else caller)
         if translation is not None:
             warnings = translation.warnings + warnings
+        if caller is not None:
+            _sender_is_caller(event.sender, caller)
+        _fits_store(event)
         header = index.header
         assert header is not None  # validated above
         destinations = _destination_ids(header.resource)
@@ -288,7 +305,7 @@ class Pipeline:
             None,
             party=caller,
             action="receive",
-            outcome="rejected",
+            outcome="denied" if rejected.status == 403 else "rejected",
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),
@@ -297,12 +314,51 @@ class Pipeline:
         )
 
 
+def _sender_is_caller(sender: str, caller: str) -> None:
+    """A party sends only in its own name: MessageHeader.sender must be the authenticated caller."""
+    if sender != caller:
+        raise Rejected(
+            403,
+            [
+                Issue(
+                    "error",
+                    "forbidden",
+                    f"The message's sender {sender} is not the calling party {caller}; a party may only"
+                    " send messages in its own name.",
+                    "Bundle.entry[0].resource.sender",
+                    "sender-is-caller",
+                )
+            ],
+        )
+
+
+# The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
+_KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+
+
+def _fits_store(event: Event) -> None:
+    for field, (what, width) in _KEY_WIDTHS.items():
+        value = getattr(event, field)
+        if len(value) > width:
+            raise Rejected(
+                422,
+                [
+                    Issue(
+                        "error",
+                        "too-long",
+                        f"The {what} is {len(value)} characters; at most {width}.",
+                        "Bundle",
+                    )
+                ],
+            )
+
+
 class _Retry(Exception):
     """A concurrent copy of the same message committed first."""
 
 
-def parse_bundle(raw: bytes) -> dict[str, Any]:
-    """JSON → dict, or Rejected(400) with where the body broke."""
+def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
+    """JSON → dict, or Rejected(400) with where the body broke or what limit it exceeds."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -318,6 +374,9 @@ def parse_bundle(raw: bytes) -> dict[str, Any]:
                 )
             ],
         ) from exc
+    too_costly = limits.check(data)
+    if too_costly is not None:
+        raise Rejected(400, [too_costly])
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         found = data.get("resourceType") if isinstance(data, dict) else type(data).__name__
         raise Rejected(

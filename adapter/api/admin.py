@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from adapter.api.caller import admin
 from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.security.identity import Caller
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin)])
 
 
 def _filter(
@@ -74,12 +76,14 @@ class ReplayRequest(BaseModel):
 
 
 @router.post("/deadletters/replay", summary="Send dead letters again under their original message ids")
-def replay_dead_letters(request: Request, body: ReplayRequest) -> dict[str, Any]:
+def replay_dead_letters(
+    request: Request, body: ReplayRequest, caller: Caller = Depends(admin)
+) -> dict[str, Any]:
     which = _filter(body.message_id, body.recipient, body.since, body.until)
     if which == DeadLetterFilter() and not body.all:
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
     runtime = request.app.state.runtime
-    replayed = replay(runtime.store, which, by="admin-api", now=runtime.pipeline.clock())
+    replayed = replay(runtime.store, which, by=caller.party, now=runtime.pipeline.clock())
     return {"count": len(replayed), "replayed": replayed}
 
 

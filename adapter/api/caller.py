@@ -1,9 +1,10 @@
-"""Who is reading, and which cases they may see.
+"""Who is calling, and which cases they may see.
 
-`caller_party` is the FastAPI dependency every read endpoint takes the caller from. Until the
-security layer names the caller (mTLS certificate or bearer token → party, set on
-`request.state.party`), the caller is the party this adapter stands beside: its own integration
-team and coordinators, who see every case the adapter holds.
+`authenticated` is the FastAPI dependency every endpoint but health and metrics takes the caller
+from (client certificate or bearer token → party, see adapter/security/identity.py); `admin`
+also requires the admin role. A refusal is a 401/403 OperationOutcome and an audit record.
+The party this adapter stands beside (its integration team and coordinators) reads every case the
+adapter holds; any other party only the cases it is party to.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 
 from adapter.process.case import DischargeCase
 from adapter.security.audit import patient_hash
+from adapter.security.identity import Caller, Denied
+from adapter.security.tls import CLIENT_CERT
 
 if TYPE_CHECKING:  # adapter.app imports the routers that import this module
     from adapter.app import Runtime
@@ -25,10 +28,37 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def caller_party(request: Request) -> str:
+def authenticated(request: Request) -> Caller:
+    """The calling party, or a 401/403 (audited)."""
+    runtime = runtime_of(request)
+    try:
+        return runtime.authenticator.authenticate(request.headers, getattr(request.state, CLIENT_CERT, None))
+    except Denied as denied:
+        raise _refuse(runtime, request, denied) from None
+
+
+def admin(request: Request, caller: Caller = Depends(authenticated)) -> Caller:
+    """The caller, who must have the admin role."""
+    if not caller.admin:
+        raise _refuse(runtime_of(request), request, Denied(403, "This needs the admin role.", caller.party))
+    return caller
+
+
+def caller_party(caller: Caller = Depends(authenticated)) -> str:
     """HSA-id of the calling party."""
-    party = getattr(request.state, "party", None)
-    return party if isinstance(party, str) else runtime_of(request).routing.self_.hsa_id
+    return caller.party
+
+
+def _refuse(runtime: Runtime, request: Request, denied: Denied) -> HTTPException:
+    runtime.store.audit(
+        None,
+        party=denied.party,
+        action="authorize" if denied.status == 403 else "authenticate",
+        outcome="denied",
+        detail={"method": request.method, "path": request.url.path[:200], "reason": denied.reason[:300]},
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if denied.status == 401 else None
+    return HTTPException(denied.status, denied.reason, headers=headers)
 
 
 def case_parties(case: DischargeCase, recipients: Iterable[str]) -> frozenset[str]:

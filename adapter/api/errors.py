@@ -13,14 +13,23 @@ from adapter.validation.issues import Issue
 
 log = get_logger("adapter.api")
 
-_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}
+_CODES = {
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    413: "too-costly",
+    415: "not-supported",
+}
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
         code = _CODES.get(exc.status_code, "processing")
-        return outcome_response(exc.status_code, Issue("error", code, str(exc.detail)))
+        reply = outcome_response(exc.status_code, Issue("error", code, str(exc.detail)))
+        reply.headers.update(exc.headers or {})
+        return reply
 
     @app.exception_handler(RequestValidationError)
     async def request_error(_request: Request, exc: RequestValidationError) -> Response:

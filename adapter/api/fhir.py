@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter import __version__
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
-from adapter.api.caller import caller_party
+from adapter.api.caller import authenticated
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.api.search_params import capability_resources
+from adapter.security.identity import Caller
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -22,13 +23,13 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
     summary="Accept a LUS message Bundle",
     openapi_extra=FHIR_BODY,
 )
-async def process_message(request: Request) -> Response:
+async def process_message(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     runtime = request.app.state.runtime
     try:
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
-    result = await run_in_threadpool(runtime.pipeline.process_message, body)
+    result = await run_in_threadpool(runtime.pipeline.process_message, body, caller=caller.party)
     return fhir_response(result.body, result.status)
 
 
@@ -37,15 +38,8 @@ async def process_message(request: Request) -> Response:
     summary="Accept a transaction Bundle in the caller's dialect (mappings/README.md, Dialects)",
     openapi_extra=FHIR_BODY,
 )
-async def transaction(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    try:
-        body = await read_fhir_body(request, runtime.settings.max_body_bytes)
-    except BodyRejected as rejected:
-        return outcome_response(rejected.status, rejected.issue)
-    caller = caller_party(request)
-    result = await run_in_threadpool(runtime.pipeline.process_message, body, caller=caller)
-    return fhir_response(result.body, result.status)
+async def transaction(request: Request, caller: Caller = Depends(authenticated)) -> Response:
+    return await process_message(request, caller)
 
 
 @router.get("/metadata", summary="CapabilityStatement")

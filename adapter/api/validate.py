@@ -12,16 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
+from adapter.api.caller import authenticated
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.validation.issues import Issue, operation_outcome
 from adapter.validation.validator import Validator
 
-router = APIRouter(prefix="/fhir", tags=["validation"])
+router = APIRouter(prefix="/fhir", tags=["validation"], dependencies=[Depends(authenticated)])
 
 
 @router.post(
@@ -46,6 +47,9 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
         return outcome_response(
             400, Issue("error", "structure", f"The body is not valid JSON: {exc.msg} at position {exc.pos}.")
         )
+    too_costly = runtime.pipeline.limits.check(data, resource_type)
+    if too_costly is not None:
+        return outcome_response(400, too_costly)
     resource, profile = _unwrap(data, profile)
     if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
         found = resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__

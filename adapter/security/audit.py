@@ -1,11 +1,60 @@
-"""The audit trail: identifiers of patients only as a keyed hash, so the log can be searched by
-patient (PDL log review) without holding the personnummer itself."""
+"""The audit trail: who sent, read, replayed or was denied what. Append-only (the store only ever
+inserts into it; no endpoint or command changes or deletes a record). Patient identifiers only as
+a keyed hash, so the log can be searched by patient (PDL log review) without holding the
+personnummer itself."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from adapter.store import schema
+from adapter.store.store import Store
 
 
 def patient_hash(identifier: str, key: bytes) -> str:
     return hmac.new(key, identifier.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: float
+    party: str | None
+    action: str  # receive | read-… | search | replay | authenticate | authorize
+    outcome: str  # accepted | duplicate | rejected | denied | ok | requeued | …
+    message_id: str | None
+    case_id: str | None
+    detail: dict[str, Any] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "at": datetime.fromtimestamp(self.at, UTC).isoformat(timespec="seconds")}
+
+
+def audit_log(
+    store: Store,
+    *,
+    patient_hash: str | None = None,
+    party: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 10_000,
+) -> list[AuditRecord]:
+    """Audit records, oldest first: of one patient (by hash), one party, a time range."""
+    a = schema.audit
+    query = select(a).order_by(a.c.at, a.c.id).limit(limit)
+    if patient_hash is not None:
+        query = query.where(a.c.patient_hash == patient_hash)
+    if party is not None:
+        query = query.where(a.c.party == party)
+    if since is not None:
+        query = query.where(a.c.at >= since)
+    if until is not None:
+        query = query.where(a.c.at < until)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [AuditRecord(r.at, r.party, r.action, r.outcome, r.message_id, r.case_id, r.detail) for r in rows]

@@ -1,0 +1,98 @@
+"""Hostile input: limits on the shape of a JSON body, checked right after parsing and before
+anything walks it (validation, FHIRPath, mapping recurse; a store column has a width)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from adapter.validation.bundle import BundleIndex
+from adapter.validation.issues import Issue
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    max_depth: int = 64
+    max_items: int = 1000  # elements of any one array (a LUS message has a handful of entries)
+    max_string: int = 100_000  # characters of any one string
+
+    def check(self, data: Any, root: str = "Bundle") -> Issue | None:
+        """The first limit `data` breaks, with the FHIRPath of where, or None."""
+        stack: list[tuple[Any, int, str]] = [(data, 1, root)]
+        while stack:
+            value, depth, path = stack.pop()
+            if isinstance(value, dict):
+                children = [(v, f"{path}.{k}") for k, v in value.items()]
+            elif isinstance(value, list):
+                if len(value) > self.max_items:
+                    return _too_costly(f"{len(value)} elements in one array; at most {self.max_items}.", path)
+                children = [(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            else:
+                if isinstance(value, str) and len(value) > self.max_string:
+                    return _too_costly(
+                        f"A string of {len(value)} characters; at most {self.max_string}.", path
+                    )
+                continue
+            if children and depth >= self.max_depth:
+                return _too_costly(f"JSON nested deeper than {self.max_depth} levels.", path)
+            stack.extend((v, depth + 1, p) for v, p in children)
+        return None
+
+
+def _too_costly(message: str, path: str) -> Issue:
+    return Issue("error", "too-costly", message, path, "input-limit")
+
+
+def reference_cycle(index: BundleIndex) -> Issue | None:
+    """A chain of references inside the Bundle that leads back to where it started (a resource
+    that is, through its references, part of itself): refused, so that nothing downstream that
+    follows references (a receiver's system, a renderer) can loop."""
+    edges = {e.index: _referenced(e.resource, index) for e in index.entries}
+    done: set[int] = set()
+    for start in edges:
+        if start in done:
+            continue
+        on_path: set[int] = set()
+        stack: list[tuple[int, Iterator[tuple[int, str]]]] = [(start, iter(edges[start]))]
+        on_path.add(start)
+        while stack:
+            node, targets = stack[-1]
+            step = next(targets, None)
+            if step is None:
+                stack.pop()
+                on_path.discard(node)
+                done.add(node)
+                continue
+            target, where = step
+            if target in on_path:
+                return Issue(
+                    "error",
+                    "invariant",
+                    f"A reference cycle: Bundle.entry[{target}] refers back to itself through"
+                    f" {len(stack)} reference(s).",
+                    f"Bundle.entry[{node}].resource.{where}",
+                    "reference-cycle",
+                )
+            if target not in done:
+                on_path.add(target)
+                stack.append((target, iter(edges[target])))
+    return None
+
+
+def _referenced(resource: dict[str, Any], index: BundleIndex) -> list[tuple[int, str]]:
+    """(entry index, element path) of every reference in `resource` that resolves in the Bundle."""
+    found: list[tuple[int, str]] = []
+    stack: list[tuple[Any, str]] = [(resource, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str):
+                entry = index.resolve(ref)
+                if entry is not None:
+                    found.append((entry.index, path))
+            stack.extend((v, f"{path}.{k}" if path else k) for k, v in value.items() if k != "contained")
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
+    return found

@@ -1,0 +1,72 @@
+"""The audit trail: every message received, every read and every refusal is a record, found by
+patient for PDL log review (`lus-adapter audit --patient`), which holds no identifier in clear and
+which no endpoint can change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from adapter.app import Runtime, create_app
+from adapter.cli import app as cli
+from adapter.store import schema
+from tests.conftest import KOMMUN, SELF, load_example
+from tests.holdings_seed import EXAMPLE_CASE
+
+FHIR = {"Content-Type": "application/fhir+json"}
+PATIENT = "191212121212"  # Tolvan Tolvansson, the example's patient
+OTHER_PATIENT = "195009072553"
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime)) as c:
+        yield c
+
+
+def review(runtime: Runtime, *args: str) -> list[dict[str, object]]:
+    env = {"LUS_DATABASE_URL": runtime.settings.database_url, "LUS_AUDIT_KEY": runtime.settings.audit_key}
+    result = CliRunner().invoke(cli, ["audit", *args, "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    records: list[dict[str, object]] = orjson.loads(result.stdout)
+    return records
+
+
+def test_pdl_log_review_finds_who_sent_and_read_a_patients_case(client: TestClient, runtime: Runtime) -> None:
+    body = orjson.dumps(load_example("inskrivningsmeddelande.json"))
+    assert client.post("/fhir/$process-message", content=body, headers=FHIR).status_code == 200
+    as_kommun = {"X-LUS-Party": KOMMUN}
+    assert client.get(f"/cases/{EXAMPLE_CASE}", headers=as_kommun).status_code == 200
+    assert client.get(f"/cases/{EXAMPLE_CASE}/timeline", headers=as_kommun).status_code == 200
+    unknown = client.get(f"/cases/{EXAMPLE_CASE}", headers={"X-LUS-Party": "TSTNMT2321000156-X"})
+    assert unknown.status_code == 403
+
+    trail = review(runtime, "--patient", PATIENT)
+    assert [(r["party"], r["action"], r["outcome"], r["case_id"]) for r in trail] == [
+        (SELF, "receive", "accepted", EXAMPLE_CASE),
+        (KOMMUN, "read-case", "ok", EXAMPLE_CASE),
+        (KOMMUN, "read-timeline", "ok", EXAMPLE_CASE),
+    ]
+    assert review(runtime, "--patient", OTHER_PATIENT) == []
+    denied = review(runtime, "--party", "TSTNMT2321000156-X")
+    assert [(r["action"], r["outcome"]) for r in denied] == [("authorize", "denied")]
+    assert review(runtime, "--since", "2999-01-01") == []
+
+    with runtime.store.engine.connect() as conn:
+        stored = orjson.dumps([tuple(r) for r in conn.execute(select(schema.audit)).all()])
+    assert PATIENT.encode() not in stored, "the audit log holds identifiers only as a keyed hash"
+
+
+def test_no_endpoint_changes_the_audit_log(client: TestClient) -> None:
+    operations = {
+        (path, method)
+        for path, item in client.app.openapi()["paths"].items()
+        for method in item  # type: ignore[attr-defined]
+    }
+    assert not {m for _p, m in operations} & {"put", "patch", "delete"}
+    assert not [p for p, _m in operations if "audit" in p]

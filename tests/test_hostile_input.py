@@ -1,0 +1,139 @@
+"""Hostile input: each kind of bad body gets a 4xx OperationOutcome, stores nothing but an audit
+record, and leaves the adapter healthy and accepting the next good message."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter.app import Runtime, create_app
+from tests.conftest import fresh_copy, load_example
+from tests.test_process_message import counts
+
+FHIR = {"Content-Type": "application/fhir+json"}
+EXAMPLE = load_example("inskrivningsmeddelande.json")
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    runtime.settings.max_body_bytes = 1_000_000
+    with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as c:
+        yield c
+
+
+def nested(depth: int) -> bytes:
+    return b'{"resourceType":"Bundle","type":"message","x":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def edited(change: Callable[[dict[str, Any]], None]) -> bytes:
+    bundle = fresh_copy(EXAMPLE)
+    change(bundle)
+    return orjson.dumps(bundle)
+
+
+def resource(bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind
+    )
+    return found
+
+
+def ten_thousand_entries(bundle: dict[str, Any]) -> None:
+    bundle["entry"] += [
+        {"fullUrl": f"urn:uuid:{i:08d}-0000-4000-8000-000000000000", "resource": {"resourceType": "Basic"}}
+        for i in range(10_000)
+    ]
+
+
+def enormous_name(bundle: dict[str, Any]) -> None:
+    resource(bundle, "Patient")["name"][0]["family"] = "Tolvansson" * 20_000
+
+
+def looping_references(bundle: dict[str, Any]) -> None:
+    encounter_url = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"
+    )
+    resource(bundle, "Encounter")["partOf"] = {"reference": encounter_url}
+    patient_url = next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    resource(bundle, "Patient")["link"] = [{"other": {"reference": patient_url}, "type": "seealso"}]
+
+
+def long_case_id(bundle: dict[str, Any]) -> None:
+    resource(bundle, "Encounter")["identifier"][0]["value"] = "X" * 300
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<Bundle xmlns="http://hl7.org/fhir"><id value="&lol3;"/></Bundle>"""
+
+HOSTILE: dict[str, tuple[bytes, dict[str, str], int, str]] = {
+    "body over the size limit": (b'{"a":"' + b"x" * 1_100_000 + b'"}', FHIR, 413, "too-costly"),
+    "nesting deeper than the limit": (nested(100), FHIR, 400, "too-costly"),
+    "nesting deeper than the parser goes": (nested(5000), FHIR, 400, "structure"),
+    "XML with entity expansion": (
+        BILLION_LAUGHS,
+        {"Content-Type": "application/fhir+xml"},
+        415,
+        "not-supported",
+    ),
+    "text/plain": (orjson.dumps(EXAMPLE), {"Content-Type": "text/plain"}, 415, "not-supported"),
+    "no content type": (orjson.dumps(EXAMPLE), {}, 415, "not-supported"),
+    "multipart": (
+        b"--x\r\n\r\n--x--",
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        415,
+        "not-supported",
+    ),
+    "invalid UTF-8": (b'{"resourceType":"Bundle","id":"\xff\xfe"}', FHIR, 400, "structure"),
+    "not an object": (b"[1, 2, 3]", FHIR, 400, "structure"),
+    "JSON null": (b"null", FHIR, 400, "structure"),
+    "empty body": (b"", FHIR, 400, "structure"),
+    "an enormous string": (edited(enormous_name), FHIR, 400, "too-costly"),
+    "10 000 entries": (edited(ten_thousand_entries), FHIR, 400, "too-costly"),
+    "references that loop": (edited(looping_references), FHIR, 422, "invariant"),
+    "a case id wider than the store's column": (edited(long_case_id), FHIR, 422, "too-long"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_body_is_refused_and_the_adapter_stays_healthy(
+    client: TestClient, runtime: Runtime, name: str
+) -> None:
+    body, headers, status, code = HOSTILE[name]
+    before = counts(runtime)
+    reply = client.post("/fhir/$process-message", content=body, headers=headers)
+    assert reply.status_code == status, reply.text[:500]
+    outcome = reply.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    if code:
+        assert code in [i["code"] for i in outcome["issue"]], outcome
+    after = counts(runtime)
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+    assert client.get("/health").status_code == 200
+    good = client.post("/fhir/$process-message", content=orjson.dumps(fresh_copy(EXAMPLE)), headers=FHIR)
+    assert good.status_code == 200, good.text
+
+
+def test_validate_endpoint_has_the_same_limits(client: TestClient) -> None:
+    deep = client.post("/fhir/Bundle/$validate", content=nested(100), headers=FHIR)
+    assert deep.status_code == 400 and deep.json()["issue"][0]["code"] == "too-costly"
+    assert (
+        client.post("/fhir/Bundle/$validate", content=edited(ten_thousand_entries), headers=FHIR).status_code
+        == 400
+    )
+
+
+def test_limits_name_where_they_were_exceeded(runtime: Runtime) -> None:
+    bundle = copy.deepcopy(EXAMPLE)
+    enormous_name(bundle)
+    issue = runtime.pipeline.limits.check(bundle)
+    assert issue is not None and issue.expression is not None
+    assert issue.expression.endswith(".resource.name[0].family")
