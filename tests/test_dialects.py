@@ -259,3 +259,20 @@ def test_a_transaction_no_event_rule_matches_is_refused_at_the_encounter(setting
     assert status == 422
     (issue,) = answer["issue"]
     assert issue["expression"] == ["Bundle.entry[0].resource"] and "no case yet" in issue["diagnostics"]
+
+
+def test_every_step_becomes_a_canonical_message_its_lus_profile_accepts(rt: Runtime, dialect: str) -> None:
+    steps = sequence(dialect)
+    assert send(rt, steps[0][1])[0] == 200
+    with rt.store.engine.connect() as conn:
+        case = rt.store.load_case(conn, CASE)
+    assert case is not None
+    dialects = rt.pipeline.dialects
+    assert dialects is not None
+    form = dialects.get(dialect)
+    assert form is not None
+    for name, bundle in steps[1:]:
+        canonical = dialects.to_canonical(form, bundle, SELF, case_state(case)).bundle
+        header = canonical["entry"][0]["resource"]
+        assert header["eventCoding"]["code"] == _event_of(name)
+        assert rt.validator.validate_message(canonical) == [], name
