@@ -14,8 +14,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from adapter.app import Runtime, build_runtime, create_app
+from adapter.cli import app as cli
 from adapter.config import Settings
 from adapter.mapping.dialects import case_state, transaction_response
 from adapter.mapping.response import response_code
@@ -276,3 +278,12 @@ def test_every_step_becomes_a_canonical_message_its_lus_profile_accepts(rt: Runt
         header = canonical["entry"][0]["resource"]
         assert header["eventCoding"]["code"] == _event_of(name)
         assert rt.validator.validate_message(canonical) == [], name
+
+
+@pytest.mark.parametrize("form", DIALECTS)
+def test_cli_translate_reads_a_dialect_bundle(form: str) -> None:
+    path = EXAMPLES / "bundles" / form / "01-inskrivningsmeddelande.json"
+    result = CliRunner().invoke(cli, ["translate", "--dialect", form, "--sender", SELF, str(path)])
+    assert result.exit_code == 0, result.output
+    (event,) = orjson.loads(result.stdout)
+    assert event["kind"] == "inskrivningsmeddelande" and event["sender"] == SELF and event["case_id"] == CASE
