@@ -172,7 +172,7 @@ class Pipeline:
         assert self.dialects is not None
         dialect = self.dialects.get(name)
         assert dialect is not None
-        issues = self.validator.validate_resource(bundle)
+        issues = self.dialects.validate(dialect, bundle, self.validator)
         if any(i.blocking for i in issues):
             raise Rejected(422, issues)
         message_id = self.dialects.message_id(dialect, bundle)

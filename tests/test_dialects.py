@@ -77,6 +77,15 @@ def outbox(rt: Runtime) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def valid_in(rt: Runtime, form: str, bundle: dict[str, Any]) -> bool:
+    """R4 base and the dialect's own profile (profiles/StructureDefinition-lus-dialect-*.json)."""
+    dialects = rt.pipeline.dialects
+    assert dialects is not None
+    dialect = dialects.get(form)
+    assert dialect is not None and dialect.spec.profile
+    return dialects.validate(dialect, bundle, rt.validator) == []
+
+
 def test_first_step_opens_the_case_and_answers_a_transaction_response(rt: Runtime, dialect: str) -> None:
     _, bundle = sequence(dialect)[0]
     status, answer = send(rt, bundle)
@@ -107,8 +116,7 @@ def test_outbound_messages_are_in_each_recipients_dialect_and_valid(rt: Runtime,
     (communication,) = [e["resource"] for e in to_k["entry"]]
     assert communication["category"][0]["coding"][0]["code"] == "inskrivningsmeddelande"
     assert communication["recipient"][0]["identifier"]["value"] == KOMMUN
-    for out in (to_vc, to_k):
-        assert [i for i in rt.validator.validate_resource(out) if i.blocking] == []
+    assert valid_in(rt, "transaction", to_vc) and valid_in(rt, "communication", to_k)
 
 
 def test_what_a_transaction_bundle_sends_back_in_is_its_canonical_message(settings: Settings) -> None:
@@ -201,9 +209,8 @@ def test_replaying_each_sequence_gives_the_whole_case(rt: Runtime, dialect: str)
     assert case.expected_discharge == date(2026, 11, 29)
     assert case.discharged_at == datetime.fromisoformat("2026-11-29T11:00:00+01:00")
     assert [e.kind for e in case.events] == [_event_of(n) for n, _ in sequence(dialect)]
-    for bodies in outbox(rt).values():
-        for out in bodies:
-            assert [i for i in rt.validator.validate_resource(out) if i.blocking] == []
+    for recipient, form in ((VARDCENTRAL, "transaction"), (KOMMUN, "communication")):
+        assert all(valid_in(rt, form, out) for out in outbox(rt)[recipient])
 
 
 def _event_of(file_name: str) -> str:
@@ -287,3 +294,19 @@ def test_cli_translate_reads_a_dialect_bundle(form: str) -> None:
     assert result.exit_code == 0, result.output
     (event,) = orjson.loads(result.stdout)
     assert event["kind"] == "inskrivningsmeddelande" and event["sender"] == SELF and event["case_id"] == CASE
+
+
+def test_a_bundle_its_dialect_profile_refuses_is_a_422_at_the_element(rt: Runtime, dialect: str) -> None:
+    _, bundle = sequence(dialect)[0]
+    bundle = copy.deepcopy(bundle)
+    if dialect == "transaction":
+        del bundle["identifier"]
+        where = "Bundle"
+    else:
+        del bundle["entry"][0]["resource"]["category"]
+        where = "Bundle.entry[0].resource"
+    status, answer = send(rt, bundle)
+    assert status == 422
+    assert [(i["expression"], i["details"]["coding"][0]["code"]) for i in answer["issue"]] == [
+        ([where], "cardinality-min")
+    ]

@@ -27,12 +27,16 @@ from adapter.process.case import DischargeCase
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
 from adapter.validation.terminology import Terminology
+from adapter.validation.validator import Validator
 
 DIALECT_FILE = "dialect.yaml"
 CANONICAL = "canonical"
 _NS = uuid.UUID("0d5f0c62-5a53-4c1e-9f0a-3b7e4c2a9d17")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
 _READ_URL = re.compile(r"url\s*=\s*%(\w+)")
+_NO_COMMUNICATION = Issue(
+    "error", "required", "The Bundle holds no Communication.", "Bundle.entry", "dialect:communication"
+)
 _ALWAYS_READ = {"resourceType", "id", "meta", "text", "contained"}
 
 
@@ -48,6 +52,7 @@ class DialectFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     form: Literal["transaction", "communication"]
+    profile: str | None = None  # canonical URL (profiles/) of the Bundle, or of the Communication
     message_id: str  # FHIRPath over the message resource (transaction: the Bundle)
     timestamp: str
     case_id: str = ""  # transaction: FHIRPath over %encounter, to load the previous case state
@@ -154,6 +159,33 @@ class Dialects:
     def get(self, name: str) -> Dialect | None:
         return self.dialects.get(name)
 
+    # --- validation (both directions) ---
+
+    def validate(self, dialect: Dialect, bundle: dict[str, Any], validator: Validator) -> list[Issue]:
+        """R4 base, then the dialect's profile; located in `bundle`."""
+        issues = validator.validate_resource(bundle)
+        profile = dialect.spec.profile
+        if profile is None or any(i.blocking for i in issues):
+            return issues
+        if dialect.spec.form == "transaction":
+            return issues + validator.validate_resource(bundle, profile)
+        at, comm = self._communication(bundle)
+        if comm is None:
+            return [_NO_COMMUNICATION]
+        where = f"Bundle.entry[{at}].resource"
+        return issues + [
+            replace(i, expression=where + (i.expression or "Communication").removeprefix("Communication"))
+            for i in validator.validate_resource(comm, profile)
+        ]
+
+    def check_profiles(self, validator: Validator) -> None:
+        """Every dialect's profile is loaded; checked at start-up."""
+        for dialect in self.dialects.values():
+            if dialect.spec.profile and dialect.spec.profile not in validator.profiles():
+                raise MappingError(
+                    f"mappings/{dialect.name}/{DIALECT_FILE}: profile {dialect.spec.profile} is not loaded"
+                )
+
     # --- inbound ---
 
     def message_id(self, dialect: Dialect, bundle: dict[str, Any]) -> str | None:
@@ -239,17 +271,7 @@ class Dialects:
     def _from_communication(self, dialect: Dialect, bundle: dict[str, Any], sender: str) -> Translation:
         at, comm = self._communication(bundle)
         if comm is None:
-            raise Rejection(
-                [
-                    Issue(
-                        "error",
-                        "required",
-                        "The Bundle holds no Communication.",
-                        "Bundle.entry",
-                        "dialect:communication",
-                    )
-                ]
-            )
+            raise Rejection([_NO_COMMUNICATION])
         path = f"Bundle.entry[{at}].resource"
         code = _first_str(dialect.expressions["event"], comm, self.env)
         focus = _first_str(dialect.expressions["focus"], comm, self.env)
