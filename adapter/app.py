@@ -66,7 +66,7 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
-    dialects = Dialects.from_dir(settings.mappings_dir, mapper.terms, mapper.env, mapper.rules)
+    dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
     store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)

@@ -138,7 +138,7 @@ def translate(
     validator = Validator.from_path(settings.profiles_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     bundle = orjson.loads(file.read_bytes())
-    dialects = Dialects.from_dir(settings.mappings_dir, mapper.terms, mapper.env, mapper.rules)
+    dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     form = dialects.get(dialect)
     translation = None
     try:

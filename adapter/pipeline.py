@@ -159,7 +159,7 @@ class Pipeline:
                 ],
             )
 
-    # --- dialects (mappings/<dialect>/dialect.yaml) ---
+    # --- dialects (mappings/<dialect>/_dialect.yaml) ---
 
     def _inbound_dialect(self, caller: str | None) -> str | None:
         party = self.routing.party(caller) if caller else None
@@ -209,8 +209,9 @@ class Pipeline:
         if cycle is not None:
             raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, None if translation else caller)
-        if translation is not None:
-            warnings = translation.warnings + warnings
+        if translation is not None:  # the mapper's own warnings first, where both found the same
+            found = {w.expression for w in warnings}
+            warnings = [w for w in translation.warnings if w.expression not in found] + warnings
         if caller is not None:
             _sender_is_caller(event.sender, caller)
         _fits_store(event)

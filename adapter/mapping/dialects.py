@@ -3,7 +3,7 @@
 Inbound, a dialect Bundle becomes a canonical message Bundle, which then takes the canonical road
 (validation, `mappings/canonical/` rules, the process). Outbound, the canonical Bundle rendered for
 a recipient becomes that recipient's dialect. What each dialect reads and infers is declared in
-`mappings/<dialect>/dialect.yaml`; this module holds the two shapes vendors use:
+`mappings/<dialect>/_dialect.yaml`; this module holds the two shapes vendors use:
 
 - `transaction`: a FHIR transaction Bundle without MessageHeader; the event is inferred from the
   resources and the case's previous state (`events:` in the YAML, first match wins).
@@ -22,14 +22,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapter.mapping.rules import Compiled, InboundRule, MappingError, compile_fhirpath
+from adapter.mapping.engine import Mapper
+from adapter.mapping.inbound import _resolve_resources
+from adapter.mapping.rules import Compiled, MappingError, compile_fhirpath
 from adapter.process.case import DischargeCase
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
-from adapter.validation.terminology import Terminology
 from adapter.validation.validator import Validator
 
-DIALECT_FILE = "dialect.yaml"
+DIALECT_FILE = "_dialect.yaml"
 CANONICAL = "canonical"
 _NS = uuid.UUID("0d5f0c62-5a53-4c1e-9f0a-3b7e4c2a9d17")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
@@ -119,31 +120,19 @@ def _load(path: Path, name: str) -> Dialect:
 class Dialects:
     """Every dialect in the mappings folder, and the conversions both ways."""
 
-    def __init__(
-        self,
-        dialects: dict[str, Dialect],
-        terms: Terminology,
-        env: dict[str, Any],
-        rules: dict[tuple[str, str], InboundRule],
-    ) -> None:
+    def __init__(self, dialects: dict[str, Dialect], mapper: Mapper) -> None:
         self.dialects = dialects
-        self.terms = terms
-        self.env = {**env, "lus_event": terms.code_system_url("lus-event")}
-        self.rules = rules
-        self.hsa = terms.system("hsa-id")
+        self.terms = mapper.terms
+        self.env = {**mapper.env, "lus_event": mapper.terms.code_system_url("lus-event")}
+        self.rules = mapper.rules  # the canonical rules say what a message's resources map
+        self.hsa = mapper.terms.system("hsa-id")
 
     @classmethod
-    def from_dir(
-        cls,
-        mappings_dir: Path,
-        terms: Terminology,
-        env: dict[str, Any],
-        rules: dict[tuple[str, str], InboundRule],
-    ) -> Dialects:
+    def from_dir(cls, mappings_dir: Path, mapper: Mapper) -> Dialects:
         found = {
             p.parent.name: _load(p, p.parent.name) for p in sorted(mappings_dir.glob(f"*/{DIALECT_FILE}"))
         }
-        events = terms.codes("lus-event")
+        events = mapper.terms.codes("lus-event")
         for dialect in found.values():
             for rule in dialect.spec.events:
                 if rule.event not in events:
@@ -151,7 +140,7 @@ class Dialects:
                         f"mappings/{dialect.name}/{DIALECT_FILE}: event {rule.event!r} is not a code of"
                         f" CodeSystem lus-event ({', '.join(events)})"
                     )
-        return cls(found, terms, env, rules)
+        return cls(found, mapper)
 
     def names(self) -> set[str]:
         return {CANONICAL, *self.dialects}
@@ -385,10 +374,10 @@ class Dialects:
         rule = self.rules.get((CANONICAL, header["eventCoding"]["code"]))
         read: dict[int, set[str]] = {}
         if rule is not None:
-            scope = _scope(rule, index)
+            scope, _ = _resolve_resources(rule, index)  # as the mapper resolves them
             for _, holder, element in rule.resources:  # a reference followed is read
                 if holder in scope:
-                    read.setdefault(id(scope[holder]), set()).add(element)
+                    read.setdefault(id(scope[holder]), set()).add(element.split(".")[0])
             for compiled in rule.fields:
                 resource = scope.get(compiled.rule.source)
                 if resource is not None:
@@ -514,22 +503,6 @@ def transaction_response(
 
 def _warning(message: str, where: str, dialect: Dialect) -> Issue:
     return Issue("warning", "informational", message, where, f"dialect:{dialect.name}:unmapped")
-
-
-def _scope(rule: InboundRule, index: BundleIndex) -> dict[str, dict[str, Any]]:
-    """The rule's named resources, resolved as the inbound mapper resolves them."""
-    scope: dict[str, dict[str, Any]] = {"bundle": index.bundle}
-    if index.header is not None:
-        scope["header"] = index.header.resource
-    for name, origin, element in rule.resources:
-        holder = scope.get(origin)
-        ref = holder.get(element) if holder else None
-        if isinstance(ref, list):
-            ref = ref[0] if ref else None
-        entry = index.resolve(ref)
-        if entry is not None:
-            scope[name] = entry.resource
-    return scope
 
 
 def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -103,7 +103,7 @@ def load_rules(mappings_dir: Path) -> dict[tuple[str, str], InboundRule]:
     if not mappings_dir.is_dir():
         raise MappingError(f"No mapping rules: {mappings_dir} is not a folder")
     for path in sorted(mappings_dir.glob("*/*.yaml")):
-        if path.name == "dialect.yaml":  # a dialect's shape (adapter/mapping/dialects.py), not a rule
+        if path.name.startswith("_"):
             continue
         rule = load_rule_file(path, dialect=path.parent.name)
         key = (rule.dialect, rule.message)
