@@ -26,9 +26,10 @@ from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.router import RoutingRejected, choose_recipients
-from adapter.routing.table import RoutingTable
+from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -186,12 +187,7 @@ class Pipeline:
                     recipient=party.hsa_id,
                     endpoint=party.endpoint,
                     kind=event.kind,
-                    body=orjson.dumps(
-                        self.mapper.to_bundle(
-                            event,
-                            Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name),
-                        )
-                    ),
+                    body=self._render(event, party),
                 )
                 for party in recipients
             ]
@@ -231,6 +227,15 @@ class Pipeline:
             recipients=[p.hsa_id for p in recipients],
         )
         return Result(200, response, case_id=event.case_id)
+
+    def _render(self, event: Event, party: PartyConfig) -> bytes:
+        """The outbound message for one recipient (a protected patient's details only to those
+        configured to see them)."""
+        to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
+        bundle = render_for(
+            event, party.sees_protected_details, lambda shown: self.mapper.to_bundle(shown, to)
+        )
+        return orjson.dumps(bundle)
 
     def to_event(self, index: BundleIndex, caller: str | None = None) -> tuple[Event, list[Issue]]:
         """Map a validated message to its process event in the sender's dialect."""
