@@ -7,12 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime
+from adapter.app import Runtime, create_app
 from adapter.security.protected import DATA_ABSENT_REASON
 from adapter.store import schema
-from tests.conftest import KOMMUN, VARDCENTRAL, fresh_copy, load_example
+from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_copy, load_example
 
 PROTECTED_PNR = "200001252386"  # LUS.md's protected-identity test person
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
@@ -71,3 +72,19 @@ def test_a_patient_without_sekretessmarkering_is_sent_in_full(runtime: Runtime) 
     assert runtime.pipeline.process_message(orjson.dumps(protected_message(None))).status == 200
     patient = patient_of(outbound(runtime)[VARDCENTRAL])
     assert patient["name"][0]["family"] == "Tolvansson" and "meta" not in patient
+
+
+def test_fhir_reads_withhold_them_from_the_same_parties(runtime: Runtime) -> None:
+    assert runtime.pipeline.process_message(orjson.dumps(protected_message("R"))).status == 200
+    with TestClient(create_app(runtime=runtime)) as client:
+
+        def patients(party: str) -> list[dict[str, Any]]:
+            reply = client.get("/fhir/Patient", headers={"X-LUS-Party": party})
+            assert reply.status_code == 200, reply.text
+            return [e["resource"] for e in reply.json()["entry"]]
+
+        for_vardcentral = patients(VARDCENTRAL)
+        assert len(for_vardcentral) == 1 and "family" not in for_vardcentral[0]["name"][0]
+        assert not [d for d in DETAILS if d in orjson.dumps(for_vardcentral).decode()]
+        assert patients(KOMMUN)[0]["name"][0]["family"] == "Tolvansson"
+        assert patients(SELF)[0]["name"][0]["family"] == "Tolvansson"
