@@ -26,9 +26,10 @@ from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.router import RoutingRejected, choose_recipients
-from adapter.routing.table import RoutingTable
+from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -54,6 +55,7 @@ class Rejected(Exception):
         super().__init__("; ".join(i.message for i in issues))
         self.status = status
         self.issues = issues
+        self.about: Event | None = None  # the message's event, when it was read that far
 
 
 class Pipeline:
@@ -156,6 +158,13 @@ class Pipeline:
         if cycle is not None:
             raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, caller)
+        try:
+            return self._accept(index, event, warnings + issues, caller)
+        except Rejected as rejected:
+            rejected.about = event  # the audit record then names the case and the patient
+            raise
+
+    def _accept(self, index: BundleIndex, event: Event, issues: list[Issue], caller: str | None) -> Result:
         if caller is not None:
             _sender_is_caller(event.sender, caller)
         _fits_store(event)
@@ -186,12 +195,7 @@ class Pipeline:
                     recipient=party.hsa_id,
                     endpoint=party.endpoint,
                     kind=event.kind,
-                    body=orjson.dumps(
-                        self.mapper.to_bundle(
-                            event,
-                            Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name),
-                        )
-                    ),
+                    body=self._render(event, party),
                 )
                 for party in recipients
             ]
@@ -201,7 +205,7 @@ class Pipeline:
                     code="ok",
                     source_endpoint=self.source_endpoint,
                     now=datetime.fromtimestamp(now, UTC),
-                    outcome=operation_outcome(warnings + issues) if (warnings or issues) else None,
+                    outcome=operation_outcome(issues) if issues else None,
                 )
             )
             self.store.save_case(conn, next_case, [event], now, created=created)
@@ -210,7 +214,9 @@ class Pipeline:
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
-                InboxRecord(event.message_id, bundle.get("id"), event.sender, event.case_id, 200, response),
+                InboxRecord(
+                    event.message_id, index.bundle.get("id"), event.sender, event.case_id, 200, response
+                ),
                 now,
             )
             self.store.audit(
@@ -232,6 +238,15 @@ class Pipeline:
         )
         return Result(200, response, case_id=event.case_id)
 
+    def _render(self, event: Event, party: PartyConfig) -> bytes:
+        """The outbound message for one recipient (a protected patient's details only to those
+        configured to see them)."""
+        to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
+        bundle = render_for(
+            event, party.sees_protected_details, lambda shown: self.mapper.to_bundle(shown, to)
+        )
+        return orjson.dumps(bundle)
+
     def to_event(self, index: BundleIndex, caller: str | None = None) -> tuple[Event, list[Issue]]:
         """Map a validated message to its process event in the sender's dialect."""
         sender_party = self.routing.party(caller) if caller else None
@@ -243,11 +258,16 @@ class Pipeline:
 
     def _audit_rejection(self, rejected: Rejected, caller: str | None, raw: bytes) -> None:
         log.info("message rejected", status=rejected.status, rules=[i.rule for i in rejected.issues][:10])
+        about = rejected.about
+        patient = getattr(about, "patient", None)
         self.store.audit(
             None,
             party=caller,
             action="receive",
             outcome="denied" if rejected.status == 403 else "rejected",
+            message_id=about.message_id if about else None,
+            case_id=about.case_id if about else None,
+            patient_hash=patient_hash(patient.identifier, self.audit_key) if patient else None,
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),

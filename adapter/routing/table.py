@@ -39,6 +39,11 @@ class PartyConfig(BaseModel):
     dialect: str = "canonical"
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
     delivery: DeliveryOverrides | None = None
+    sees_protected_details: bool = Field(
+        False,
+        description="Receives the name and address of a patient with a protected identity"
+        " (sekretessmarkering); other parties get the message without them.",
+    )
 
 
 class SelfConfig(BaseModel):
