@@ -173,6 +173,7 @@ class Pipeline:
                         self.mapper.to_bundle(
                             event,
                             Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name),
+                            next_case,
                         )
                     ),
                 )

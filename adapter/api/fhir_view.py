@@ -47,7 +47,7 @@ class FhirView:
             if event.message_id in held.case.cancelled:
                 continue
             try:
-                bundle = self.mapper.to_bundle(event, self.addressing)
+                bundle = self.mapper.to_bundle(event, self.addressing, held.case)
             except NotImplementedError:
                 continue
             for entry in bundle.get("entry", [])[1:]:  # [0] is the MessageHeader
