@@ -106,9 +106,11 @@ def _resolve_resources(
         holder = scope.get(origin)
         if holder is None:
             continue
-        ref = holder.get(element)
-        if isinstance(ref, list):
-            ref = ref[0] if ref else None
+        ref: Any = holder
+        for step in element.split("."):  # e.g. participant.individual: the first of each list
+            ref = ref.get(step) if isinstance(ref, dict) else None
+            if isinstance(ref, list):
+                ref = ref[0] if ref else None
         entry = index.resolve(ref)
         if entry is not None:
             scope[name], paths[name] = entry.resource, entry.path
@@ -171,6 +173,7 @@ def _unmapped(
         "text",
     }
     urls = {str(context.get(name[1:])) for name in rule.ignore if name.startswith("%")}
+    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == focus)
     for compiled in rule.fields:
         if compiled.rule.source != focus:
             continue

@@ -72,6 +72,8 @@ class CommonFile(BaseModel):
 
     constants: dict[str, str] = {}
     codes: dict[str, dict[str, str]] = {}
+    resources: dict[str, str] = {}
+    fields: dict[str, FieldRule] = {}
     ignore: dict[str, list[str]] = {}  # resource type → elements read by no field, no warning
     templates: dict[str, Any] = {}
 
@@ -94,7 +96,7 @@ class MessageRule:
     event: str
     source_file: Path
     constants: dict[str, str]
-    resources: list[tuple[str, str, str]]  # (name, from-name, reference element)
+    resources: list[tuple[str, str, str]]  # (name, from-name, path to the reference element)
     fields: list[CompiledField] = field(default_factory=list)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()  # focus elements no warning is given for
@@ -123,7 +125,7 @@ def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -
         raise MappingError(f"{path}: unknown event {spec.event!r}; known: {', '.join(EVENT_TYPES)}")
     resources = []
     known = {"bundle", "header"}
-    for name, ref in spec.resources.items():
+    for name, ref in {**common.resources, **spec.resources}.items():
         origin, _, element = ref.partition(".")
         if origin not in known or not element:
             raise MappingError(
@@ -143,11 +145,15 @@ def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -
         render=spec.render,
         templates=common.templates,
     )
-    for name, field_rule in spec.fields.items():
+    for name, field_rule in {**common.fields, **spec.fields}.items():
         if field_rule.source not in known:
             raise MappingError(f"{path}: field {name!r} reads from unknown resource {field_rule.source!r}")
         rule.fields.append(_compile_field(name, field_rule, codes, f"{path}: field {name!r}"))
-    focus_type = spec.render.entries.get(spec.render.focus, {}).get("resourceType") if spec.render else None
+    focus_type = None
+    if spec.render is not None:
+        focus = spec.render.entries.get(spec.render.focus) or common.templates.get(spec.render.focus) or {}
+        shared = common.templates.get(str(focus.get("$use")), {})
+        focus_type = focus.get("resourceType") or shared.get("resourceType")
     rule.ignore = frozenset(spec.ignore) | frozenset(common.ignore.get(str(focus_type), ()))
     return rule
 

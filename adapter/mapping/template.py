@@ -6,7 +6,8 @@ A template is plain FHIR JSON (as YAML) in which some values are directives:
   (dates ISO 8601, enums their code, tuples lists). Absent (None, empty) → the element is left out.
 - `"%name"`: a variable: an extension URL (`%ext_care_kind`), the preferred URI of a NamingSystem
   (`%hsa_id`), a CodeSystem URL (`%cs_lus_event`) or a file constant.
-- `{$value: field, $map: table}`: the value translated by a `codes:` table (also read inbound).
+- `{$value: field, $map: table, $else: other}`: the value translated by a `codes:` table (also
+  read inbound); `other` when the field is absent.
 - `{$if: field, $then: template}`: the template when the value is true, else nothing.
 - `{$each: field, $as: name, $do: template}`: one rendered item per element of a tuple.
 - `{$ref: entry}`: a Reference to another entry of the message (rendered once, added to the Bundle).
@@ -95,7 +96,14 @@ class Template:
             return t, False, False
         if isinstance(t, list):
             items = [self._render(item, scope) for item in t]
-            values = [v for v, _, _ in items if v is not MISSING]
+            values: list[Any] = []
+            for sub, (v, _, _) in zip(t, items, strict=True):
+                if v is MISSING:
+                    continue
+                if isinstance(sub, dict) and "$each" in sub:  # an `$each` in a list adds its items
+                    values.extend(v)
+                else:
+                    values.append(v)
             reads = any(r for _, r, _ in items)
             return (values or MISSING), reads, bool(values) and any(p for _, _, p in items)
         if isinstance(t, dict):
@@ -112,11 +120,15 @@ class Template:
             if (reads and not present) or not out:
                 return MISSING, reads, False
             return out, reads, present
+        if t is None:  # `element: null` removes an element of a shared template
+            return MISSING, False, False
         return t, False, False
 
     def _directive(self, name: str, t: dict[str, Any], scope: Mapping[str, Any]) -> tuple[Any, bool, bool]:
         if name == "$value":
             raw = lookup(scope, t["$value"])
+            if raw is None and "$else" in t:
+                raw = lookup(scope, t["$else"])
             if raw is None:
                 return MISSING, True, False
             table = t.get("$map")

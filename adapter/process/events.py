@@ -68,7 +68,7 @@ class Patient:
 
 @dataclass(frozen=True, kw_only=True)
 class Participant:
-    party: Party
+    party: Party | None = None  # None for the patient and närstående
     hsa_id: str | None = None
     role: str | None = None  # e.g. "patient", "narstaende", "fast-vardkontakt"
     display: str | None = None
@@ -146,6 +146,9 @@ class KallelseTillSip(Event):
     kind: ClassVar[str] = "kallelse-sip"
     proposed_start: datetime | None = None
     participants: tuple[Participant, ...] = ()
+    appointment_id: str | None = None  # the SIP-möte proposed; sent as the message id when absent
+    mode: MeetingMode = MeetingMode.IN_PERSON
+    url: str | None = None  # where to join a video meeting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +161,7 @@ class PlaneringsmoteBokat(Event):
     site: str | None = None
     participants: tuple[Participant, ...] = ()
     sip: bool = False  # a SIP-möte rather than a planeringsmöte
+    url: str | None = None  # where to join a video meeting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +171,10 @@ class PlaneringsmoteOmbokat(Event):
     start: datetime
     end: datetime | None = None
     mode: MeetingMode = MeetingMode.IN_PERSON
+    site: str | None = None
+    participants: tuple[Participant, ...] = ()
+    sip: bool = False
+    url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +182,7 @@ class PlaneringsmoteAvbokat(Event):
     kind: ClassVar[str] = "planeringsmote-avbokat"
     appointment_id: str
     reason: str | None = None
+    sip: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
