@@ -32,6 +32,7 @@ from adapter.process.events import (
     Participant,
     Party,
     Patient,
+    Planeringsunderlag,
 )
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
@@ -73,6 +74,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "url": st.none() | urls,
     "party": st.sampled_from(list(Party)),
     "appointment_id": words,
+    "plan_type": st.sampled_from(["SPU", "SIP", "DO"]),
+    "status": st.sampled_from(["draft", "active", "on-hold", "revoked", "completed"]),
     "message_id": st.uuids().map(str),
     "acknowledged_message_id": st.uuids().map(str),
     "cancelled_message_id": st.uuids().map(str),  # a kallelse without one is sent under its message id
@@ -99,6 +102,7 @@ def build(cls: type) -> st.SearchStrategy[Any]:
         "address": lambda: st.none() | build(Address),
         "activities": lambda: st.lists(build(Activity), max_size=3).map(tuple),
         "participants": lambda: st.lists(build(Participant), max_size=3).map(tuple),
+        "contacts": lambda: st.lists(build(Participant), max_size=3).map(tuple),
     }
     kwargs = {
         f.name: nested[f.name]()
@@ -114,7 +118,8 @@ def build(cls: type) -> st.SearchStrategy[Any]:
 
 def _sendable(event: Event) -> Event:
     """What the profiles demand of any sender: a video meeting says where to join it; an
-    appointment participant is someone (a role or an HSA-id); an inskrivningsmeddelande names the
+    appointment participant or contact is someone (a role or an HSA-id); a SIP or dokumenterad
+    överenskommelse has an activity, and the latter a care team; an inskrivningsmeddelande names the
     patient, the folkbokföringsadress and the expected discharge."""
     if getattr(event, "mode", None) is MeetingMode.VIDEO and getattr(event, "url", 1) is None:
         event = dataclasses.replace(event, url="https://video.example.invalid/m")  # type: ignore[type-var]

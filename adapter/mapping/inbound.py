@@ -20,12 +20,14 @@ class MappingFailed(Exception):
 
 
 def variables(terms: Terminology, package_extensions: dict[str, str]) -> dict[str, Any]:
-    """FHIRPath %variables every rule may use: identifier systems and extension URLs."""
+    """FHIRPath %variables every rule may use: identifier systems, extension and CodeSystem URLs."""
     env: dict[str, Any] = {}
     for ns_id in terms.naming_systems:
         env[ns_id.replace("-", "_")] = sorted(terms.systems(ns_id))
     for ext_id, url in package_extensions.items():
         env["ext_" + ext_id.replace("-", "_")] = url  # e.g. %ext_expected_discharge_date
+    for cs_id in terms.code_systems:
+        env["cs_" + cs_id.replace("-", "_")] = terms.code_system_url(cs_id)  # e.g. %cs_careplan_type
     return env
 
 

@@ -65,7 +65,8 @@ class Renderer:
 
 
 class _Message:
-    """One Bundle being rendered: entries are rendered once, when first referenced."""
+    """One Bundle being rendered: the header, then each entry once, when first referenced (the
+    focus first), then the Organizations."""
 
     def __init__(
         self,
@@ -96,8 +97,6 @@ class _Message:
             "fullUrl": _urn("header", self.event.message_id, self.to.recipient_hsa_id),
             "resource": self.template.render(header, self.scope),
         }
-        for name in self.spec.entries:
-            self.refer(name)
         return {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),

@@ -79,7 +79,7 @@ class Activity:
     """A planned contribution by one party (hemtjänst, hemsjukvård, rehab, hjälpmedel, läkemedel)."""
 
     kind: str
-    party: Party
+    party: Party | None = None  # None: what the patient does
     description: str | None = None
 
 
@@ -128,6 +128,11 @@ class Planeringsunderlag(Event):
     needs_category: NeedsCategory
     activities: tuple[Activity, ...] = ()
     note: str | None = None
+    plan_type: str = "SPU"  # careplan-type: SPU, SIP or DO (dokumenterad överenskommelse)
+    status: str = "active"  # CarePlan.status: draft, active, on-hold, revoked, completed
+    # fast läkarkontakt, fast vårdkontakt, omsorgskontakt … (role), each with party and HSA-id
+    contacts: tuple[Participant, ...] = ()
+    next_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,7 +266,7 @@ _NESTED: dict[str, type] = {
     "patient": Patient,
     "address": Address,
 }
-_TUPLES: dict[str, type] = {"activities": Activity, "participants": Participant}
+_TUPLES: dict[str, type] = {"activities": Activity, "participants": Participant, "contacts": Participant}
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
