@@ -32,7 +32,6 @@ from adapter.process.events import (
     Participant,
     Party,
     Patient,
-    Planeringsunderlag,
 )
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
