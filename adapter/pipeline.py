@@ -30,6 +30,7 @@ from adapter.routing.router import RoutingRejected, choose_recipients
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -55,6 +56,7 @@ class Rejected(Exception):
         super().__init__("; ".join(i.message for i in issues))
         self.status = status
         self.issues = issues
+        self.about: Event | None = None  # the message's event, when it was read that far
 
 
 class Pipeline:
@@ -212,6 +214,20 @@ class Pipeline:
         if translation is not None:  # the mapper's own warnings first, where both found the same
             found = {w.expression for w in warnings}
             warnings = [w for w in translation.warnings if w.expression not in found] + warnings
+        try:
+            return self._accept(index, event, warnings + issues, caller, translation)
+        except Rejected as rejected:
+            rejected.about = event  # the audit record then names the case and the patient
+            raise
+
+    def _accept(
+        self,
+        index: BundleIndex,
+        event: Event,
+        issues: list[Issue],
+        caller: str | None,
+        translation: Translation | None = None,
+    ) -> Result:
         if caller is not None:
             _sender_is_caller(event.sender, caller)
         _fits_store(event)
@@ -242,7 +258,7 @@ class Pipeline:
                     recipient=party.hsa_id,
                     endpoint=party.endpoint,
                     kind=event.kind,
-                    body=orjson.dumps(self._render(event, party)),
+                    body=self._render(event, party, next_case),
                 )
                 for party in recipients
             ]
@@ -252,7 +268,7 @@ class Pipeline:
                     code="ok",
                     source_endpoint=self.source_endpoint,
                     now=datetime.fromtimestamp(now, UTC),
-                    outcome=operation_outcome(warnings + issues) if (warnings or issues) else None,
+                    outcome=operation_outcome(issues) if issues else None,
                 )
             )
             if translation is not None:  # the sender's dialect gets the answer its form expects
@@ -263,7 +279,9 @@ class Pipeline:
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
-                InboxRecord(event.message_id, bundle.get("id"), event.sender, event.case_id, 200, response),
+                InboxRecord(
+                    event.message_id, index.bundle.get("id"), event.sender, event.case_id, 200, response
+                ),
                 now,
             )
             self.store.audit(
@@ -285,11 +303,16 @@ class Pipeline:
         )
         return Result(200, response, case_id=event.case_id)
 
-    def _render(self, event: Event, party: PartyConfig) -> dict[str, Any]:
-        """The outbound message for one recipient, in its outbound dialect."""
+    def _render(self, event: Event, party: PartyConfig, case: DischargeCase) -> bytes:
+        """The outbound message for one recipient, in its outbound dialect (a protected patient's
+        details only to those configured to see them)."""
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
-        bundle = self.mapper.to_bundle(event, to)
-        return self.dialects.from_canonical(party.outbound_dialect, bundle) if self.dialects else bundle
+        bundle = render_for(
+            event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c)
+        )
+        if self.dialects is not None:
+            bundle = self.dialects.from_canonical(party.outbound_dialect, bundle)
+        return orjson.dumps(bundle)
 
     def to_event(self, index: BundleIndex, caller: str | None = None) -> tuple[Event, list[Issue]]:
         """Map a validated message to its process event in the sender's dialect."""
@@ -302,11 +325,16 @@ class Pipeline:
 
     def _audit_rejection(self, rejected: Rejected, caller: str | None, raw: bytes) -> None:
         log.info("message rejected", status=rejected.status, rules=[i.rule for i in rejected.issues][:10])
+        about = rejected.about
+        patient = getattr(about, "patient", None)
         self.store.audit(
             None,
             party=caller,
             action="receive",
             outcome="denied" if rejected.status == 403 else "rejected",
+            message_id=about.message_id if about else None,
+            case_id=about.case_id if about else None,
+            patient_hash=patient_hash(patient.identifier, self.audit_key) if patient else None,
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),

@@ -75,7 +75,13 @@ def test_k8s_sidecar_probes_resources_and_mounted_certificates(tmp_path: Path) -
 
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in adapter["volumeMounts"]}
-    for name in ("LUS_TLS_CERT_FILE", "LUS_TLS_KEY_FILE", "LUS_TLS_CA_FILE"):
+    for name in (
+        "LUS_TLS_CERT_FILE",
+        "LUS_TLS_KEY_FILE",
+        "LUS_TLS_CA_FILE",
+        "LUS_TLS_CLIENT_CERT_FILE",
+        "LUS_TLS_CLIENT_KEY_FILE",
+    ):
         folder = str(Path(env[name]).parent)
         assert "secret" in mounts[folder], f"{name} is not on a secret-mounted volume"
     assert mounts[env["LUS_CONFIG_DIR"]]["configMap"]["name"] == "lus-adapter-config"

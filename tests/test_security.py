@@ -140,6 +140,7 @@ def test_a_certificate_of_party_a_sending_as_party_b_is_refused(
     assert reply.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.sender"]
     audit = last_audit(runtime)
     assert (audit.party, audit.action, audit.outcome) == (VARDCENTRAL, "receive", "denied")
+    assert audit.case_id == "SU-2026-000123" and audit.patient_hash, "findable in the patient's log"
     assert counts(runtime) == {**before, "audit": before["audit"] + 1}, "nothing but the audit record"
 
 

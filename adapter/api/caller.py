@@ -75,6 +75,14 @@ def may_read(party: str, own_party: str, parties: frozenset[str]) -> bool:
     return party == own_party or party in parties
 
 
+def sees_protected_details(runtime: Runtime, party: str) -> bool:
+    """Whether `party` may see a protected patient's name and address: this adapter's own party,
+    and those its routing table says need them."""
+    config = runtime.routing.party(party)
+    own = party == runtime.routing.self_.hsa_id
+    return own or (config is not None and config.sees_protected_details)
+
+
 def audit_reads(
     runtime: Runtime,
     party: str,

@@ -6,7 +6,8 @@ the adapter sends to the parties. Each message carries the current version of th
 about, so the rendering of the latest event (in event time) that carries a resource wins; a
 makulerat message contributes nothing. An event kind the renderer cannot render yet contributes
 nothing either, so the Encounter's status and end are taken from the case itself: a discharged
-patient never shows as in hospital.
+patient never shows as in hospital. A protected patient's name and address are rendered only for
+readers that may see them, as in the messages sent (adapter/security/protected.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from adapter.api.holdings import HeldCase
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing
 from adapter.process.case import CaseState, DischargeCase
+from adapter.security.protected import render_for
 
 Resources = dict[str, dict[str, Any]]  # "Type/id" → resource
 _URN = "urn:uuid:"
@@ -27,27 +29,29 @@ class FhirView:
     def __init__(self, mapper: Mapper, addressing: Addressing) -> None:
         self.mapper = mapper
         self.addressing = addressing
-        self._cache: dict[str, tuple[int, Resources]] = {}
+        self._cache: dict[tuple[str, bool], tuple[int, Resources]] = {}
         self._lock = threading.Lock()
 
-    def resources(self, held: HeldCase) -> Resources:
+    def resources(self, held: HeldCase, sees_details: bool = True) -> Resources:
         case_id, version = held.key
         with self._lock:
-            cached = self._cache.get(case_id)
+            cached = self._cache.get((case_id, sees_details))
         if cached is not None and cached[0] == version:
             return cached[1]
-        rendered = self._render(held)
+        rendered = self._render(held, sees_details)
         with self._lock:
-            self._cache[case_id] = (version, rendered)
+            self._cache[(case_id, sees_details)] = (version, rendered)
         return rendered
 
-    def _render(self, held: HeldCase) -> Resources:
+    def _render(self, held: HeldCase, sees_details: bool) -> Resources:
         by_url: dict[str, dict[str, Any]] = {}
         for event in held.case.events:
             if event.message_id in held.case.cancelled:
                 continue
             try:
-                bundle = self.mapper.to_bundle(event, self.addressing)
+                bundle = render_for(
+                    event, held.case, sees_details, lambda e, c: self.mapper.to_bundle(e, self.addressing, c)
+                )
             except NotImplementedError:
                 continue
             for entry in bundle.get("entry", [])[1:]:  # [0] is the MessageHeader

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.caller import audit_reads, caller_party, runtime_of, sees_protected_details
 from adapter.api.fhir_view import FhirView
 from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.api.responses import fhir_response, outcome_response
@@ -68,8 +68,9 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
         runtime = runtime_of(request)
         canonical = _canonical_system(request)
         found: list[tuple[HeldCase, dict[str, Any]]] = []
+        details = sees_protected_details(runtime, party)
         for held in held_cases.cases(party):
-            resources = view.resources(held)
+            resources = view.resources(held, details)
             for resource in resources.values():
                 if resource["resourceType"] == resource_type and all(
                     matches(resource, c, resources.get, canonical) for c in criteria
@@ -126,8 +127,9 @@ def _read_endpoint(resource_type: str) -> Callable[..., Response]:
         view: FhirView = Depends(fhir_view),
     ) -> Response:
         wanted = f"{resource_type}/{resource_id}"
+        details = sees_protected_details(runtime_of(request), party)
         for held in held_cases.cases(party):
-            resource = view.resources(held).get(wanted)
+            resource = view.resources(held, details).get(wanted)
             if resource is not None:
                 audit_reads(
                     runtime_of(request),

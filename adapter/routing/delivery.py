@@ -166,7 +166,7 @@ class DeliveryWorker:
         except FatalFailure as exc:
             self._settled(self.store.mark_dead(item.id, self.owner, attempts, str(exc), self.clock()))
             metrics.message_out(item.kind, "dead", time.perf_counter() - started)
-            log.error("delivery refused, dead letter", attempts=attempts, error=str(exc))
+            log.error("delivery refused, dead letter", attempts=attempts, error=exc.reason)
         finally:
             structlog.contextvars.unbind_contextvars("message_id", "recipient")
 
@@ -206,7 +206,7 @@ class DeliveryWorker:
         if reply.status_code in TRANSIENT_STATUS:
             raise TransientFailure(f"HTTP {reply.status_code}", _retry_after(reply, self.clock()))
         if not reply.is_success:
-            raise FatalFailure(f"HTTP {reply.status_code}: {reply.text[:300]}")
+            raise FatalFailure(f"HTTP {reply.status_code}", reply.text[:300])
         try:
             code = response_code(orjson.loads(reply.content))
         except orjson.JSONDecodeError:

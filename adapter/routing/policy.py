@@ -29,7 +29,12 @@ class TransientFailure(Exception):
 
 
 class FatalFailure(Exception):
-    pass
+    """`reason` is safe to log; `detail` (the receiver's answer, which may quote the patient) is
+    kept with the message in the store, never logged."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,11 @@ class PartyConfig(BaseModel):
     )
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
     delivery: DeliveryOverrides | None = None
+    sees_protected_details: bool = Field(
+        False,
+        description="Receives the name and address of a patient with a protected identity"
+        " (sekretessmarkering); other parties get the message without them.",
+    )
 
     @property
     def inbound_dialect(self) -> str:
