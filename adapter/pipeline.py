@@ -169,8 +169,8 @@ class Pipeline:
         return name if self.dialects and name and self.dialects.get(name) else None
 
     def _from_dialect(self, name: str, bundle: dict[str, Any], caller: str) -> Translation | Result:
-        """The canonical message a dialect Bundle stands for (validated as R4 first), or the answer
-        given before to the same message id."""
+        """The canonical message a dialect Bundle stands for (validated against R4 and the dialect's
+        profile first), or the answer given before to the same message id."""
         assert self.dialects is not None
         dialect = self.dialects.get(name)
         assert dialect is not None
@@ -185,7 +185,7 @@ class Pipeline:
             )
         previous = self._previous_response(message_id, caller)
         if previous is not None:
-            metrics.message_in(name, "duplicate")
+            metrics.message_in(None, "duplicate")  # the event is not inferred for a resend
             return previous
         case_id = self.dialects.case_id(dialect, bundle)
         case = None

@@ -111,6 +111,9 @@ def _load(path: Path, name: str) -> Dialect:
         if (text := getattr(spec, key))
     }
     events = [(rule, compile_fhirpath(rule.when, f"{path}: event {rule.event}")) for rule in spec.events]
+    needed = {"transaction": ("case_id",), "communication": ("event", "focus")}[spec.form]
+    if missing := [key for key in needed if key not in exprs]:
+        raise MappingError(f"{path}: a {spec.form} dialect needs {', '.join(missing)}")
     for rule in spec.events:
         if rule.focus not in spec.resources:
             raise MappingError(f"{path}: event {rule.event} has focus {rule.focus!r}, not a named resource")
@@ -122,8 +125,7 @@ class Dialects:
 
     def __init__(self, dialects: dict[str, Dialect], mapper: Mapper) -> None:
         self.dialects = dialects
-        self.terms = mapper.terms
-        self.env = {**mapper.env, "lus_event": mapper.terms.code_system_url("lus-event")}
+        self.env = mapper.env  # the rules' own variables: %cs_lus_event, %ext_…
         self.rules = mapper.rules  # the canonical rules say what a message's resources map
         self.hsa = mapper.terms.system("hsa-id")
 
@@ -143,7 +145,8 @@ class Dialects:
         return cls(found, mapper)
 
     def names(self) -> set[str]:
-        return {CANONICAL, *self.dialects}
+        """Every dialect a party may name: these forms and every folder of rule files."""
+        return {CANONICAL, *self.dialects, *(dialect for dialect, _ in self.rules)}
 
     def get(self, name: str) -> Dialect | None:
         return self.dialects.get(name)
@@ -270,7 +273,7 @@ class Dialects:
                     Issue(
                         "error",
                         "required",
-                        f"Communication.category needs a coding of {self.env['lus_event']} (the LUS event)"
+                        f"Communication.category needs a coding of {self.env['cs_lus_event']} (the LUS event)"
                         " and payload.contentReference the focus (a contained resource).",
                         f"{path}.category" if not code else f"{path}.payload",
                         f"dialect:{dialect.name}:event",
@@ -330,7 +333,7 @@ class Dialects:
         header = {
             "resourceType": "MessageHeader",
             "id": message_id,
-            "eventCoding": {"system": self.env["lus_event"], "code": event},
+            "eventCoding": {"system": self.env["cs_lus_event"], "code": event},
             "sender": {"reference": sender_url},
             "source": {"name": f"{dialect.name} dialect of {sender}", "endpoint": f"urn:hsa:{sender}"},
             "focus": [{"reference": focus_url}],
