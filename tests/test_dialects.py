@@ -4,6 +4,7 @@ canonical message, and outbound messages reach each party in its own dialect."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
@@ -20,8 +21,9 @@ from typer.testing import CliRunner
 from adapter.app import Runtime, build_runtime, create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
-from adapter.mapping.dialects import case_state, transaction_response
+from adapter.mapping.dialects import Dialects, case_state, transaction_response
 from adapter.mapping.response import response_code
+from adapter.mapping.rules import MappingError
 from adapter.process.case import CaseState
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
@@ -292,3 +294,27 @@ def test_a_bundle_its_dialect_profile_refuses_is_a_422_at_the_element(rt: Runtim
     assert [(i["expression"], i["details"]["coding"][0]["code"]) for i in answer["issue"]] == [
         ([where], "cardinality-min")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("form: communication\nmessage_id: id\ntimestamp: sent\n", "needs event, focus"),
+        (
+            "form: transaction\nmessage_id: id\ntimestamp: timestamp\ncase_id: id\n"
+            "resources: {encounter: Encounter}\nevents: [{event: utskriven, when: 'true'}]\n",
+            "'utskriven' is not a code of CodeSystem lus-event",
+        ),
+        (
+            "form: transaction\nmessage_id: id(\ntimestamp: timestamp\ncase_id: id\n",
+            "cannot compile FHIRPath",
+        ),
+    ],
+)
+def test_a_dialect_file_that_cannot_work_stops_start_up(
+    rt: Runtime, tmp_path: Path, text: str, complaint: str
+) -> None:
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "_dialect.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(MappingError, match=re.escape(complaint)):
+        Dialects.from_dir(tmp_path, rt.mapper)

@@ -250,6 +250,18 @@ class Dialects:
             for i, e in enumerate(_entries(bundle))
         ]
         origins: list[str | None] = [f"Bundle.entry[{i}].resource" for i in range(len(entries))]
+        if rule.focus not in where:  # a condition that matched without its focus resource
+            raise Rejection(
+                [
+                    Issue(
+                        "error",
+                        "required",
+                        f"Dialect {dialect.name}: {rule.event} needs a {dialect.spec.resources[rule.focus]}.",
+                        "Bundle.entry",
+                        f"dialect:{dialect.name}:focus",
+                    )
+                ]
+            )
         focus_url = entries[where[rule.focus]]["fullUrl"]
         return self._message(dialect, bundle, rule.event, focus_url, sender, entries, origins)
 
