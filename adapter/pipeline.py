@@ -195,7 +195,7 @@ class Pipeline:
                     recipient=party.hsa_id,
                     endpoint=party.endpoint,
                     kind=event.kind,
-                    body=self._render(event, party),
+                    body=self._render(event, party, next_case),
                 )
                 for party in recipients
             ]
@@ -238,12 +238,12 @@ class Pipeline:
         )
         return Result(200, response, case_id=event.case_id)
 
-    def _render(self, event: Event, party: PartyConfig) -> bytes:
+    def _render(self, event: Event, party: PartyConfig, case: DischargeCase) -> bytes:
         """The outbound message for one recipient (a protected patient's details only to those
         configured to see them)."""
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
-            event, party.sees_protected_details, lambda shown: self.mapper.to_bundle(shown, to)
+            event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c)
         )
         return orjson.dumps(bundle)
 

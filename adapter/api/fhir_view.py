@@ -49,7 +49,9 @@ class FhirView:
             if event.message_id in held.case.cancelled:
                 continue
             try:
-                bundle = render_for(event, sees_details, lambda e: self.mapper.to_bundle(e, self.addressing))
+                bundle = render_for(
+                    event, held.case, sees_details, lambda e, c: self.mapper.to_bundle(e, self.addressing, c)
+                )
             except NotImplementedError:
                 continue
             for entry in bundle.get("entry", [])[1:]:  # [0] is the MessageHeader

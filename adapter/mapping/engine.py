@@ -7,7 +7,8 @@ from typing import Any
 
 from adapter.mapping.inbound import MappingFailed, map_inbound, variables
 from adapter.mapping.outbound import Addressing, Renderer
-from adapter.mapping.rules import InboundRule, load_rules
+from adapter.mapping.rules import MessageRule, load_rules
+from adapter.process.case import DischargeCase
 from adapter.process.events import Event
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
@@ -25,15 +26,14 @@ def extension_urls(package: FhirPackage) -> dict[str, str]:
 
 
 class Mapper:
-    def __init__(self, rules: dict[tuple[str, str], InboundRule], package: FhirPackage) -> None:
+    def __init__(self, rules: dict[tuple[str, str], MessageRule], package: FhirPackage) -> None:
         self.rules = rules
         self.terms = Terminology.from_package(package)
         self.extensions = extension_urls(package)
         self.env = variables(self.terms, self.extensions)
-        constants: dict[str, str] = {}
-        for rule in rules.values():
-            constants.update(rule.constants)
-        self.renderer = Renderer(self.terms, self.extensions, constants)
+        # Outbound messages are always in the canonical form; a dialect converts from it.
+        canonical = {rule.event: rule for (dialect, _), rule in rules.items() if dialect == "canonical"}
+        self.renderer = Renderer(canonical, self.terms, self.extensions)
 
     @classmethod
     def from_dir(cls, mappings_dir: Path, package: FhirPackage) -> Mapper:
@@ -58,5 +58,7 @@ class Mapper:
             )
         return map_inbound(rule, index, self.terms, self.env)
 
-    def to_bundle(self, event: Event, to: Addressing) -> dict[str, Any]:
-        return self.renderer.render(event, to)
+    def to_bundle(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
+        """The outbound message of an event; `case` after the event (the case Encounter and Patient
+        travel in every message). Raises NotImplementedError for an event no rule renders."""
+        return self.renderer.render(event, to, case)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
-from adapter.mapping.rules import CompiledField, InboundRule
+from adapter.mapping.rules import CompiledField, MessageRule
 from adapter.process.events import Event, event_from_dict
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
@@ -19,17 +20,19 @@ class MappingFailed(Exception):
 
 
 def variables(terms: Terminology, package_extensions: dict[str, str]) -> dict[str, Any]:
-    """FHIRPath %variables every rule may use: identifier systems and extension URLs."""
+    """FHIRPath %variables every rule may use: identifier systems, extension and CodeSystem URLs."""
     env: dict[str, Any] = {}
     for ns_id in terms.naming_systems:
         env[ns_id.replace("-", "_")] = sorted(terms.systems(ns_id))
     for ext_id, url in package_extensions.items():
         env["ext_" + ext_id.replace("-", "_")] = url  # e.g. %ext_expected_discharge_date
+    for cs_id in terms.code_systems:
+        env["cs_" + cs_id.replace("-", "_")] = terms.code_system_url(cs_id)  # e.g. %cs_careplan_type
     return env
 
 
 def map_inbound(
-    rule: InboundRule, index: BundleIndex, terms: Terminology, env: dict[str, Any]
+    rule: MessageRule, index: BundleIndex, terms: Terminology, env: dict[str, Any]
 ) -> tuple[Event, list[Issue]]:
     """The event a message carries. Raises MappingFailed when a required field is absent."""
     scope, paths = _resolve_resources(rule, index)
@@ -41,7 +44,10 @@ def map_inbound(
         where = paths.get(compiled.rule.source, "Bundle")
         try:
             values = compiled.evaluate(resource, context) if resource is not None else []
-            value = _convert(compiled, values, terms)
+            if compiled.each:
+                value = [_item(compiled, node, context, terms) for node in values] or None
+            else:
+                value = _convert(compiled, values, terms)
         except (TypeError, ValueError) as exc:
             issues.append(
                 Issue(
@@ -73,6 +79,7 @@ def map_inbound(
         _put(data, compiled.name, value)
     if any(i.blocking for i in issues):
         raise MappingFailed(issues)
+    issues.extend(_unmapped(rule, scope, paths, context))
     try:
         return event_from_dict(data), issues
     except (TypeError, ValueError) as exc:
@@ -90,7 +97,7 @@ def map_inbound(
 
 
 def _resolve_resources(
-    rule: InboundRule, index: BundleIndex
+    rule: MessageRule, index: BundleIndex
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     scope: dict[str, dict[str, Any]] = {"bundle": index.bundle}
     paths = {"bundle": "Bundle"}
@@ -101,13 +108,27 @@ def _resolve_resources(
         holder = scope.get(origin)
         if holder is None:
             continue
-        ref = holder.get(element)
-        if isinstance(ref, list):
-            ref = ref[0] if ref else None
+        ref: Any = holder
+        for step in element.split("."):  # e.g. participant.individual: the first of each list
+            ref = ref.get(step) if isinstance(ref, dict) else None
+            if isinstance(ref, list):
+                ref = ref[0] if ref else None
         entry = index.resolve(ref)
         if entry is not None:
             scope[name], paths[name] = entry.resource, entry.path
     return scope, paths
+
+
+def _item(compiled: CompiledField, node: Any, context: dict[str, Any], terms: Terminology) -> dict[str, Any]:
+    """One element of a tuple field (`each`): its fields read from the element."""
+    item: dict[str, Any] = {}
+    for sub in compiled.each:
+        value = _convert(sub, sub.evaluate(node, context), terms)
+        if value is None:
+            value = sub.rule.default
+        if value is not None:
+            _put(item, sub.name, value)
+    return item
 
 
 def _convert(compiled: CompiledField, values: list[Any], terms: Terminology) -> Any:
@@ -117,8 +138,8 @@ def _convert(compiled: CompiledField, values: list[Any], terms: Terminology) -> 
     if not values:
         return None
     value = values[0]
-    if rule.map is not None:
-        value = rule.map.get(str(value), value)
+    if compiled.map is not None:
+        value = compiled.map.get(str(value), value)
     if rule.type == "system":
         naming = terms.lookup(str(value))
         return naming.preferred if naming else value
@@ -127,8 +148,66 @@ def _convert(compiled: CompiledField, values: list[Any], terms: Terminology) -> 
     if rule.type == "date":
         return date.fromisoformat(str(value)[:10]).isoformat()
     if rule.type == "boolean":
-        return bool(value)
+        return value in (True, "true")
     return value
+
+
+_FIRST_ELEMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)")
+_EXTENSION_VARIABLE = re.compile(r"%(ext_[A-Za-z0-9_]+)")
+
+
+def _unmapped(
+    rule: MessageRule, scope: dict[str, dict[str, Any]], paths: dict[str, str], context: dict[str, Any]
+) -> list[Issue]:
+    """A warning for each element of the focus resource that no field reads: never dropped silently.
+    An element counts as read when a field's path on the focus starts with it; an extension, when a
+    field's path names its URL's variable."""
+    focus = next(
+        (name for name, origin, element in rule.resources if (origin, element) == ("header", "focus")), None
+    )
+    resource = scope.get(focus) if focus else None
+    if resource is None or focus is None:
+        return []
+    read: set[str] = {name for name in rule.ignore if not name.startswith("%")} | {
+        "resourceType",
+        "id",
+        "meta",
+        "text",
+    }
+    urls = {str(context.get(name[1:])) for name in rule.ignore if name.startswith("%")}
+    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == focus)
+    for compiled in rule.fields:
+        if compiled.rule.source != focus:
+            continue
+        match = _FIRST_ELEMENT.match(compiled.rule.path)
+        if match:
+            read.add(match.group(1))
+        urls.update(str(context.get(v)) for v in _EXTENSION_VARIABLE.findall(_all_paths(compiled)))
+    base = paths[focus]
+    issues = []
+    for key in resource:
+        if key == "extension" and isinstance(resource[key], list):
+            for i, ext in enumerate(resource[key]):
+                url = ext.get("url") if isinstance(ext, dict) else None
+                if url not in urls:
+                    issues.append(_unmapped_issue(rule, f"{base}.extension[{i}]", f"extension {url}"))
+        elif key not in read:
+            issues.append(_unmapped_issue(rule, f"{base}.{key}", key))
+    return issues
+
+
+def _all_paths(compiled: CompiledField) -> str:
+    return " ".join([compiled.rule.path, *(_all_paths(sub) for sub in compiled.each)])
+
+
+def _unmapped_issue(rule: MessageRule, expression: str, what: str) -> Issue:
+    return Issue(
+        "warning",
+        "informational",
+        f"{rule.message}: {what} is not mapped by the {rule.dialect} rules and was not passed on.",
+        expression,
+        "mapping-unmapped",
+    )
 
 
 def _datetime(value: Any) -> str:

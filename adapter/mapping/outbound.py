@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.process.events import Event, Inskrivningsmeddelande, Patient
+from adapter.mapping.rules import MessageRule, RenderSpec
+from adapter.mapping.template import Template, TemplateError
+from adapter.process.case import DischargeCase
+from adapter.process.events import Event
 from adapter.validation.terminology import Terminology
 
 # Stable ids: the same event sent to the same recipient always has the same MessageHeader.id,
@@ -33,160 +37,105 @@ class Addressing:
 
 
 class Renderer:
-    def __init__(self, terms: Terminology, extensions: dict[str, str], constants: dict[str, str]) -> None:
-        self.terms = terms
-        self.ext = extensions  # extension id → URL
-        self.constants = constants
-        self.hsa = terms.system("hsa-id")
-        self.event_system = terms.code_system_url("lus-event")
+    """Event → message Bundle, by the `render:` part of each mapping file of one dialect."""
+
+    def __init__(
+        self,
+        rules: dict[str, MessageRule],
+        terms: Terminology,
+        extensions: dict[str, str],
+    ) -> None:
+        self.rules = rules  # by event kind
+        self.variables: dict[str, Any] = {
+            **{ns_id.replace("-", "_"): terms.system(ns_id) for ns_id in terms.naming_systems},
+            **{"ext_" + ext_id.replace("-", "_"): url for ext_id, url in extensions.items()},
+            **{"cs_" + cs_id.replace("-", "_"): terms.code_system_url(cs_id) for cs_id in terms.code_systems},
+        }
         self.event_display = terms.codes("lus-event")
 
-    def render(self, event: Event, to: Addressing) -> dict[str, Any]:
-        if isinstance(event, Inskrivningsmeddelande):
-            return self._inskrivningsmeddelande(event, to)
-        raise NotImplementedError(f"no outbound rendering for {event.kind} yet")
+    def render(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
+        """The message for one recipient. `case` is the case the event belongs to (after it):
+        every message carries the case Encounter and Patient; an inskrivningsmeddelande opens it."""
+        rule = self.rules.get(event.kind)
+        if rule is None or rule.render is None:
+            raise NotImplementedError(f"no outbound rendering for {event.kind}")
+        if case is None:
+            case = DischargeCase.open(event)
+        return _Message(rule, rule.render, self, event, case, to).bundle()
 
-    def _header(self, event: Event, to: Addressing, focus: str, sender: str) -> dict[str, Any]:
-        return {
-            "fullUrl": _urn("header", event.message_id, to.recipient_hsa_id),
-            "resource": {
-                "resourceType": "MessageHeader",
-                "id": outbound_message_id(event.message_id, to.recipient_hsa_id),
-                "eventCoding": {
-                    "system": self.event_system,
-                    "code": event.kind,
-                    "display": self.event_display.get(event.kind, event.kind),
-                },
-                "destination": [
-                    {
-                        "endpoint": to.recipient_endpoint,
-                        "receiver": {"identifier": {"system": self.hsa, "value": to.recipient_hsa_id}},
-                    }
-                ],
-                "sender": {"reference": sender},
-                "source": {"name": to.source_name, "endpoint": to.source_endpoint},
-                "focus": [{"reference": focus}],
-            },
-        }
 
-    def _organization(self, hsa_id: str) -> dict[str, Any]:
-        return {
-            "fullUrl": _urn("organization", hsa_id),
-            "resource": {
-                "resourceType": "Organization",
-                "identifier": [
-                    {
-                        "type": {
-                            "coding": [
-                                {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PRN"}
-                            ]
-                        },
-                        "system": self.hsa,
-                        "value": hsa_id,
-                    }
-                ],
-            },
-        }
+class _Message:
+    """One Bundle being rendered: the header, then each entry once, when first referenced (the
+    focus first), then the Organizations."""
 
-    def _patient(self, patient: Patient, case_id: str) -> dict[str, Any]:
-        resource: dict[str, Any] = {
-            "resourceType": "Patient",
-            "identifier": [{"system": patient.identifier_system, "value": patient.identifier}],
+    def __init__(
+        self,
+        rule: MessageRule,
+        spec: RenderSpec,
+        renderer: Renderer,
+        event: Event,
+        case: DischargeCase,
+        to: Addressing,
+    ) -> None:
+        self.rule, self.spec, self.event, self.to = rule, spec, event, to
+        self.scope: dict[str, Any] = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        self.scope |= {
+            "kind": event.kind,
+            "case": case,
+            "to": to,
+            "display": renderer.event_display.get(event.kind, event.kind),
+            "header_id": outbound_message_id(event.message_id, to.recipient_hsa_id),
         }
-        if patient.family or patient.given:
-            name: dict[str, Any] = {"use": "official"}
-            if patient.family:
-                name["family"] = patient.family
-            if patient.given:
-                name["given"] = list(patient.given)
-            resource["name"] = [name]
-        if patient.address is not None:
-            addr = patient.address
-            address: dict[str, Any] = {
-                "extension": [
-                    {
-                        "url": self.ext["SEBaseAddressPersonExtension"],
-                        "valueCodeableConcept": {
-                            "coding": [
-                                {
-                                    "system": self.terms.system("snomed-ct"),
-                                    "code": self.constants["folkbokforingsadress"],
-                                    "display": "folkbokföringsadress",
-                                }
-                            ]
-                        },
-                    }
-                ]
-            }
-            if addr.municipality_code:
-                address["extension"].append(
-                    {
-                        "url": self.ext["municipality"],
-                        "valueCoding": {
-                            "system": self.terms.system("kv-kommun"),
-                            "code": addr.municipality_code,
-                        },
-                    }
-                )
-            if addr.lines:
-                address["line"] = list(addr.lines)
-            if addr.postal_code:
-                address["postalCode"] = addr.postal_code
-            if addr.city:
-                address["city"] = addr.city
-            resource["address"] = [address]
-        if patient.vardcentral:
-            resource["generalPractitioner"] = [{"reference": _urn("organization", patient.vardcentral)}]
-        return {"fullUrl": _urn("patient", case_id), "resource": resource}
+        self.template = Template({**renderer.variables, **rule.constants}, rule.codes, self.refer, self.org)
+        self.entries: dict[str, dict[str, Any]] = {}  # name → entry, in order of first reference
+        self.orgs: dict[str, dict[str, Any]] = {}
 
-    def _inskrivningsmeddelande(self, event: Inskrivningsmeddelande, to: Addressing) -> dict[str, Any]:
-        encounter_url = _urn("encounter", event.case_id)
-        patient = self._patient(event.patient, event.case_id)
-        extensions: list[dict[str, Any]] = [
-            {"url": self.ext["care-kind"], "valueCode": event.care_kind.value},
-            {
-                "url": self.ext["needs-region-and-municipality"],
-                "valueBoolean": event.needs_region_and_municipality,
-            },
-        ]
-        if event.expected_discharge:
-            extensions.insert(
-                0,
-                {
-                    "url": self.ext["expected-discharge-date"],
-                    "valueDate": event.expected_discharge.isoformat(),
-                },
-            )
-        encounter = {
-            "fullUrl": encounter_url,
-            "resource": {
-                "resourceType": "Encounter",
-                "extension": extensions,
-                "identifier": [{"use": "official", "value": event.case_id}],
-                "status": "in-progress",
-                "class": {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                    "code": "IMP",
-                    "display": "inpatient encounter",
-                },
-                "subject": {"reference": patient["fullUrl"]},
-                "period": {"start": event.admitted_at.isoformat()},
-                "serviceProvider": {"reference": _urn("organization", event.unit)},
-            },
+    def bundle(self) -> dict[str, Any]:
+        header = self._resolve("header")
+        header = {**header, **self.spec.header}
+        header_entry = {
+            "fullUrl": _urn("header", self.event.message_id, self.to.recipient_hsa_id),
+            "resource": self.template.render(header, self.scope),
         }
-        orgs = {event.sender, event.unit}
-        if event.patient.vardcentral:
-            orgs.add(event.patient.vardcentral)
-        entries = [
-            self._header(event, to, encounter_url, _urn("organization", event.sender)),
-            encounter,
-            patient,
-            *(self._organization(hsa_id) for hsa_id in sorted(orgs)),
-        ]
         return {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),
             "type": "message",
-            "timestamp": event.occurred_at.isoformat(),
-            "entry": entries,
+            "timestamp": self.event.occurred_at.isoformat(),
+            "entry": [header_entry, *self.entries.values(), *(self.orgs[k] for k in sorted(self.orgs))],
         }
+
+    def refer(self, name: str) -> str:
+        if name == "focus":
+            name = self.spec.focus
+        entry = self.entries.get(name)
+        if entry is None:
+            template = self._resolve(name)
+            key = template.get("$key")
+            seed = str(self.template.render(key, self.scope)) if key else self.event.case_id
+            entry = self.entries[name] = {"fullUrl": _urn(name, seed), "resource": {}}
+            body = {k: v for k, v in template.items() if k != "$key"}
+            entry["resource"] = self.template.render(body, self.scope)
+        return str(entry["fullUrl"])
+
+    def org(self, hsa_id: str) -> str:
+        if hsa_id not in self.orgs:
+            template = self._resolve("organization")
+            self.orgs[hsa_id] = {
+                "fullUrl": _urn("organization", hsa_id),
+                "resource": self.template.render(template, {**self.scope, "hsa": hsa_id}),
+            }
+        return str(self.orgs[hsa_id]["fullUrl"])
+
+    def _resolve(self, name: str) -> dict[str, Any]:
+        """An entry template: the message's own, else the shared one; `$use` merges over a shared one."""
+        template = self.spec.entries.get(name, self.rule.templates.get(name))
+        if not isinstance(template, dict):
+            raise TemplateError(f"{self.rule.source_file}: no entry template {name!r}")
+        base = template.get("$use")
+        if base is not None:
+            shared = self.rule.templates.get(base)
+            if not isinstance(shared, dict):
+                raise TemplateError(f"{self.rule.source_file}: no shared template {base!r}")
+            template = {**shared, **{k: v for k, v in template.items() if k != "$use"}}
+        return template

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import fhirpathpy
 import yaml
@@ -16,6 +16,7 @@ from adapter.process.events import EVENT_TYPES
 
 FieldType = Literal["string", "date", "dateTime", "boolean", "system", "strings"]
 Compiled = Callable[..., list[Any]]
+M = TypeVar("M", bound=BaseModel)
 
 
 class MappingError(Exception):
@@ -23,14 +24,32 @@ class MappingError(Exception):
 
 
 class FieldRule(BaseModel):
+    """One event field read from a message. With `each`, a tuple of items: `path` gives the
+    elements (one item each) and `fields` what each item's fields are, read from its element."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    source: str = Field(alias="from")
+    source: str = Field("", alias="from")
     path: str
     type: FieldType = "string"
     required: bool = False
     default: Any = None
-    map: dict[str, Any] | None = None
+    map: dict[str, Any] | str | None = None  # a table, or the name of a `codes:` table (reversed)
+    each: dict[str, FieldRule] | None = None
+
+
+FieldRule.model_rebuild()
+
+
+class RenderSpec(BaseModel):
+    """Event → FHIR: the focus entry, the message's own entries and extra MessageHeader elements.
+    Entries not listed here but named by `$ref` come from `_common.yaml`'s templates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    focus: str
+    entries: dict[str, Any] = {}
+    header: dict[str, Any] = {}
 
 
 class RuleFile(BaseModel):
@@ -39,8 +58,24 @@ class RuleFile(BaseModel):
     message: str
     event: str
     constants: dict[str, str] = {}
+    codes: dict[str, dict[str, str]] = {}
     resources: dict[str, str] = {}
     fields: dict[str, FieldRule]
+    ignore: list[str] = []  # focus elements read by no field that are not worth a warning
+    render: RenderSpec | None = None
+
+
+class CommonFile(BaseModel):
+    """`_common.yaml` of a dialect: what every message file of it shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    constants: dict[str, str] = {}
+    codes: dict[str, dict[str, str]] = {}
+    resources: dict[str, str] = {}
+    fields: dict[str, FieldRule] = {}
+    ignore: dict[str, list[str]] = {}  # resource type → elements read by no field, no warning
+    templates: dict[str, Any] = {}
 
 
 @dataclass
@@ -48,19 +83,25 @@ class CompiledField:
     name: str
     rule: FieldRule
     evaluate: Compiled
+    map: dict[str, Any] | None = None  # FHIR value → event value
+    each: list[CompiledField] = field(default_factory=list)
 
 
 @dataclass
-class InboundRule:
-    """One message type of one dialect, compiled."""
+class MessageRule:
+    """One message type of one dialect, compiled: both directions."""
 
     dialect: str
     message: str
     event: str
     source_file: Path
     constants: dict[str, str]
-    resources: list[tuple[str, str, str]]  # (name, from-name, reference element)
+    resources: list[tuple[str, str, str]]  # (name, from-name, path to the reference element)
     fields: list[CompiledField] = field(default_factory=list)
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    ignore: frozenset[str] = frozenset()  # focus elements no warning is given for
+    render: RenderSpec | None = None
+    templates: dict[str, Any] = field(default_factory=dict)
 
 
 def compile_fhirpath(expression: str, where: str) -> Compiled:
@@ -70,17 +111,21 @@ def compile_fhirpath(expression: str, where: str) -> Compiled:
         raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
 
 
-def load_rule_file(path: Path, dialect: str) -> InboundRule:
+def _read(path: Path, model: type[M]) -> M:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec = RuleFile.model_validate(data)
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         raise MappingError(f"{path}: {exc}") from exc
+
+
+def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -> MessageRule:
+    common = common or CommonFile()
+    spec = _read(path, RuleFile)
     if spec.event not in EVENT_TYPES:
         raise MappingError(f"{path}: unknown event {spec.event!r}; known: {', '.join(EVENT_TYPES)}")
     resources = []
     known = {"bundle", "header"}
-    for name, ref in spec.resources.items():
+    for name, ref in {**common.resources, **spec.resources}.items():
         origin, _, element = ref.partition(".")
         if origin not in known or not element:
             raise MappingError(
@@ -88,22 +133,56 @@ def load_rule_file(path: Path, dialect: str) -> InboundRule:
             )
         resources.append((name, origin, element))
         known.add(name)
-    rule = InboundRule(dialect, spec.message, spec.event, path, spec.constants, resources)
-    for name, field_rule in spec.fields.items():
+    codes = {**common.codes, **spec.codes}
+    rule = MessageRule(
+        dialect,
+        spec.message,
+        spec.event,
+        path,
+        {**common.constants, **spec.constants},
+        resources,
+        codes=codes,
+        render=spec.render,
+        templates=common.templates,
+    )
+    for name, field_rule in {**common.fields, **spec.fields}.items():
         if field_rule.source not in known:
             raise MappingError(f"{path}: field {name!r} reads from unknown resource {field_rule.source!r}")
-        where = f"{path}: field {name!r}"
-        rule.fields.append(CompiledField(name, field_rule, compile_fhirpath(field_rule.path, where)))
+        rule.fields.append(_compile_field(name, field_rule, codes, f"{path}: field {name!r}"))
+    focus_type = None
+    if spec.render is not None:
+        focus = spec.render.entries.get(spec.render.focus) or common.templates.get(spec.render.focus) or {}
+        shared = common.templates.get(str(focus.get("$use")), {})
+        focus_type = focus.get("resourceType") or shared.get("resourceType")
+    rule.ignore = frozenset(spec.ignore) | frozenset(common.ignore.get(str(focus_type), ()))
     return rule
 
 
-def load_rules(mappings_dir: Path) -> dict[tuple[str, str], InboundRule]:
-    """Every rule file, keyed by (dialect, message code)."""
-    rules: dict[tuple[str, str], InboundRule] = {}
+def _compile_field(name: str, rule: FieldRule, codes: dict[str, dict[str, str]], where: str) -> CompiledField:
+    table: dict[str, Any] | None
+    if isinstance(rule.map, str):
+        if rule.map not in codes:
+            raise MappingError(f"{where}: unknown codes table {rule.map!r}")
+        table = {fhir: event for event, fhir in codes[rule.map].items()}
+    else:
+        table = rule.map
+    compiled = CompiledField(name, rule, compile_fhirpath(rule.path, where), table)
+    for sub_name, sub in (rule.each or {}).items():
+        compiled.each.append(_compile_field(sub_name, sub, codes, f"{where}.{sub_name}"))
+    return compiled
+
+
+def load_rules(mappings_dir: Path) -> dict[tuple[str, str], MessageRule]:
+    """Every rule file, keyed by (dialect, message code). Files starting with `_` are shared parts."""
+    rules: dict[tuple[str, str], MessageRule] = {}
     if not mappings_dir.is_dir():
         raise MappingError(f"No mapping rules: {mappings_dir} is not a folder")
     for path in sorted(mappings_dir.glob("*/*.yaml")):
-        rule = load_rule_file(path, dialect=path.parent.name)
+        if path.name.startswith("_"):
+            continue
+        common_path = path.parent / "_common.yaml"
+        common = _read(common_path, CommonFile) if common_path.exists() else None
+        rule = load_rule_file(path, dialect=path.parent.name, common=common)
         key = (rule.dialect, rule.message)
         if key in rules:
             raise MappingError(

@@ -68,7 +68,7 @@ class Patient:
 
 @dataclass(frozen=True, kw_only=True)
 class Participant:
-    party: Party
+    party: Party | None = None  # None for the patient and närstående
     hsa_id: str | None = None
     role: str | None = None  # e.g. "patient", "narstaende", "fast-vardkontakt"
     display: str | None = None
@@ -79,7 +79,7 @@ class Activity:
     """A planned contribution by one party (hemtjänst, hemsjukvård, rehab, hjälpmedel, läkemedel)."""
 
     kind: str
-    party: Party
+    party: Party | None = None  # None: what the patient does
     description: str | None = None
 
 
@@ -128,6 +128,11 @@ class Planeringsunderlag(Event):
     needs_category: NeedsCategory
     activities: tuple[Activity, ...] = ()
     note: str | None = None
+    plan_type: str = "SPU"  # careplan-type: SPU, SIP or DO (dokumenterad överenskommelse)
+    status: str = "active"  # CarePlan.status: draft, active, on-hold, revoked, completed
+    # fast läkarkontakt, fast vårdkontakt, omsorgskontakt … (role), each with party and HSA-id
+    contacts: tuple[Participant, ...] = ()
+    next_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +151,9 @@ class KallelseTillSip(Event):
     kind: ClassVar[str] = "kallelse-sip"
     proposed_start: datetime | None = None
     participants: tuple[Participant, ...] = ()
+    appointment_id: str | None = None  # the SIP-möte proposed; sent as the message id when absent
+    mode: MeetingMode = MeetingMode.IN_PERSON
+    url: str | None = None  # where to join a video meeting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +166,7 @@ class PlaneringsmoteBokat(Event):
     site: str | None = None
     participants: tuple[Participant, ...] = ()
     sip: bool = False  # a SIP-möte rather than a planeringsmöte
+    url: str | None = None  # where to join a video meeting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +176,10 @@ class PlaneringsmoteOmbokat(Event):
     start: datetime
     end: datetime | None = None
     mode: MeetingMode = MeetingMode.IN_PERSON
+    site: str | None = None
+    participants: tuple[Participant, ...] = ()
+    sip: bool = False
+    url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +187,7 @@ class PlaneringsmoteAvbokat(Event):
     kind: ClassVar[str] = "planeringsmote-avbokat"
     appointment_id: str
     reason: str | None = None
+    sip: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,7 +266,7 @@ _NESTED: dict[str, type] = {
     "patient": Patient,
     "address": Address,
 }
-_TUPLES: dict[str, type] = {"activities": Activity, "participants": Participant}
+_TUPLES: dict[str, type] = {"activities": Activity, "participants": Participant, "contacts": Participant}
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
