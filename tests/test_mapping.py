@@ -32,6 +32,7 @@ from adapter.process.events import (
     Participant,
     Party,
     Patient,
+    Planeringsunderlag,
 )
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
@@ -122,11 +123,17 @@ def _sendable(event: Event) -> Event:
     patient, the folkbokföringsadress and the expected discharge."""
     if getattr(event, "mode", None) is MeetingMode.VIDEO and getattr(event, "url", 1) is None:
         event = dataclasses.replace(event, url="https://video.example.invalid/m")  # type: ignore[type-var]
-    if hasattr(event, "participants"):
-        people = tuple(
-            p if p.role or p.hsa_id else dataclasses.replace(p, role="patient") for p in event.participants
-        )
-        event = dataclasses.replace(event, participants=people)  # type: ignore[type-var]
+    for name in ("participants", "contacts"):
+        if hasattr(event, name):
+            people = tuple(
+                p if p.role or p.hsa_id else dataclasses.replace(p, role="patient")
+                for p in getattr(event, name)
+            )
+            event = dataclasses.replace(event, **{name: people})  # type: ignore[type-var]
+    if isinstance(event, Planeringsunderlag) and event.plan_type != "SPU":  # SIP and DO: an activity
+        event = dataclasses.replace(event, activities=event.activities or (Activity(kind="hemtjänst"),))
+    if isinstance(event, Planeringsunderlag) and event.plan_type == "DO":  # DO: a care team
+        event = dataclasses.replace(event, contacts=event.contacts or (Participant(role="fast vårdkontakt"),))
     if isinstance(event, Inskrivningsmeddelande):  # name, address and expected discharge are required
         patient = dataclasses.replace(
             event.patient,
