@@ -244,3 +244,12 @@ def test_every_event_kind_has_a_canonical_mapping_both_ways() -> None:
         EVENT_TYPES
     )
     assert all(rule.render is not None for rule in rules.values() if rule.dialect == "canonical")
+
+
+def test_an_element_of_a_tuple_item_no_rule_reads_is_a_warning_with_its_path() -> None:
+    bundle = message("planeringsunderlag", performers=2)
+    _, warnings = mapper().to_event("canonical", BundleIndex(bundle))
+    focus = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "CarePlan")
+    assert [w.expression for w in warnings] == [
+        f"Bundle.entry[{focus}].resource.activity[{n}].detail.performer" for n in range(2)
+    ]
