@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import shutil
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from adapter.config import PROJECT_ROOT
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing, outbound_message_id
+from adapter.mapping.template import TemplateError
 from adapter.process.case import DischargeCase
 from adapter.process.events import (
     EVENT_TYPES,
@@ -253,3 +256,15 @@ def test_an_element_of_a_tuple_item_no_rule_reads_is_a_warning_with_its_path() -
     assert [w.expression for w in warnings] == [
         f"Bundle.entry[{focus}].resource.activity[{n}].detail.performer" for n in range(2)
     ]
+
+
+def test_a_template_naming_an_unknown_field_stops_start_up(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "mappings", tmp_path / "mappings")
+    broken = tmp_path / "mappings" / "canonical" / "utskrivningsmeddelande.yaml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("${disposition}", "${dispositon}"), encoding="utf-8"
+    )
+    with pytest.raises(
+        TemplateError, match=r"utskrivningsmeddelande\.yaml: encounter: unknown field 'dispositon'"
+    ):
+        Mapper.from_dir(tmp_path / "mappings", lus_validator().package)
