@@ -332,8 +332,8 @@ class Pipeline:
             party=caller,
             action="receive",
             outcome="denied" if rejected.status == 403 else "rejected",
-            message_id=about.message_id if about else None,
-            case_id=about.case_id if about else None,
+            message_id=_within(about.message_id, 200) if about else None,
+            case_id=_within(about.case_id, 200) if about else None,
             patient_hash=patient_hash(patient.identifier, self.audit_key) if patient else None,
             detail={
                 "status": rejected.status,
@@ -363,6 +363,11 @@ def _sender_is_caller(sender: str, caller: str) -> None:
 
 # The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
 _KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+
+
+def _within(value: str, width: int) -> str | None:
+    """The value if it fits its column (a refused message's may not: it is why it was refused)."""
+    return value if len(value) <= width else None
 
 
 def _fits_store(event: Event) -> None:
