@@ -1,237 +1,296 @@
-"""Rule expressions compiled to plain Python over dicts, where the expression is a simple path.
+"""FHIRPath compiled to Python closures over plain dicts, with fhirpathpy as fallback.
 
-Mapping rules are FHIRPath. Interpreting them with fhirpathpy per message was half the ingest
-time, yet almost every rule is a path with `where` filters: `period.start`,
-`identifier.where(system in %hsa_id).value`, `extension.where(url = %x).value`,
-`name.where(use = 'official' or use.empty()).family`. Those compile here to closures over the
-JSON dicts; anything else (functions, arithmetic, types) goes to fhirpathpy unchanged. The
-closures give exactly fhirpathpy's result (tests/test_fastpath.py compares both on every rule).
-
-Subset: expr := step ('.' step)*; step := name | 'where(' cond ')'; cond := term ('or' term)*;
-term := expr '=' operand | expr 'in' set | expr '.empty()'; operand := 'literal' | %var;
-set := %var | '(' %var ('|' %var)* ')'.
+Nearly every mapping rule, and many profile invariants, is a simple path — `period.start`,
+`identifier.where(system in %hsa_id).value`, `extension.where(url = %x).value.code` — and
+fhirpathpy interprets its parse tree and wraps every node on each call: half the ingest time.
+This module compiles the subset such rules use
+(member paths with choice types, `where`, `exists`, `empty`, `skip`, `first`, `=`, `!=`, `in`, `|`,
+`and`, `or`, %variables, string and integer literals) into closures; anything else returns
+fhirpathpy's own compiled function, so every expression still works. A test checks both agree on
+every expression in mappings/.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
-Evaluate = Callable[[Any, dict[str, Any]], list[Any]]
-Step = Callable[[list[Any], dict[str, Any]], list[Any]]
+Compiled = Callable[..., list[Any]]
+Node = Callable[[list[Any], dict[str, Any]], list[Any]]
 
-_TOKEN = re.compile(r"\s*(?:(%?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\.empty\(\))|([.()=|]))")
+_TOKEN = re.compile(r"\s*(?:(%?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|[.()=|,]))")
 
 
 class _Unsupported(Exception):
-    """Outside the subset: fhirpathpy evaluates it."""
+    """An expression outside the compiled subset: fhirpathpy evaluates it."""
 
 
-def compile_expression(expression: str) -> Evaluate:
-    """`(resource, variables) → collection`, as fhirpathpy would evaluate `expression`.
-    Raises what fhirpathpy.compile raises for an expression it cannot parse."""
+class _EvaluationFallback(Exception):
+    """Data outside the subset's semantics: fhirpathpy evaluates this call."""
+
+
+def compile_expression(expression: str) -> Compiled:
+    """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple."""
+    general: Compiled = fhirpathpy.compile(expression, model=models["r4"])
     try:
-        return _compile_fast(expression)
+        node = _Parser(expression).parse()
     except _Unsupported:
-        slow = fhirpathpy.compile(expression, model=models["r4"])
-        return lambda resource, env: list(slow(resource, env))
+        return general
 
-
-def _compile_fast(expression: str) -> Evaluate:
-    tokens = _tokenize(expression)
-    steps, rest = _path(tokens)
-    if rest:
-        raise _Unsupported(expression)
-
-    def evaluate(resource: Any, env: dict[str, Any]) -> list[Any]:
-        items = [resource] if resource is not None else []
-        for step in steps:
-            items = step(items, env)
-        return items
+    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+        data = resource.data if isinstance(resource, ResourceNode) else resource  # typed for fhirpathpy
+        try:
+            return node([data], variables or {})
+        except _EvaluationFallback:  # data outside the subset's semantics, e.g. comparing decimals
+            return general(resource, variables or {})
 
     return evaluate
 
 
-def _tokenize(expression: str) -> list[str]:
-    tokens, pos = [], 0
-    while pos < len(expression):
-        match = _TOKEN.match(expression, pos)
-        if match is None or match.end() == pos:
-            if expression[pos:].strip() == "":
-                break
-            raise _Unsupported(expression)
-        tokens.append(next(g for g in match.groups() if g is not None))
-        pos = match.end()
-    return tokens
+@cache
+def _choice_suffixes() -> dict[str, tuple[str, ...]]:
+    """Element name → type suffixes of choice elements of that name, e.g. value → (Code, String, …)."""
+    suffixes: dict[str, list[str]] = {}
+    for path, types in models["r4"]["choiceTypePaths"].items():
+        known = suffixes.setdefault(path.rsplit(".", 1)[-1], [])
+        known += [t for t in types if t not in known]
+    return {name: tuple(types) for name, types in suffixes.items()}
 
 
-def _path(tokens: list[str]) -> tuple[list[Step], list[str]]:
-    steps: list[Step] = []
-    while True:
-        if not tokens or not _is_name(tokens[0]):
-            raise _Unsupported(tokens)
-        name, tokens = tokens[0], tokens[1:]
-        if name == "where":
-            if not tokens or tokens[0] != "(":
-                raise _Unsupported(tokens)
-            cond, tokens = _condition(tokens[1:])
-            if not tokens or tokens[0] != ")":
-                raise _Unsupported(tokens)
-            tokens = tokens[1:]
-            steps.append(_where(cond))
-        elif name in _RESERVED:
-            raise _Unsupported(name)
-        else:
-            steps.append(_child(name))
-        if tokens and tokens[0] == ".":
-            tokens = tokens[1:]
-            continue
-        return steps, tokens
+def _member(name: str) -> Node:
+    choices = tuple(name + t for t in _choice_suffixes().get(name, ()))
 
-
-_RESERVED = {"or", "and", "in", "xor", "implies", "is", "as", "div", "mod", "contains", "true", "false"}
-Condition = Callable[[Any, dict[str, Any]], bool]
-
-
-def _is_name(token: str) -> bool:
-    return token[0].isalpha() or token[0] == "_"
-
-
-def _condition(tokens: list[str]) -> tuple[Condition, list[str]]:
-    terms: list[Condition] = []
-    while True:
-        term, tokens = _term(tokens)
-        terms.append(term)
-        if tokens and tokens[0] == "or":
-            tokens = tokens[1:]
-            continue
-        break
-    if len(terms) == 1:
-        return terms[0], tokens
-    return (lambda item, env: any(t(item, env) for t in terms)), tokens
-
-
-def _term(tokens: list[str]) -> tuple[Condition, list[str]]:
-    steps, tokens = _path(tokens)
-    left = _run(steps)
-    if tokens and tokens[0] == ".empty()":
-        return (lambda item, env: not left(item, env)), tokens[1:]
-    if not tokens:
-        raise _Unsupported(tokens)
-    op, tokens = tokens[0], tokens[1:]
-    if op == "=":
-        right, tokens = _operand(tokens)
-        return (lambda item, env: _equal(left(item, env), right(env))), tokens
-    if op == "in":
-        members, tokens = _set(tokens)
-
-        def contained(item: Any, env: dict[str, Any]) -> bool:
-            value = left(item, env)
-            if len(value) > 1:
-                raise TypeError(f"'in' needs one item on its left, found {len(value)}")
-            return bool(value) and value[0] in members(env)
-
-        return contained, tokens
-    raise _Unsupported(op)
-
-
-def _operand(tokens: list[str]) -> tuple[Callable[[dict[str, Any]], list[Any]], list[str]]:
-    if not tokens:
-        raise _Unsupported(tokens)
-    token = tokens[0]
-    if token.startswith("'"):
-        literal = [_unquote(token)]
-        return (lambda env: literal), tokens[1:]
-    if token.startswith("%"):
-        name = token[1:]
-        return (lambda env: _collection(env[name])), tokens[1:]
-    raise _Unsupported(token)
-
-
-def _set(tokens: list[str]) -> tuple[Callable[[dict[str, Any]], list[Any]], list[str]]:
-    if tokens and tokens[0].startswith("%"):
-        return _operand(tokens)
-    if not tokens or tokens[0] != "(":
-        raise _Unsupported(tokens)
-    parts: list[Callable[[dict[str, Any]], list[Any]]] = []
-    tokens = tokens[1:]
-    while True:
-        if not tokens or not tokens[0].startswith("%"):
-            raise _Unsupported(tokens)
-        part, tokens = _operand(tokens)
-        parts.append(part)
-        if tokens and tokens[0] == "|":
-            tokens = tokens[1:]
-            continue
-        if tokens and tokens[0] == ")":
-            break
-        raise _Unsupported(tokens)
-
-    def union(env: dict[str, Any]) -> list[Any]:
-        members: list[Any] = []
-        for part in parts:
-            members += [m for m in part(env) if m not in members]  # `|` removes duplicates
-        return members
-
-    return union, tokens[1:]
-
-
-def _unquote(token: str) -> str:
-    if "\\" in token:
-        raise _Unsupported(token)  # escapes: fhirpathpy's rules
-    return token[1:-1]
-
-
-def _collection(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _equal(left: list[Any], right: list[Any]) -> bool:
-    """FHIRPath `=`: empty when either side is empty (not true), else item by item."""
-    if not left or not right or len(left) != len(right):
-        return False
-    return all(type(a) is type(b) and a == b for a, b in zip(left, right, strict=True))
-
-
-def _run(steps: list[Step]) -> Callable[[Any, dict[str, Any]], list[Any]]:
-    def run(item: Any, env: dict[str, Any]) -> list[Any]:
-        items = [item]
-        for step in steps:
-            items = step(items, env)
-        return items
-
-    return run
-
-
-def _child(name: str) -> Step:
-    """`.name`: the element, or a choice element `name[x]` (valueString, valueCoding, …)."""
-    prefix = len(name)
-
-    def child(items: list[Any], env: dict[str, Any]) -> list[Any]:
+    def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
         for item in items:
             if not isinstance(item, dict):
                 continue
             value = item.get(name)
             if value is None:
-                for key, candidate in item.items():
-                    if len(key) > prefix and key.startswith(name) and key[prefix].isupper():
-                        value = candidate
+                for key in choices:
+                    value = item.get(key)
+                    if value is not None:
                         break
-            if value is None:
-                continue
+                else:
+                    continue
             if isinstance(value, list):
                 out += [v for v in value if v is not None]
             else:
                 out.append(value)
         return out
 
-    return child
+    return member
 
 
-def _where(condition: Condition) -> Step:
-    return lambda items, env: [item for item in items if condition(item, env)]
+def _then(first: Node, second: Node) -> Node:
+    return lambda items, env: second(first(items, env), env)
+
+
+def _variable(name: str) -> Node:
+    def variable(_: list[Any], env: dict[str, Any]) -> list[Any]:
+        if name not in env:
+            raise ValueError(f"undefined variable %{name}")
+        value = env[name]
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+    return variable
+
+
+def _is_true(result: list[Any]) -> bool:
+    return result == [True]
+
+
+def _function(name: str, args: list[Node]) -> Node:
+    if name == "where" and len(args) == 1:
+        criterion = args[0]
+        return lambda items, env: [x for x in items if _is_true(criterion([x], env))]
+    if name == "exists" and not args:
+        return lambda items, _: [bool(items)]
+    if name == "empty" and not args:
+        return lambda items, _: [not items]
+    if name == "first" and not args:
+        return lambda items, _: items[:1]
+    if name == "skip" and len(args) == 1:
+        count = args[0]
+        return lambda items, env: items[_integer(count(items, env)) :]
+    raise _Unsupported(name)
+
+
+def _integer(value: list[Any]) -> int:
+    if len(value) != 1 or not isinstance(value[0], int):
+        raise ValueError("skip() takes one integer")
+    return value[0]
+
+
+def _compare(op: str, left: Node, right: Node) -> Node:
+    def compare(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = left(items, env), right(items, env)
+        if op == "in":
+            if len(a) > 1:
+                raise ValueError("'in' takes a single item on its left")
+            return [a[0] in b] if a else []
+        if not a or not b:
+            return []
+        if any(isinstance(v, dict | float) for v in a + b):
+            raise _EvaluationFallback  # structural or decimal equality
+        return [(a == b) == (op == "=")]
+
+    return compare
+
+
+def _logic(op: str, left: Node, right: Node) -> Node:
+    def logic(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = _boolean(left(items, env)), _boolean(right(items, env))
+        if op == "and":
+            if a is False or b is False:
+                return [False]
+            return [True] if a and b else []
+        if a is True or b is True:
+            return [True]
+        return [False] if a is False and b is False else []
+
+    return logic
+
+
+def _boolean(value: list[Any]) -> bool | None:
+    if not value:
+        return None
+    if len(value) == 1 and isinstance(value[0], bool):
+        return value[0]
+    raise _EvaluationFallback  # singleton evaluation of non-booleans
+
+
+def _union(left: Node, right: Node) -> Node:
+    def union(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        for value in left(items, env) + right(items, env):
+            if value not in out:
+                out.append(value)
+        return out
+
+    return union
+
+
+class _Parser:
+    def __init__(self, expression: str) -> None:
+        self.tokens: list[str] = []
+        position, text = 0, expression.rstrip()
+        while position < len(text):
+            match = _TOKEN.match(text, position)
+            if match is None:
+                raise _Unsupported(text[position:])
+            self.tokens.append(match.group().strip())
+            position = match.end()
+        self.at = 0
+
+    def parse(self) -> Node:
+        node = self.expression()
+        if self.at != len(self.tokens):
+            raise _Unsupported(self.tokens[self.at])
+        return node
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None or (expected is not None and token != expected):
+            raise _Unsupported(f"expected {expected}, found {token}")
+        self.at += 1
+        return token
+
+    def expression(self) -> Node:
+        node = self.conjunction()
+        while self.peek() == "or":
+            self.take()
+            node = _logic("or", node, self.conjunction())
+        return node
+
+    def conjunction(self) -> Node:
+        node = self.comparison()
+        while self.peek() == "and":
+            self.take()
+            node = _logic("and", node, self.comparison())
+        return node
+
+    def comparison(self) -> Node:
+        node = self.union()
+        if self.peek() in ("=", "!=", "in"):
+            op = self.take()
+            node = _compare(op, node, self.union())
+        return node
+
+    def union(self) -> Node:
+        node = self.term()
+        while self.peek() == "|":
+            self.take()
+            node = _union(node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.primary()
+        while self.peek() == ".":
+            self.take()
+            node = _then(node, self.invocation())
+        return node
+
+    def primary(self) -> Node:
+        token = self.peek()
+        if token is None:
+            raise _Unsupported("end of expression")
+        if token == "(":
+            self.take()
+            node = self.expression()
+            self.take(")")
+            return node
+        if token.startswith("%"):
+            self.take()
+            return _variable(token[1:])
+        if token.startswith("'"):
+            self.take()
+            if "\\" in token:
+                raise _Unsupported(token)
+            literal = token[1:-1]
+            return lambda _items, _env: [literal]
+        if token.isdigit():
+            self.take()
+            number = int(token)
+            return lambda _items, _env: [number]
+        if token[0].isupper():
+            raise _Unsupported(token)  # a type name (`Patient.name`) filters: fhirpathpy's job
+        return self.invocation()
+
+    def invocation(self) -> Node:
+        name = self.take()
+        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in ("and", "or", "in"):
+            raise _Unsupported(name)
+        if self.peek() != "(":
+            return _member(name)
+        self.take("(")
+        args: list[Node] = []
+        while self.peek() != ")":
+            args.append(self.expression())
+            if self.peek() == ",":
+                self.take()
+        self.take(")")
+        return _function(name, args)
+
+
+def _compile_fast(expression: str) -> Compiled:
+    """The compiled closure alone (for tests): raises _Unsupported outside the subset."""
+    node = _Parser(expression).parse()
+    general = fhirpathpy.compile(expression, model=models["r4"])
+
+    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+        try:
+            return node([resource], variables or {})
+        except _EvaluationFallback:
+            return list(general(resource, variables or {}))
+
+    return evaluate
