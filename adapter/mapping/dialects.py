@@ -19,12 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import fhirpathpy
 import yaml
+from fhirpathpy.models import models
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import _resolve_resources
-from adapter.mapping.rules import Compiled, MappingError, compile_fhirpath
+from adapter.mapping.rules import Compiled, MappingError
 from adapter.process.case import DischargeCase
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
@@ -98,6 +100,15 @@ class Rejection(Exception):
     def __init__(self, issues: list[Issue]) -> None:
         super().__init__("; ".join(i.message for i in issues))
         self.issues = issues
+
+
+def compile_fhirpath(expression: str, where: str) -> Compiled:
+    """fhirpathpy itself: the conditions read %case, an object the rules' fast path does not
+    evaluate alike (`%case.on_leave = false`)."""
+    try:
+        return fhirpathpy.compile(expression, model=models["r4"])
+    except Exception as exc:  # the parser raises bare exceptions of several kinds
+        raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
 
 
 def _load(path: Path, name: str) -> Dialect:
