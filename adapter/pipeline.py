@@ -177,7 +177,7 @@ class Pipeline:
         issues = self.dialects.validate(dialect, bundle, self.validator)
         if any(i.blocking for i in issues):
             raise Rejected(422, issues)
-        message_id = self.dialects.message_id(dialect, bundle)
+        message_id = self.dialects.message_id(dialect, bundle, caller)
         if message_id is None:
             where, what = "Bundle", "Bundle.identifier or Bundle.id"
             raise Rejected(

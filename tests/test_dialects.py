@@ -307,3 +307,16 @@ def test_a_dialect_file_that_cannot_work_stops_start_up(
     (tmp_path / "vendor" / "_dialect.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(MappingError, match=re.escape(complaint)):
         Dialects.from_dir(tmp_path, runtime.mapper)
+
+
+def test_the_same_bundle_id_from_two_senders_is_two_messages(rt: Runtime, dialect: str) -> None:
+    """Vendors number their Bundles their own way: a message id is the sender's id of it, so one
+    party's Bundle "1" is never answered with another party's response (and lost)."""
+    dialects = rt.pipeline.dialects
+    assert dialects is not None
+    form = dialects.get(dialect)
+    assert form is not None
+    _, bundle = sequence(dialect)[0]
+    mine = dialects.message_id(form, bundle, SELF)
+    assert mine is not None and mine == dialects.message_id(form, copy.deepcopy(bundle), SELF)
+    assert mine != dialects.message_id(form, bundle, VARDCENTRAL)

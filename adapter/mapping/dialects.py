@@ -191,10 +191,16 @@ class Dialects:
 
     # --- inbound ---
 
-    def message_id(self, dialect: Dialect, bundle: dict[str, Any]) -> str | None:
+    def message_id(self, dialect: Dialect, bundle: dict[str, Any], sender: str) -> str | None:
         """The id a resend keeps: deduplication happens on it before anything is inferred."""
         root = bundle if dialect.spec.form == "transaction" else self._communication(bundle)[1]
-        return _first_str(dialect.expressions["message_id"], root, self.env) if root else None
+        return self._message_id(dialect, root, sender) if root else None
+
+    def _message_id(self, dialect: Dialect, root: dict[str, Any], sender: str) -> str | None:
+        """The sender's own id (Bundle.identifier, Bundle.id …) made unique across senders: two
+        vendors that both number their Bundles from 1 never answer each other's messages."""
+        own = _first_str(dialect.expressions["message_id"], root, self.env)
+        return str(uuid.uuid5(_NS, f"{dialect.name}|{sender}|{own}")) if own else None
 
     def case_id(self, dialect: Dialect, bundle: dict[str, Any]) -> str | None:
         if dialect.spec.form != "transaction":
@@ -346,7 +352,7 @@ class Dialects:
         bundle: dict[str, Any] | None = None,
     ) -> Translation:
         """A canonical message Bundle: a MessageHeader, then the resources."""
-        message_id = _first_str(dialect.expressions["message_id"], root, self.env)
+        message_id = self._message_id(dialect, root, sender)
         timestamp = _first_str(dialect.expressions["timestamp"], root, self.env)
         sender_url = next((e["fullUrl"] for e in entries if self._is_org(e["resource"], sender)), None)
         if sender_url is None:
