@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -80,6 +81,7 @@ def map_inbound(
     if any(i.blocking for i in issues):
         raise MappingFailed(issues)
     issues.extend(_unmapped(rule, scope, paths, context))
+    issues.extend(_unreferenced(rule, index))
     try:
         return event_from_dict(data), issues
     except (TypeError, ValueError) as exc:
@@ -194,6 +196,40 @@ def _unmapped(
         elif key not in read:
             issues.append(_unmapped_issue(rule, f"{base}.{key}", key))
     return issues
+
+
+def _unreferenced(rule: MessageRule, index: BundleIndex) -> list[Issue]:
+    """A warning for each entry no reference reaches from the MessageHeader: no rule can read it,
+    so it would be dropped silently (an entry that is reached travels with the case it describes)."""
+    header = index.header
+    if header is None:
+        return []
+    reached = {header.index}
+    todo = [header.resource]
+    while todo:
+        for ref in _references(todo.pop()):
+            entry = index.resolve(ref)
+            if entry is not None and entry.index not in reached:
+                reached.add(entry.index)
+                todo.append(entry.resource)
+    return [
+        _unmapped_issue(rule, entry.path, f"{entry.resource.get('resourceType')} (referenced by nothing)")
+        for entry in index.entries
+        if entry.index not in reached
+    ]
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every Reference.reference inside a resource, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
 
 
 def _all_paths(compiled: CompiledField) -> str:
