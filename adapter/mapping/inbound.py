@@ -161,31 +161,39 @@ _EXTENSION_VARIABLE = re.compile(r"%(ext_[A-Za-z0-9_]+)")
 def _unmapped(
     rule: MessageRule, scope: dict[str, dict[str, Any]], paths: dict[str, str], context: dict[str, Any]
 ) -> list[Issue]:
-    """A warning for each element of the focus resource that no field reads: never dropped silently.
-    An element counts as read when a field's path on the focus starts with it; an extension, when a
-    field's path names its URL's variable."""
+    """A warning for each element of the focus resource and of the MessageHeader that no field
+    reads: never dropped silently. An element counts as read when a field's path on its resource
+    starts with it, or a reference in it is followed; an extension, when a field's path names its
+    URL's variable."""
     focus = next(
         (name for name, origin, element in rule.resources if (origin, element) == ("header", "focus")), None
     )
-    resource = scope.get(focus) if focus else None
-    if resource is None or focus is None:
-        return []
-    read: set[str] = {name for name in rule.ignore if not name.startswith("%")} | {
-        "resourceType",
-        "id",
-        "meta",
-        "text",
-    }
-    urls = {str(context.get(name[1:])) for name in rule.ignore if name.startswith("%")}
-    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == focus)
+    issues = []
+    for name, ignore in ((focus, rule.ignore), ("header", rule.header_ignore)):
+        resource = scope.get(name) if name else None
+        if resource is not None and name is not None:
+            issues += _unread_elements(rule, name, ignore, resource, paths[name], context)
+    return issues
+
+
+def _unread_elements(
+    rule: MessageRule,
+    name: str,
+    ignore: frozenset[str],
+    resource: dict[str, Any],
+    base: str,
+    context: dict[str, Any],
+) -> list[Issue]:
+    read: set[str] = {e for e in ignore if not e.startswith("%")} | {"resourceType", "id", "meta", "text"}
+    urls = {str(context.get(e[1:])) for e in ignore if e.startswith("%")}
+    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == name)
     for compiled in rule.fields:
-        if compiled.rule.source != focus:
+        if compiled.rule.source != name:
             continue
         match = _FIRST_ELEMENT.match(compiled.rule.path)
         if match:
             read.add(match.group(1))
         urls.update(str(context.get(v)) for v in _EXTENSION_VARIABLE.findall(_all_paths(compiled)))
-    base = paths[focus]
     issues = []
     for key in resource:
         if key == "extension" and isinstance(resource[key], list):

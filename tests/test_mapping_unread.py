@@ -1,5 +1,6 @@
-"""An entry of a message that nothing references is reported, never silently dropped: no rule can
-read it. What the header reaches through references travels with the case and is not reported."""
+"""What the canonical rules leave unread beyond the focus resource is reported, never silently
+dropped: an element of the MessageHeader no field reads, an entry that nothing references. What the
+header reaches through references travels with the case and is not reported."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def test_an_entry_nothing_references_is_a_warning_at_the_entry() -> None:
     assert (warning.severity, warning.rule) == ("warning", "mapping-unmapped")
     assert warning.expression == f"Bundle.entry[{len(bundle['entry']) - 1}].resource"
     assert "Observation" in warning.message
+
+
+def test_a_header_element_no_field_reads_is_a_warning_with_its_path() -> None:
+    bundle = copy.deepcopy(message("andrat-utskrivningsdatum"))
+    bundle["entry"][0]["resource"]["reason"] = {"text": "Ny bedömning"}
+    _, warnings = mapper().to_event("canonical", BundleIndex(bundle))
+    assert [(w.expression, w.rule) for w in warnings] == [
+        ("Bundle.entry[0].resource.reason", "mapping-unmapped")
+    ]
 
 
 def test_an_entry_reached_only_through_other_entries_is_not_reported() -> None:
