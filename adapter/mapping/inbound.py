@@ -163,47 +163,67 @@ def _unmapped(
 ) -> list[Issue]:
     """A warning for each element of the focus resource and of the MessageHeader that no field
     reads: never dropped silently. An element counts as read when a field's path on its resource
-    starts with it, or a reference in it is followed; an extension, when a field's path names its
-    URL's variable."""
+    starts with it; an extension, when a field's path names its URL's variable. The items of a tuple
+    field (`each`) with a plain dotted path are checked the same way against the item's fields."""
     focus = next(
         (name for name, origin, element in rule.resources if (origin, element) == ("header", "focus")), None
     )
-    issues = []
-    for name, ignore in ((focus, rule.ignore), ("header", rule.header_ignore)):
-        resource = scope.get(name) if name else None
-        if resource is not None and name is not None:
-            issues += _unread_elements(rule, name, ignore, resource, paths[name], context)
+    resource = scope.get(focus) if focus else None
+    if resource is None or focus is None:
+        return []
+    fields = [f for f in rule.fields if f.rule.source == focus]
+    read = {element.split(".")[0] for _, origin, element in rule.resources if origin == focus}
+    issues = _unread(rule, resource, paths[focus], fields, [*rule.ignore, *read], context)
+    for compiled in fields:
+        if compiled.each and _DOTTED.match(compiled.rule.path):
+            for item, where in _walk(resource, paths[focus], compiled.rule.path.split(".")):
+                issues += _unread(rule, item, where, compiled.each, compiled.rule.ignore, context)
+    header = scope.get("header")
+    if header is not None:  # the MessageHeader, the same way
+        fields = [f for f in rule.fields if f.rule.source == "header"]
+        read = {element.split(".")[0] for _, origin, element in rule.resources if origin == "header"}
+        issues += _unread(rule, header, paths["header"], fields, [*rule.header_ignore, *read], context)
     return issues
 
 
-def _unread_elements(
+def _unread(
     rule: MessageRule,
-    name: str,
-    ignore: frozenset[str],
-    resource: dict[str, Any],
-    base: str,
+    node: dict[str, Any],
+    where: str,
+    fields: list[CompiledField],
+    ignore: list[str] | frozenset[str],
     context: dict[str, Any],
 ) -> list[Issue]:
-    read: set[str] = {e for e in ignore if not e.startswith("%")} | {"resourceType", "id", "meta", "text"}
-    urls = {str(context.get(e[1:])) for e in ignore if e.startswith("%")}
-    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == name)
-    for compiled in rule.fields:
-        if compiled.rule.source != name:
-            continue
+    read = {name for name in ignore if not name.startswith("%")} | {"resourceType", "id", "meta", "text"}
+    urls = {str(context.get(name[1:])) for name in ignore if name.startswith("%")}
+    for compiled in fields:
         match = _FIRST_ELEMENT.match(compiled.rule.path)
         if match:
             read.add(match.group(1))
         urls.update(str(context.get(v)) for v in _EXTENSION_VARIABLE.findall(_all_paths(compiled)))
     issues = []
-    for key in resource:
-        if key == "extension" and isinstance(resource[key], list):
-            for i, ext in enumerate(resource[key]):
+    for key, value in node.items():
+        if key == "extension" and isinstance(value, list):
+            for i, ext in enumerate(value):
                 url = ext.get("url") if isinstance(ext, dict) else None
                 if url not in urls:
-                    issues.append(_unmapped_issue(rule, f"{base}.extension[{i}]", f"extension {url}"))
+                    issues.append(_unmapped_issue(rule, f"{where}.extension[{i}]", f"extension {url}"))
         elif key not in read:
-            issues.append(_unmapped_issue(rule, f"{base}.{key}", key))
+            issues.append(_unmapped_issue(rule, f"{where}.{key}", key))
     return issues
+
+
+_DOTTED = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+)*$")
+
+
+def _walk(node: Any, where: str, steps: list[str]) -> list[tuple[dict[str, Any], str]]:
+    """The elements a dotted path reaches, each with its FHIRPath expression."""
+    if not steps:
+        return [(node, where)] if isinstance(node, dict) else []
+    value = node.get(steps[0]) if isinstance(node, dict) else None
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in _walk(v, f"{where}.{steps[0]}[{i}]", steps[1:])]
+    return _walk(value, f"{where}.{steps[0]}", steps[1:]) if value is not None else []
 
 
 def _unreferenced(rule: MessageRule, index: BundleIndex) -> list[Issue]:

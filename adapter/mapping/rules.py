@@ -36,6 +36,7 @@ class FieldRule(BaseModel):
     default: Any = None
     map: dict[str, Any] | str | None = None  # a table, or the name of a `codes:` table (reversed)
     each: dict[str, FieldRule] | None = None
+    ignore: list[str] = []  # with `each`: elements of an item read by no field, no warning
 
 
 FieldRule.model_rebuild()
