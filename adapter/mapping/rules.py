@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import fhirpathpy
 import yaml
-from fhirpathpy.models import models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapter.mapping.fastpath import compile_expression
 from adapter.process.events import EVENT_TYPES
 
 FieldType = Literal["string", "date", "dateTime", "boolean", "system", "strings"]
@@ -108,7 +107,7 @@ class MessageRule:
 
 def compile_fhirpath(expression: str, where: str) -> Compiled:
     try:
-        return fhirpathpy.compile(expression, model=models["r4"])
+        return compile_expression(expression)
     except Exception as exc:  # the parser raises bare exceptions of several kinds
         raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
 
