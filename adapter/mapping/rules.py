@@ -100,6 +100,7 @@ class MessageRule:
     fields: list[CompiledField] = field(default_factory=list)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()  # focus elements no warning is given for
+    header_ignore: frozenset[str] = frozenset()  # MessageHeader elements no warning is given for
     render: RenderSpec | None = None
     templates: dict[str, Any] = field(default_factory=dict)
 
@@ -155,6 +156,7 @@ def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -
         shared = common.templates.get(str(focus.get("$use")), {})
         focus_type = focus.get("resourceType") or shared.get("resourceType")
     rule.ignore = frozenset(spec.ignore) | frozenset(common.ignore.get(str(focus_type), ()))
+    rule.header_ignore = frozenset(common.ignore.get("MessageHeader", ()))
     return rule
 
 
