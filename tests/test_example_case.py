@@ -4,14 +4,16 @@ Pipeline; the case it leaves and the messages it queues for the other parties.""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from adapter.app import Runtime, create_app
 from adapter.mapping.outbound import outbound_message_id
-from adapter.process.case import CaseState
+from adapter.process.case import CaseState, DischargeCase
 from adapter.process.events import MeetingMode, NeedsCategory
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
@@ -24,22 +26,28 @@ def header_id(step: int) -> str:
     return str(orjson.loads(STEPS[step - 1].read_bytes())["entry"][0]["resource"]["id"])
 
 
-def replay(runtime: Runtime) -> None:
-    assert len(STEPS) == 13
-    for path in STEPS:
+def replay(runtime: Runtime, steps: list[Path] = STEPS) -> None:
+    for path in steps:
         result = runtime.pipeline.process_message(path.read_bytes())
         assert result.status == 200, (path.name, result.body[:500])
 
 
-def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:
-    replay(runtime)
+def case_and_outbox(runtime: Runtime, case_id: str) -> tuple[DischargeCase | None, list[Row[Any]]]:
+    """The case after a replay, and every queued message as (recipient, kind, body), in order."""
     with runtime.store.engine.connect() as conn:
-        case = runtime.store.load_case(conn, "SU-2026-000123")
+        case = runtime.store.load_case(conn, case_id)
         rows = conn.execute(
             select(schema.outbox.c.recipient, schema.outbox.c.kind, schema.outbox.c.body).order_by(
                 schema.outbox.c.id
             )
         ).all()
+    return case, list(rows)
+
+
+def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:
+    assert len(STEPS) == 13
+    replay(runtime)
+    case, rows = case_and_outbox(runtime, "SU-2026-000123")
     assert case is not None
     assert case.state is CaseState.UTSKRIVEN
     assert case.discharged_at == datetime(2026, 11, 27, 14, 0, tzinfo=CET)

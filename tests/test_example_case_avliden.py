@@ -8,13 +8,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
-from sqlalchemy import select
 
 from adapter.app import Runtime
 from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode
-from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
+from tests.test_example_case import case_and_outbox, replay
 
 STEPS = sorted((EXAMPLES / "bundles" / "canonical-avliden").glob("*.json"))
 CET = timezone(timedelta(hours=1))
@@ -35,16 +34,8 @@ def test_the_second_example_case_replays_to_a_deceased_patient(runtime: Runtime)
         "planeringsmote-avbokat",
         "patient-avliden",
     ]
-    for path in STEPS:
-        result = runtime.pipeline.process_message(path.read_bytes())
-        assert result.status == 200, (path.name, result.body[:500])
-    with runtime.store.engine.connect() as conn:
-        case = runtime.store.load_case(conn, "SU-2026-000124")
-        rows = conn.execute(
-            select(schema.outbox.c.recipient, schema.outbox.c.kind, schema.outbox.c.body).order_by(
-                schema.outbox.c.id
-            )
-        ).all()
+    replay(runtime, STEPS)
+    case, rows = case_and_outbox(runtime, "SU-2026-000124")
     assert case is not None
     assert case.state is CaseState.AVLIDEN
     assert case.died_at == datetime(2026, 12, 10, 2, 55, tzinfo=CET)

@@ -6,9 +6,6 @@ identity of LUS.md in every written form, and for the names and street of the te
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +16,9 @@ import orjson
 import pytest
 
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
+from tests.processes import AdapterProcess
 from tests.receivers import Receiver, running
-from tests.test_end_to_end import _ready, free_port, wait_until
+from tests.test_end_to_end import wait_until
 from tests.test_protected_identity import protected_message
 
 pytestmark = pytest.mark.slow
@@ -62,34 +60,23 @@ class QuotingReceiver(Receiver):
 def adapter_log(tmp_path: Path) -> Iterator[tuple[str, Path, Receiver]]:
     kommun, vardcentral = Receiver(), QuotingReceiver()
     with running(kommun), running(vardcentral):
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        adapter = AdapterProcess(env={}, log=tmp_path / "adapter.log")
         config = write_routing(
             tmp_path / "config",
             {SELF: "http://127.0.0.1:9/ehr", KOMMUN: kommun.url, VARDCENTRAL: vardcentral.url},
-            base_url=f"{base}/fhir",
+            base_url=f"{adapter.base}/fhir",
         )
-        log_path = tmp_path / "adapter.log"
-        env = {
-            **os.environ,
+        adapter.env = {
             "LUS_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
             "LUS_CONFIG_DIR": str(config),
             "LUS_WORKER_POLL_SECONDS": "0.1",
             "LUS_LOG_LEVEL": "debug",
         }
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "adapter", "serve", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until(lambda: _ready(base), 30, "the adapter to be ready")
-                yield base, log_path, kommun
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
+        adapter.start()
+        try:
+            yield adapter.base, adapter.log, kommun
+        finally:
+            adapter.stop()
 
 
 def post(base: str, body: bytes | dict[str, Any], headers: dict[str, str] = FHIR) -> httpx.Response:
