@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from adapter.app import Runtime, create_app
 from adapter.cli import app as cli
+from adapter.config import DEVELOPMENT_AUDIT_KEY, Settings
+from adapter.security.audit import audit_key
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, load_example
 from tests.holdings_seed import EXAMPLE_CASE
@@ -70,3 +72,21 @@ def test_no_endpoint_changes_the_audit_log(client: TestClient) -> None:
     }
     assert not {m for _p, m in operations} & {"put", "patch", "delete"}
     assert not [p for p, _m in operations if "audit" in p]
+
+
+def test_the_published_audit_key_serves_only_development() -> None:
+    assert audit_key(Settings(auth_mode="development")) == DEVELOPMENT_AUDIT_KEY.encode()
+    with pytest.raises(ValueError, match="LUS_AUDIT_KEY"):
+        audit_key(Settings(auth_mode="jwt"))
+    assert audit_key(Settings(auth_mode="mtls", audit_key="s3cret")) == b"s3cret"
+
+
+def test_the_audit_command_refuses_the_published_key_outside_development(runtime: Runtime) -> None:
+    env = {
+        "LUS_DATABASE_URL": runtime.settings.database_url,
+        "LUS_AUTH_MODE": "mtls",
+        "LUS_AUDIT_KEY": DEVELOPMENT_AUDIT_KEY,
+    }
+    result = CliRunner().invoke(cli, ["audit", "--patient", PATIENT], env=env)
+    assert result.exit_code == 2
+    assert "LUS_AUDIT_KEY" in result.output
