@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from adapter.app import Runtime, create_app
@@ -90,3 +91,13 @@ def test_the_audit_command_refuses_the_published_key_outside_development(runtime
     result = CliRunner().invoke(cli, ["audit", "--patient", PATIENT], env=env)
     assert result.exit_code == 2
     assert "LUS_AUDIT_KEY" in result.output
+
+
+def test_the_database_refuses_to_change_or_delete_an_audit_record(runtime: Runtime) -> None:
+    runtime.store.audit(None, party=KOMMUN, action="read-case", outcome="ok", case_id="c-1")
+    for change in (update(schema.audit).values(outcome="denied"), delete(schema.audit)):
+        with pytest.raises(DBAPIError, match="append-only"), runtime.store.engine.begin() as conn:
+            conn.execute(change)
+    with runtime.store.engine.connect() as conn:
+        rows = conn.execute(select(schema.audit.c.party, schema.audit.c.outcome)).all()
+    assert [tuple(r) for r in rows] == [(KOMMUN, "ok")]

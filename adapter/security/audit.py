@@ -1,5 +1,6 @@
 """The audit trail: who sent, read, replayed or was denied what. Append-only (the store only ever
-inserts into it; no endpoint or command changes or deletes a record). Patient identifiers only as
+inserts into it; no endpoint or command changes or deletes a record; since migration 0003 the
+database refuses UPDATE and DELETE on it). Patient identifiers only as
 a keyed hash, so the log can be searched by patient (PDL log review) without holding the
 personnummer itself."""
 
