@@ -30,7 +30,8 @@ typecheck: install-test
 test: install-test lint typecheck
 	$(BIN)/pytest
 
-# Benchmarks print figures (never run by `make test`): profile validation, the process arithmetic,
+# Benchmarks print figures (never run by `make test`): the ingest path per stage, HTTP against a bare
+# FastAPI floor, profile validation, the process arithmetic,
 # delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set).
 bench: install-test
 	$(BIN)/python -m bench

@@ -13,11 +13,12 @@ from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
+from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
-from adapter.routing.table import RoutingTable, load_routing_table
+from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
 from adapter.security.audit import audit_key
 from adapter.security.identity import Authenticator
 from adapter.security.limits import JsonLimits
@@ -66,6 +67,9 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
+    dialects = Dialects.from_dir(settings.mappings_dir, mapper)
+    dialects.check_profiles(validator)
+    check_dialects(routing, dialects.names())
     store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
     pipeline = Pipeline(
         store=store,
@@ -76,6 +80,7 @@ def build_runtime(settings: Settings) -> Runtime:
         limits=JsonLimits(
             settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
         ),
+        dialects=dialects,
     )
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None

@@ -122,8 +122,13 @@ def validate(
 def translate(
     file: Annotated[Path, typer.Argument(help="A message Bundle")],
     dialect: Annotated[str, typer.Option(help="The sender's dialect (mappings/<dialect>/)")] = "canonical",
+    sender: Annotated[
+        str | None, typer.Option(help="HSA-id of the sender, for a dialect without MessageHeader")
+    ] = None,
 ) -> None:
-    """Print the process events a FHIR message carries, as JSON."""
+    """Print the process events a FHIR message carries, as JSON. A dialect Bundle is read as if
+    its case did not exist yet (no store is opened)."""
+    from adapter.mapping.dialects import Dialects, Rejection
     from adapter.mapping.engine import Mapper
     from adapter.mapping.inbound import MappingFailed
     from adapter.process.events import event_to_dict
@@ -133,13 +138,20 @@ def translate(
     validator = Validator.from_path(settings.profiles_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     bundle = orjson.loads(file.read_bytes())
+    dialects = Dialects.from_dir(settings.mappings_dir, mapper)
+    form = dialects.get(dialect)
+    translation = None
     try:
+        if form is not None:
+            translation = dialects.to_canonical(form, bundle, sender or "unknown-sender", None)
+            bundle, dialect = translation.bundle, "canonical"
         event, warnings = mapper.to_event(dialect, BundleIndex(bundle))
-    except MappingFailed as exc:
-        sys.stdout.buffer.write(
-            orjson.dumps(operation_outcome(exc.issues), option=orjson.OPT_INDENT_2) + b"\n"
-        )
+    except (MappingFailed, Rejection) as exc:
+        issues = translation.relocate(exc.issues) if translation else exc.issues
+        sys.stdout.buffer.write(orjson.dumps(operation_outcome(issues), option=orjson.OPT_INDENT_2) + b"\n")
         raise typer.Exit(1) from exc
+    if translation is not None:
+        warnings = translation.relocate(translation.warnings + warnings)
     for warning in warnings:
         err.print(f"[yellow]warning[/yellow] {warning.expression}: {warning.message}")
     sys.stdout.buffer.write(orjson.dumps([event_to_dict(event)], option=orjson.OPT_INDENT_2) + b"\n")

@@ -18,6 +18,7 @@ import orjson
 import structlog
 
 from adapter import metrics
+from adapter.mapping.dialects import Dialects, Rejection, Translation, case_state, transaction_response
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import MappingFailed
 from adapter.mapping.outbound import Addressing, outbound_message_id
@@ -68,9 +69,11 @@ class Pipeline:
         routing: RoutingTable,
         audit_key: bytes,
         limits: JsonLimits | None = None,
+        dialects: Dialects | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits or JsonLimits()
+        self.dialects = dialects
         self.store = store
         self.validator = validator
         self.mapper = mapper
@@ -85,8 +88,16 @@ class Pipeline:
 
     def process_message(self, raw: bytes, *, caller: str | None = None) -> Result:
         header = None
+        translation: Translation | None = None
         try:
             bundle = parse_bundle(raw, self.limits)
+            dialect = self._inbound_dialect(caller)
+            if dialect is not None:
+                assert caller is not None
+                translated = self._from_dialect(dialect, bundle, caller)
+                if isinstance(translated, Result):
+                    return translated
+                translation, bundle = translated, translated.bundle
             header = _header_of(bundle)
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
@@ -97,13 +108,14 @@ class Pipeline:
                     return previous
                 self._refuse_reused_bundle_id(bundle.get("id"))
             try:
-                return self._process_new(bundle, caller)
+                return self._process_new(bundle, caller, translation)
             except _Retry:
                 return self._previous_response(str(message_id), caller) or Result(409, b"{}")
         except Rejected as rejected:
-            metrics.message_rejected(header, rejected.issues)
+            issues = translation.relocate(rejected.issues) if translation else rejected.issues
+            metrics.message_rejected(header, issues)
             self._audit_rejection(rejected, caller, raw)
-            return Result(rejected.status, orjson.dumps(operation_outcome(rejected.issues)))
+            return Result(rejected.status, orjson.dumps(operation_outcome(issues)))
         finally:
             structlog.contextvars.unbind_contextvars("message_id")
 
@@ -149,7 +161,48 @@ class Pipeline:
                 ],
             )
 
-    def _process_new(self, bundle: dict[str, Any], caller: str | None) -> Result:
+    # --- dialects (mappings/<dialect>/_dialect.yaml) ---
+
+    def _inbound_dialect(self, caller: str | None) -> str | None:
+        party = self.routing.party(caller) if caller else None
+        name = party.inbound_dialect if party else None
+        return name if self.dialects and name and self.dialects.get(name) else None
+
+    def _from_dialect(self, name: str, bundle: dict[str, Any], caller: str) -> Translation | Result:
+        """The canonical message a dialect Bundle stands for (validated against R4 and the dialect's
+        profile first), or the answer given before to the same message id."""
+        assert self.dialects is not None
+        dialect = self.dialects.get(name)
+        assert dialect is not None
+        issues = self.dialects.validate(dialect, bundle, self.validator)
+        if any(i.blocking for i in issues):
+            raise Rejected(422, issues)
+        message_id = self.dialects.message_id(dialect, bundle, caller)
+        if message_id is None:
+            where, what = "Bundle", "Bundle.identifier or Bundle.id"
+            raise Rejected(
+                422, [Issue("error", "required", f"No message id: {what} is needed.", where, "message-id")]
+            )
+        previous = self._previous_response(message_id, caller)
+        if previous is not None:
+            metrics.message_in(None, "duplicate")  # the event is not inferred for a resend
+            return previous
+        case_id = self.dialects.case_id(dialect, bundle)
+        case = None
+        if case_id is not None:
+            with self.store.engine.connect() as conn:
+                case = self.store.load_case(conn, case_id)
+        try:
+            translation = self.dialects.to_canonical(
+                dialect, bundle, caller, case_state(case) if case else None
+            )
+        except Rejection as exc:
+            raise Rejected(422, exc.issues) from exc
+        return translation
+
+    def _process_new(
+        self, bundle: dict[str, Any], caller: str | None, translation: Translation | None = None
+    ) -> Result:
         index = BundleIndex(bundle)
         issues = self.validator.validate_message(bundle, index)
         if any(i.blocking for i in issues):
@@ -157,14 +210,24 @@ class Pipeline:
         cycle = reference_cycle(index)
         if cycle is not None:
             raise Rejected(422, [cycle])
-        event, warnings = self.to_event(index, caller)
+        event, warnings = self.to_event(index, None if translation else caller)
+        if translation is not None:  # the mapper's own warnings first, where both found the same
+            found = {w.expression for w in warnings}
+            warnings = [w for w in translation.warnings if w.expression not in found] + warnings
         try:
-            return self._accept(index, event, warnings + issues, caller)
+            return self._accept(index, event, warnings + issues, caller, translation)
         except Rejected as rejected:
             rejected.about = event  # the audit record then names the case and the patient
             raise
 
-    def _accept(self, index: BundleIndex, event: Event, issues: list[Issue], caller: str | None) -> Result:
+    def _accept(
+        self,
+        index: BundleIndex,
+        event: Event,
+        issues: list[Issue],
+        caller: str | None,
+        translation: Translation | None = None,
+    ) -> Result:
         if caller is not None:
             _sender_is_caller(event.sender, caller)
         _fits_store(event)
@@ -208,6 +271,8 @@ class Pipeline:
                     outcome=operation_outcome(issues) if issues else None,
                 )
             )
+            if translation is not None:  # the sender's dialect gets the answer its form expects
+                response = _dialect_answer(translation, response)
             self.store.save_case(conn, next_case, [event], now, created=created)
             if isinstance(event, Kvittens):
                 record_kvittens(self.store, conn, event, now)
@@ -239,18 +304,20 @@ class Pipeline:
         return Result(200, response, case_id=event.case_id)
 
     def _render(self, event: Event, party: PartyConfig, case: DischargeCase) -> bytes:
-        """The outbound message for one recipient (a protected patient's details only to those
-        configured to see them)."""
+        """The outbound message for one recipient, in its outbound dialect (a protected patient's
+        details only to those configured to see them)."""
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
             event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c)
         )
+        if self.dialects is not None:
+            bundle = self.dialects.from_canonical(party.outbound_dialect, bundle)
         return orjson.dumps(bundle)
 
     def to_event(self, index: BundleIndex, caller: str | None = None) -> tuple[Event, list[Issue]]:
         """Map a validated message to its process event in the sender's dialect."""
         sender_party = self.routing.party(caller) if caller else None
-        dialect = sender_party.dialect if sender_party else "canonical"
+        dialect = sender_party.inbound_dialect if sender_party else "canonical"
         try:
             return self.mapper.to_event(dialect, index)
         except MappingFailed as exc:
@@ -265,8 +332,8 @@ class Pipeline:
             party=caller,
             action="receive",
             outcome="denied" if rejected.status == 403 else "rejected",
-            message_id=about.message_id if about else None,
-            case_id=about.case_id if about else None,
+            message_id=_within(about.message_id, 200) if about else None,
+            case_id=_within(about.case_id, 200) if about else None,
             patient_hash=patient_hash(patient.identifier, self.audit_key) if patient else None,
             detail={
                 "status": rejected.status,
@@ -296,6 +363,11 @@ def _sender_is_caller(sender: str, caller: str) -> None:
 
 # The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
 _KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+
+
+def _within(value: str, width: int) -> str | None:
+    """The value if it fits its column (a refused message's may not: it is why it was refused)."""
+    return value if len(value) <= width else None
 
 
 def _fits_store(event: Event) -> None:
@@ -372,3 +444,22 @@ def _destination_ids(header: dict[str, Any]) -> list[str]:
         if isinstance(value, str):
             ids.append(value)
     return ids
+
+
+def _dialect_answer(translation: Translation, response: bytes) -> bytes:
+    """A dialect sender's answer: a transaction-response with the warnings (located in what it
+    sent) on its first entry."""
+    outcome = next(
+        (
+            e["resource"]
+            for e in orjson.loads(response).get("entry") or []
+            if e["resource"]["resourceType"] == "OperationOutcome"
+        ),
+        None,
+    )
+    if outcome is not None:
+        for issue in outcome.get("issue") or []:
+            located = translation.locate((issue.get("expression") or [None])[0])
+            if located:
+                issue["expression"] = [located]
+    return orjson.dumps(transaction_response(translation.original, 200, outcome))

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_measures, delivery, validation
+from bench import bench_measures, delivery, http, ingest, validation
 
-BENCHMARKS = {"validation": validation.main, "measures": bench_measures.main, "delivery": delivery.main}
+BENCHMARKS = {
+    "ingest": ingest.main,
+    "http": http.main,
+    "validation": validation.main,
+    "measures": bench_measures.main,
+    "delivery": delivery.main,
+}
 
 
 def main(names: list[str]) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime
+from adapter.app import Runtime, create_app
 from adapter.mapping.outbound import outbound_message_id
 from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode, NeedsCategory
@@ -23,11 +24,15 @@ def header_id(step: int) -> str:
     return str(orjson.loads(STEPS[step - 1].read_bytes())["entry"][0]["resource"]["id"])
 
 
-def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:
+def replay(runtime: Runtime) -> None:
     assert len(STEPS) == 13
     for path in STEPS:
         result = runtime.pipeline.process_message(path.read_bytes())
         assert result.status == 200, (path.name, result.body[:500])
+
+
+def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:
+    replay(runtime)
     with runtime.store.engine.connect() as conn:
         case = runtime.store.load_case(conn, "SU-2026-000123")
         rows = conn.execute(
@@ -71,3 +76,20 @@ def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> N
     assert sorted((r.recipient, r.kind) for r in rows) == sorted(expected)
     for row in rows:
         assert [i for i in runtime.validator.validate_message(orjson.loads(row.body)) if i.blocking] == []
+
+
+def test_the_read_api_serves_what_the_case_messages_carried(runtime: Runtime) -> None:
+    """The case's resources are rendered from its events by the same rules: the plan, the meeting
+    as rebooked, both messages of the thread; the Encounter as the case stands."""
+    replay(runtime)
+    with TestClient(create_app(runtime=runtime)) as client:
+        [plan] = [e["resource"] for e in client.get("/fhir/CarePlan").json()["entry"]]
+        [meeting] = [e["resource"] for e in client.get("/fhir/Appointment").json()["entry"]]
+        notes = [e["resource"] for e in client.get("/fhir/Communication").json()["entry"]]
+        [stay] = [e["resource"] for e in client.get("/fhir/Encounter").json()["entry"]]
+    assert plan["identifier"] == [{"value": "SPU-2026-000123"}]
+    assert len(plan["activity"]) == 6
+    assert (meeting["start"], meeting["status"]) == ("2026-11-26T13:00:00+01:00", "booked")
+    assert sorted(n["payload"][0]["contentString"][:4] for n in notes) == ["Pati", "Tack"]
+    assert (stay["status"], stay["period"]["end"]) == ("finished", "2026-11-27T14:00:00+01:00")
+    assert stay["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "home"

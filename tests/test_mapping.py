@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import shutil
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from adapter.config import PROJECT_ROOT
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing, outbound_message_id
+from adapter.mapping.template import TemplateError
 from adapter.process.case import DischargeCase
 from adapter.process.events import (
     EVENT_TYPES,
@@ -32,6 +35,7 @@ from adapter.process.events import (
     Participant,
     Party,
     Patient,
+    Planeringsunderlag,
 )
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
@@ -122,11 +126,17 @@ def _sendable(event: Event) -> Event:
     patient, the folkbokföringsadress and the expected discharge."""
     if getattr(event, "mode", None) is MeetingMode.VIDEO and getattr(event, "url", 1) is None:
         event = dataclasses.replace(event, url="https://video.example.invalid/m")  # type: ignore[type-var]
-    if hasattr(event, "participants"):
-        people = tuple(
-            p if p.role or p.hsa_id else dataclasses.replace(p, role="patient") for p in event.participants
-        )
-        event = dataclasses.replace(event, participants=people)  # type: ignore[type-var]
+    for name in ("participants", "contacts"):
+        if hasattr(event, name):
+            people = tuple(
+                p if p.role or p.hsa_id else dataclasses.replace(p, role="patient")
+                for p in getattr(event, name)
+            )
+            event = dataclasses.replace(event, **{name: people})  # type: ignore[type-var]
+    if isinstance(event, Planeringsunderlag) and event.plan_type != "SPU":  # SIP and DO: an activity
+        event = dataclasses.replace(event, activities=event.activities or (Activity(kind="hemtjänst"),))
+    if isinstance(event, Planeringsunderlag) and event.plan_type == "DO":  # DO: a care team
+        event = dataclasses.replace(event, contacts=event.contacts or (Participant(role="fast vårdkontakt"),))
     if isinstance(event, Inskrivningsmeddelande):  # name, address and expected discharge are required
         patient = dataclasses.replace(
             event.patient,
@@ -237,3 +247,24 @@ def test_every_event_kind_has_a_canonical_mapping_both_ways() -> None:
         EVENT_TYPES
     )
     assert all(rule.render is not None for rule in rules.values() if rule.dialect == "canonical")
+
+
+def test_an_element_of_a_tuple_item_no_rule_reads_is_a_warning_with_its_path() -> None:
+    bundle = message("planeringsunderlag", performers=2)
+    _, warnings = mapper().to_event("canonical", BundleIndex(bundle))
+    focus = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "CarePlan")
+    assert [w.expression for w in warnings] == [
+        f"Bundle.entry[{focus}].resource.activity[{n}].detail.performer" for n in range(2)
+    ]
+
+
+def test_a_template_naming_an_unknown_field_stops_start_up(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "mappings", tmp_path / "mappings")
+    broken = tmp_path / "mappings" / "canonical" / "utskrivningsmeddelande.yaml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("${disposition}", "${dispositon}"), encoding="utf-8"
+    )
+    with pytest.raises(
+        TemplateError, match=r"utskrivningsmeddelande\.yaml: encounter: unknown field 'dispositon'"
+    ):
+        Mapper.from_dir(tmp_path / "mappings", lus_validator().package)

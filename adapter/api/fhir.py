@@ -33,6 +33,15 @@ async def process_message(request: Request, caller: Caller = Depends(authenticat
     return fhir_response(result.body, result.status)
 
 
+@router.post(
+    "",
+    summary="Accept a transaction Bundle in the caller's dialect (mappings/README.md, Dialects)",
+    openapi_extra=FHIR_BODY,
+)
+async def transaction(request: Request, caller: Caller = Depends(authenticated)) -> Response:
+    return await process_message(request, caller)
+
+
 @router.get("/metadata", summary="CapabilityStatement")
 def metadata(request: Request) -> Response:
     return fhir_response(capability_statement(request.app.state.runtime.routing.self_.base_url))
@@ -52,6 +61,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "resource": capability_resources(),
+                "interaction": [{"code": "transaction"}],
                 "operation": [
                     {
                         "name": "process-message",

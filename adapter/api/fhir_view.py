@@ -4,10 +4,10 @@ Inbound Bundles are not stored: the event log is the truth. A case's resources a
 its events by the outbound renderer (`Mapper.to_bundle`), so a search returns the same resources
 the adapter sends to the parties. Each message carries the current version of the resources it is
 about, so the rendering of the latest event (in event time) that carries a resource wins; a
-makulerat message contributes nothing. An event kind the renderer cannot render yet contributes
-nothing either, so the Encounter's status and end are taken from the case itself: a discharged
-patient never shows as in hospital. A protected patient's name and address are rendered only for
-readers that may see them, as in the messages sent (adapter/security/protected.py).
+makulerat message contributes nothing. Each event is rendered with the case as it stands now, and
+the Encounter's status and end are taken from the case itself: a discharged patient never shows as
+in hospital. A protected patient's name and address are rendered only for readers that may see
+them, as in the messages sent (adapter/security/protected.py).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -80,6 +81,7 @@ def map_inbound(
     if any(i.blocking for i in issues):
         raise MappingFailed(issues)
     issues.extend(_unmapped(rule, scope, paths, context))
+    issues.extend(_unreferenced(rule, index))
     try:
         return event_from_dict(data), issues
     except (TypeError, ValueError) as exc:
@@ -159,41 +161,103 @@ _EXTENSION_VARIABLE = re.compile(r"%(ext_[A-Za-z0-9_]+)")
 def _unmapped(
     rule: MessageRule, scope: dict[str, dict[str, Any]], paths: dict[str, str], context: dict[str, Any]
 ) -> list[Issue]:
-    """A warning for each element of the focus resource that no field reads: never dropped silently.
-    An element counts as read when a field's path on the focus starts with it; an extension, when a
-    field's path names its URL's variable."""
+    """A warning for each element of the focus resource and of the MessageHeader that no field
+    reads: never dropped silently. An element counts as read when a field's path on its resource
+    starts with it; an extension, when a field's path names its URL's variable. The items of a tuple
+    field (`each`) with a plain dotted path are checked the same way against the item's fields."""
     focus = next(
         (name for name, origin, element in rule.resources if (origin, element) == ("header", "focus")), None
     )
     resource = scope.get(focus) if focus else None
     if resource is None or focus is None:
         return []
-    read: set[str] = {name for name in rule.ignore if not name.startswith("%")} | {
-        "resourceType",
-        "id",
-        "meta",
-        "text",
-    }
-    urls = {str(context.get(name[1:])) for name in rule.ignore if name.startswith("%")}
-    read.update(element.split(".")[0] for _, origin, element in rule.resources if origin == focus)
-    for compiled in rule.fields:
-        if compiled.rule.source != focus:
-            continue
+    fields = [f for f in rule.fields if f.rule.source == focus]
+    read = {element.split(".")[0] for _, origin, element in rule.resources if origin == focus}
+    issues = _unread(rule, resource, paths[focus], fields, [*rule.ignore, *read], context)
+    for compiled in fields:
+        if compiled.each and _DOTTED.match(compiled.rule.path):
+            for item, where in _walk(resource, paths[focus], compiled.rule.path.split(".")):
+                issues += _unread(rule, item, where, compiled.each, compiled.rule.ignore, context)
+    header = scope.get("header")
+    if header is not None:  # the MessageHeader, the same way
+        fields = [f for f in rule.fields if f.rule.source == "header"]
+        read = {element.split(".")[0] for _, origin, element in rule.resources if origin == "header"}
+        issues += _unread(rule, header, paths["header"], fields, [*rule.header_ignore, *read], context)
+    return issues
+
+
+def _unread(
+    rule: MessageRule,
+    node: dict[str, Any],
+    where: str,
+    fields: list[CompiledField],
+    ignore: list[str] | frozenset[str],
+    context: dict[str, Any],
+) -> list[Issue]:
+    read = {name for name in ignore if not name.startswith("%")} | {"resourceType", "id", "meta", "text"}
+    urls = {str(context.get(name[1:])) for name in ignore if name.startswith("%")}
+    for compiled in fields:
         match = _FIRST_ELEMENT.match(compiled.rule.path)
         if match:
             read.add(match.group(1))
         urls.update(str(context.get(v)) for v in _EXTENSION_VARIABLE.findall(_all_paths(compiled)))
-    base = paths[focus]
     issues = []
-    for key in resource:
-        if key == "extension" and isinstance(resource[key], list):
-            for i, ext in enumerate(resource[key]):
+    for key, value in node.items():
+        if key == "extension" and isinstance(value, list):
+            for i, ext in enumerate(value):
                 url = ext.get("url") if isinstance(ext, dict) else None
                 if url not in urls:
-                    issues.append(_unmapped_issue(rule, f"{base}.extension[{i}]", f"extension {url}"))
+                    issues.append(_unmapped_issue(rule, f"{where}.extension[{i}]", f"extension {url}"))
         elif key not in read:
-            issues.append(_unmapped_issue(rule, f"{base}.{key}", key))
+            issues.append(_unmapped_issue(rule, f"{where}.{key}", key))
     return issues
+
+
+_DOTTED = re.compile(r"^[A-Za-z]+(\.[A-Za-z]+)*$")
+
+
+def _walk(node: Any, where: str, steps: list[str]) -> list[tuple[dict[str, Any], str]]:
+    """The elements a dotted path reaches, each with its FHIRPath expression."""
+    if not steps:
+        return [(node, where)] if isinstance(node, dict) else []
+    value = node.get(steps[0]) if isinstance(node, dict) else None
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in _walk(v, f"{where}.{steps[0]}[{i}]", steps[1:])]
+    return _walk(value, f"{where}.{steps[0]}", steps[1:]) if value is not None else []
+
+
+def _unreferenced(rule: MessageRule, index: BundleIndex) -> list[Issue]:
+    """A warning for each entry no reference reaches from the MessageHeader: no rule can read it,
+    so it would be dropped silently (an entry that is reached travels with the case it describes)."""
+    header = index.header
+    if header is None:
+        return []
+    reached = {header.index}
+    todo = [header.resource]
+    while todo:
+        for ref in _references(todo.pop()):
+            entry = index.resolve(ref)
+            if entry is not None and entry.index not in reached:
+                reached.add(entry.index)
+                todo.append(entry.resource)
+    return [
+        _unmapped_issue(rule, entry.path, f"{entry.resource.get('resourceType')} (referenced by nothing)")
+        for entry in index.entries
+        if entry.index not in reached
+    ]
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every Reference.reference inside a resource, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
 
 
 def _all_paths(compiled: CompiledField) -> str:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.mapping.rules import MessageRule, RenderSpec
-from adapter.mapping.template import Template, TemplateError
+from adapter.mapping.template import Template, TemplateError, check, entries_named
 from adapter.process.case import DischargeCase
-from adapter.process.events import Event
+from adapter.process.events import EVENT_TYPES, Event
 from adapter.validation.terminology import Terminology
 
 # Stable ids: the same event sent to the same recipient always has the same MessageHeader.id,
@@ -52,6 +52,8 @@ class Renderer:
             **{"cs_" + cs_id.replace("-", "_"): terms.code_system_url(cs_id) for cs_id in terms.code_systems},
         }
         self.event_display = terms.codes("lus-event")
+        for rule in rules.values():
+            _check(rule)
 
     def render(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
         """The message for one recipient. `case` is the case the event belongs to (after it):
@@ -62,6 +64,40 @@ class Renderer:
         if case is None:
             case = DischargeCase.open(event)
         return _Message(rule, rule.render, self, event, case, to).bundle()
+
+
+# What a template may name besides the event's fields (see _Message.scope).
+_SCOPE = {"kind", "case", "to", "display", "header_id", "hsa"}
+
+
+def _check(rule: MessageRule) -> None:
+    """Every template the rule renders names only fields its event has (raises TemplateError)."""
+    if rule.render is None:
+        return
+    names = _SCOPE | {f.name for f in dataclasses.fields(EVENT_TYPES[rule.event])}
+    check(rule.render.header, names, f"{rule.source_file}: render.header")
+    pending, seen = ["header", "organization", rule.render.focus], set()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            template = _resolve(rule, rule.render, name)
+            check(template, names, f"{rule.source_file}: {name}")
+            pending.extend(entries_named(template) - {"focus"})
+
+
+def _resolve(rule: MessageRule, spec: RenderSpec, name: str) -> dict[str, Any]:
+    """An entry template: the message's own, else the shared one; `$use` merges over a shared one."""
+    template = spec.entries.get(name, rule.templates.get(name))
+    if not isinstance(template, dict):
+        raise TemplateError(f"{rule.source_file}: no entry template {name!r}")
+    base = template.get("$use")
+    if base is not None:
+        shared = rule.templates.get(base)
+        if not isinstance(shared, dict):
+            raise TemplateError(f"{rule.source_file}: no shared template {base!r}")
+        template = {**shared, **{k: v for k, v in template.items() if k != "$use"}}
+    return template
 
 
 class _Message:
@@ -91,7 +127,7 @@ class _Message:
         self.orgs: dict[str, dict[str, Any]] = {}
 
     def bundle(self) -> dict[str, Any]:
-        header = self._resolve("header")
+        header = _resolve(self.rule, self.spec, "header")
         header = {**header, **self.spec.header}
         header_entry = {
             "fullUrl": _urn("header", self.event.message_id, self.to.recipient_hsa_id),
@@ -110,7 +146,7 @@ class _Message:
             name = self.spec.focus
         entry = self.entries.get(name)
         if entry is None:
-            template = self._resolve(name)
+            template = _resolve(self.rule, self.spec, name)
             key = template.get("$key")
             seed = str(self.template.render(key, self.scope)) if key else self.event.case_id
             entry = self.entries[name] = {"fullUrl": _urn(name, seed), "resource": {}}
@@ -120,22 +156,9 @@ class _Message:
 
     def org(self, hsa_id: str) -> str:
         if hsa_id not in self.orgs:
-            template = self._resolve("organization")
+            template = _resolve(self.rule, self.spec, "organization")
             self.orgs[hsa_id] = {
                 "fullUrl": _urn("organization", hsa_id),
                 "resource": self.template.render(template, {**self.scope, "hsa": hsa_id}),
             }
         return str(self.orgs[hsa_id]["fullUrl"])
-
-    def _resolve(self, name: str) -> dict[str, Any]:
-        """An entry template: the message's own, else the shared one; `$use` merges over a shared one."""
-        template = self.spec.entries.get(name, self.rule.templates.get(name))
-        if not isinstance(template, dict):
-            raise TemplateError(f"{self.rule.source_file}: no entry template {name!r}")
-        base = template.get("$use")
-        if base is not None:
-            shared = self.rule.templates.get(base)
-            if not isinstance(shared, dict):
-                raise TemplateError(f"{self.rule.source_file}: no shared template {base!r}")
-            template = {**shared, **{k: v for k, v in template.items() if k != "$use"}}
-        return template

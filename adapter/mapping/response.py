@@ -44,7 +44,14 @@ def response_message(
 
 
 def response_code(bundle: Any) -> str | None:
-    """The MessageHeader.response.code of a response message, or None if it is not one."""
+    """The MessageHeader.response.code of a response message, or None if it is not one. A
+    transaction-response (what a transaction or communication dialect recipient answers) is ok
+    when every entry succeeded."""
+    if isinstance(bundle, dict) and bundle.get("type") == "transaction-response":
+        statuses = [
+            str(((e or {}).get("response") or {}).get("status", "")) for e in bundle.get("entry") or []
+        ]
+        return "ok" if statuses and all(s.startswith("2") for s in statuses) else "fatal-error"
     if not isinstance(bundle, dict) or bundle.get("type") != "message":
         return None
     entries = bundle.get("entry") or []

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import fhirpathpy
 import yaml
-from fhirpathpy.models import models
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapter.mapping.fastpath import compile_expression
 from adapter.process.events import EVENT_TYPES
 
 FieldType = Literal["string", "date", "dateTime", "boolean", "system", "strings"]
@@ -36,6 +35,7 @@ class FieldRule(BaseModel):
     default: Any = None
     map: dict[str, Any] | str | None = None  # a table, or the name of a `codes:` table (reversed)
     each: dict[str, FieldRule] | None = None
+    ignore: list[str] = []  # with `each`: elements of an item read by no field, no warning
 
 
 FieldRule.model_rebuild()
@@ -100,13 +100,14 @@ class MessageRule:
     fields: list[CompiledField] = field(default_factory=list)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()  # focus elements no warning is given for
+    header_ignore: frozenset[str] = frozenset()  # MessageHeader elements no warning is given for
     render: RenderSpec | None = None
     templates: dict[str, Any] = field(default_factory=dict)
 
 
 def compile_fhirpath(expression: str, where: str) -> Compiled:
     try:
-        return fhirpathpy.compile(expression, model=models["r4"])
+        return compile_expression(expression)
     except Exception as exc:  # the parser raises bare exceptions of several kinds
         raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
 
@@ -155,6 +156,7 @@ def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -
         shared = common.templates.get(str(focus.get("$use")), {})
         focus_type = focus.get("resourceType") or shared.get("resourceType")
     rule.ignore = frozenset(spec.ignore) | frozenset(common.ignore.get(str(focus_type), ()))
+    rule.header_ignore = frozenset(common.ignore.get("MessageHeader", ()))
     return rule
 
 

@@ -163,3 +163,37 @@ class Template:
         if key not in codes:
             raise TemplateError(f"codes table {table!r} has no entry for {key!r}")
         return codes[key]
+
+
+def check(template: Any, names: set[str], where: str) -> None:
+    """Start-up check: every `${…}` and field directive of a template starts with a known name
+    (an event field, `case`, `to` … or a `$each` item), so a typo stops start-up, not a message."""
+    if isinstance(template, str):
+        if template.startswith("${") and template.endswith("}"):
+            _known(template[2:-1], names, where)
+    elif isinstance(template, list):
+        for item in template:
+            check(item, names, where)
+    elif isinstance(template, dict):
+        for directive in ("$value", "$else", "$if", "$each"):
+            if directive in template:
+                _known(template[directive], names, where)
+        inner = names | {template.get("$as", "item")} if "$each" in template else names
+        for key, sub in template.items():
+            if key not in ("$value", "$else", "$if", "$each", "$as", "$map", "$ref"):
+                check(sub, inner, where)
+
+
+def _known(dotted: Any, names: set[str], where: str) -> None:
+    if str(dotted).split(".")[0] not in names:
+        raise TemplateError(f"{where}: unknown field {dotted!r} (known: {', '.join(sorted(names))})")
+
+
+def entries_named(template: Any) -> set[str]:
+    """The entry templates a template pulls in: `$ref` and `$use` names."""
+    if isinstance(template, list):
+        return set().union(*(entries_named(t) for t in template)) if template else set()
+    if isinstance(template, dict):
+        found = {str(template[k]) for k in ("$ref", "$use") if k in template}
+        return found.union(*(entries_named(v) for v in template.values()))
+    return set()

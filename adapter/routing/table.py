@@ -31,12 +31,22 @@ class DeliveryOverrides(BaseModel):
     breaker_reset: float | None = Field(None, gt=0, description="Seconds open before a trial call")
 
 
+class DialectPair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inbound: str = Field("canonical", description="What the party sends")
+    outbound: str = Field("canonical", description="What the party is sent")
+
+
 class PartyConfig(BaseModel):
     hsa_id: str
     name: str
     kind: Party
     endpoint: str
-    dialect: str = "canonical"
+    dialect: str | DialectPair = Field(
+        "canonical",
+        description="mappings/<dialect>/ its system speaks; or {inbound, outbound} when they differ",
+    )
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
     delivery: DeliveryOverrides | None = None
     sees_protected_details: bool = Field(
@@ -44,6 +54,16 @@ class PartyConfig(BaseModel):
         description="Receives the name and address of a patient with a protected identity"
         " (sekretessmarkering); other parties get the message without them.",
     )
+
+    @property
+    def inbound_dialect(self) -> str:
+        """The dialect of the messages this party sends."""
+        return self.dialect if isinstance(self.dialect, str) else self.dialect.inbound
+
+    @property
+    def outbound_dialect(self) -> str:
+        """The dialect of the messages this party is sent."""
+        return self.dialect if isinstance(self.dialect, str) else self.dialect.outbound
 
 
 class SelfConfig(BaseModel):
@@ -71,3 +91,13 @@ def load_routing_table(config_dir: Path) -> RoutingTable:
         raise RoutingError(f"No routing table: {path} does not exist") from None
     except (yaml.YAMLError, ValidationError) as exc:
         raise RoutingError(f"{path}: {exc}") from exc
+
+
+def check_dialects(table: RoutingTable, known: set[str]) -> None:
+    """Every dialect the table names has its mappings/<dialect>/ folder; checked at start-up."""
+    for party in table.parties:
+        for name in (party.inbound_dialect, party.outbound_dialect):
+            if name not in known:
+                raise RoutingError(
+                    f"Party {party.hsa_id} names dialect {name!r}; known: {', '.join(sorted(known))}"
+                )

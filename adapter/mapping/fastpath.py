@@ -1,0 +1,296 @@
+"""FHIRPath compiled to Python closures over plain dicts, with fhirpathpy as fallback.
+
+Nearly every mapping rule, and many profile invariants, is a simple path — `period.start`,
+`identifier.where(system in %hsa_id).value`, `extension.where(url = %x).value.code` — and
+fhirpathpy interprets its parse tree and wraps every node on each call: half the ingest time.
+This module compiles the subset such rules use
+(member paths with choice types, `where`, `exists`, `empty`, `skip`, `first`, `=`, `!=`, `in`, `|`,
+`and`, `or`, %variables, string and integer literals) into closures; anything else returns
+fhirpathpy's own compiled function, so every expression still works. A test checks both agree on
+every expression in mappings/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models
+
+Compiled = Callable[..., list[Any]]
+Node = Callable[[list[Any], dict[str, Any]], list[Any]]
+
+_TOKEN = re.compile(r"\s*(?:(%?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|[.()=|,]))")
+
+
+class _Unsupported(Exception):
+    """An expression outside the compiled subset: fhirpathpy evaluates it."""
+
+
+class _EvaluationFallback(Exception):
+    """Data outside the subset's semantics: fhirpathpy evaluates this call."""
+
+
+def compile_expression(expression: str) -> Compiled:
+    """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple."""
+    general: Compiled = fhirpathpy.compile(expression, model=models["r4"])
+    try:
+        node = _Parser(expression).parse()
+    except _Unsupported:
+        return general
+
+    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+        data = resource.data if isinstance(resource, ResourceNode) else resource  # typed for fhirpathpy
+        try:
+            return node([data], variables or {})
+        except _EvaluationFallback:  # data outside the subset's semantics, e.g. comparing decimals
+            return general(resource, variables or {})
+
+    return evaluate
+
+
+@cache
+def _choice_suffixes() -> dict[str, tuple[str, ...]]:
+    """Element name → type suffixes of choice elements of that name, e.g. value → (Code, String, …)."""
+    suffixes: dict[str, list[str]] = {}
+    for path, types in models["r4"]["choiceTypePaths"].items():
+        known = suffixes.setdefault(path.rsplit(".", 1)[-1], [])
+        known += [t for t in types if t not in known]
+    return {name: tuple(types) for name, types in suffixes.items()}
+
+
+def _member(name: str) -> Node:
+    choices = tuple(name + t for t in _choice_suffixes().get(name, ()))
+
+    def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            value = item.get(name)
+            if value is None:
+                for key in choices:
+                    value = item.get(key)
+                    if value is not None:
+                        break
+                else:
+                    continue
+            if isinstance(value, list):
+                out += [v for v in value if v is not None]
+            else:
+                out.append(value)
+        return out
+
+    return member
+
+
+def _then(first: Node, second: Node) -> Node:
+    return lambda items, env: second(first(items, env), env)
+
+
+def _variable(name: str) -> Node:
+    def variable(_: list[Any], env: dict[str, Any]) -> list[Any]:
+        if name not in env:
+            raise ValueError(f"undefined variable %{name}")
+        value = env[name]
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+    return variable
+
+
+def _is_true(result: list[Any]) -> bool:
+    return result == [True]
+
+
+def _function(name: str, args: list[Node]) -> Node:
+    if name == "where" and len(args) == 1:
+        criterion = args[0]
+        return lambda items, env: [x for x in items if _is_true(criterion([x], env))]
+    if name == "exists" and not args:
+        return lambda items, _: [bool(items)]
+    if name == "empty" and not args:
+        return lambda items, _: [not items]
+    if name == "first" and not args:
+        return lambda items, _: items[:1]
+    if name == "skip" and len(args) == 1:
+        count = args[0]
+        return lambda items, env: items[_integer(count(items, env)) :]
+    raise _Unsupported(name)
+
+
+def _integer(value: list[Any]) -> int:
+    if len(value) != 1 or not isinstance(value[0], int):
+        raise ValueError("skip() takes one integer")
+    return value[0]
+
+
+def _compare(op: str, left: Node, right: Node) -> Node:
+    def compare(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = left(items, env), right(items, env)
+        if op == "in":
+            if len(a) > 1:
+                raise ValueError("'in' takes a single item on its left")
+            return [a[0] in b] if a else []
+        if not a or not b:
+            return []
+        if any(isinstance(v, dict | float) for v in a + b):
+            raise _EvaluationFallback  # structural or decimal equality
+        return [(a == b) == (op == "=")]
+
+    return compare
+
+
+def _logic(op: str, left: Node, right: Node) -> Node:
+    def logic(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = _boolean(left(items, env)), _boolean(right(items, env))
+        if op == "and":
+            if a is False or b is False:
+                return [False]
+            return [True] if a and b else []
+        if a is True or b is True:
+            return [True]
+        return [False] if a is False and b is False else []
+
+    return logic
+
+
+def _boolean(value: list[Any]) -> bool | None:
+    if not value:
+        return None
+    if len(value) == 1 and isinstance(value[0], bool):
+        return value[0]
+    raise _EvaluationFallback  # singleton evaluation of non-booleans
+
+
+def _union(left: Node, right: Node) -> Node:
+    def union(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        for value in left(items, env) + right(items, env):
+            if value not in out:
+                out.append(value)
+        return out
+
+    return union
+
+
+class _Parser:
+    def __init__(self, expression: str) -> None:
+        self.tokens: list[str] = []
+        position, text = 0, expression.rstrip()
+        while position < len(text):
+            match = _TOKEN.match(text, position)
+            if match is None:
+                raise _Unsupported(text[position:])
+            self.tokens.append(match.group().strip())
+            position = match.end()
+        self.at = 0
+
+    def parse(self) -> Node:
+        node = self.expression()
+        if self.at != len(self.tokens):
+            raise _Unsupported(self.tokens[self.at])
+        return node
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None or (expected is not None and token != expected):
+            raise _Unsupported(f"expected {expected}, found {token}")
+        self.at += 1
+        return token
+
+    def expression(self) -> Node:
+        node = self.conjunction()
+        while self.peek() == "or":
+            self.take()
+            node = _logic("or", node, self.conjunction())
+        return node
+
+    def conjunction(self) -> Node:
+        node = self.comparison()
+        while self.peek() == "and":
+            self.take()
+            node = _logic("and", node, self.comparison())
+        return node
+
+    def comparison(self) -> Node:
+        node = self.union()
+        if self.peek() in ("=", "!=", "in"):
+            op = self.take()
+            node = _compare(op, node, self.union())
+        return node
+
+    def union(self) -> Node:
+        node = self.term()
+        while self.peek() == "|":
+            self.take()
+            node = _union(node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.primary()
+        while self.peek() == ".":
+            self.take()
+            node = _then(node, self.invocation())
+        return node
+
+    def primary(self) -> Node:
+        token = self.peek()
+        if token is None:
+            raise _Unsupported("end of expression")
+        if token == "(":
+            self.take()
+            node = self.expression()
+            self.take(")")
+            return node
+        if token.startswith("%"):
+            self.take()
+            return _variable(token[1:])
+        if token.startswith("'"):
+            self.take()
+            if "\\" in token:
+                raise _Unsupported(token)
+            literal = token[1:-1]
+            return lambda _items, _env: [literal]
+        if token.isdigit():
+            self.take()
+            number = int(token)
+            return lambda _items, _env: [number]
+        if token[0].isupper():
+            raise _Unsupported(token)  # a type name (`Patient.name`) filters: fhirpathpy's job
+        return self.invocation()
+
+    def invocation(self) -> Node:
+        name = self.take()
+        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in ("and", "or", "in"):
+            raise _Unsupported(name)
+        if self.peek() != "(":
+            return _member(name)
+        self.take("(")
+        args: list[Node] = []
+        while self.peek() != ")":
+            args.append(self.expression())
+            if self.peek() == ",":
+                self.take()
+        self.take(")")
+        return _function(name, args)
+
+
+def _compile_fast(expression: str) -> Compiled:
+    """The compiled closure alone (for tests): raises _Unsupported outside the subset."""
+    node = _Parser(expression).parse()
+    general = fhirpathpy.compile(expression, model=models["r4"])
+
+    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+        try:
+            return node([resource], variables or {})
+        except _EvaluationFallback:
+            return list(general(resource, variables or {}))
+
+    return evaluate

@@ -1,0 +1,146 @@
+"""$process-message over HTTP on loopback: messages per second and p50/p99 latency with N
+concurrent senders, beside the floor of this stack (bench.floor: FastAPI + uvicorn, parse the
+JSON, answer a fixed message). The load generator runs in its own process.
+
+    .venv/bin/python -m bench.http [--senders 16] [--seconds 10]
+
+The adapter runs as `lus-adapter serve` with default settings and no delivery worker (delivery is
+bench.delivery's subject). PostgreSQL is measured when LUS_TEST_POSTGRES_DSN names a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.ingest import bundle_of, fresh
+from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
+from tests.processes import FHIR, AdapterProcess
+from tests.test_end_to_end import free_port, wait_until
+
+
+def load(
+    base: str, senders: int, seconds: float, out: multiprocessing.Queue[tuple[int, list[float]]]
+) -> None:
+    """The load generator (its own process): `senders` closed loops, each posting a new message
+    as soon as the previous one is answered."""
+    template = bundle_of(30)
+    latencies: list[float] = []
+    refused = 0
+
+    async def sender(client: httpx.AsyncClient, deadline: float) -> None:
+        nonlocal refused
+        while time.monotonic() < deadline:
+            raw = fresh(template)
+            start = time.perf_counter()
+            reply = await client.post(f"{base}/fhir/$process-message", content=raw, headers=FHIR)
+            latencies.append(time.perf_counter() - start)
+            refused += reply.status_code != 200
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=senders)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            await sender(client, time.monotonic() + 1)  # warm up
+            latencies.clear()
+            deadline = time.monotonic() + seconds
+            await asyncio.gather(*(sender(client, deadline) for _ in range(senders)))
+
+    asyncio.run(run())
+    out.put((refused, latencies))
+
+
+def measure(base: str, senders: int, seconds: float) -> tuple[float, float, float, int]:
+    queue: multiprocessing.Queue[tuple[int, list[float]]] = multiprocessing.get_context("spawn").Queue()
+    proc = multiprocessing.get_context("spawn").Process(target=load, args=(base, senders, seconds, queue))
+    proc.start()
+    refused, latencies = queue.get()
+    proc.join()
+    latencies.sort()
+    n = len(latencies)
+    return n / seconds, 1000 * latencies[n // 2], 1000 * latencies[min(n - 1, int(n * 0.99))], refused
+
+
+def floor(senders: int, seconds: float) -> tuple[float, float, float, int]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.floor:app", "--port", str(port), "--log-level", "warning"]
+    )
+    try:
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/docs"), 30, "the floor server")
+        return measure(f"http://127.0.0.1:{port}", senders, seconds)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def adapter(
+    database_url: str, workdir: Path, senders: int, seconds: float
+) -> tuple[float, float, float, int]:
+    none = "http://127.0.0.1:9/none"
+    config = write_routing(workdir / "config", {SELF: none, VARDCENTRAL: none, KOMMUN: none})
+    process = AdapterProcess(
+        env={
+            "LUS_DATABASE_URL": database_url,
+            "LUS_CONFIG_DIR": str(config),
+            "LUS_LOG_LEVEL": "warning",
+            "LUS_WORKER": "false",
+        },
+        log=workdir / "adapter.log",
+    )
+    process.start()
+    try:
+        return measure(process.base, senders, seconds)
+    finally:
+        process.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--senders", type=int, default=16, help="concurrent senders")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server")
+    args = parser.parse_args()
+    rows = {"floor: FastAPI+uvicorn, parse + fixed answer": floor(args.senders, args.seconds)}
+    with tempfile.TemporaryDirectory(prefix="lus-bench-") as tmp:
+        rows["adapter, SQLite"] = adapter(
+            f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp) / "sqlite", args.senders, args.seconds
+        )
+        dsn = os.environ.get("LUS_TEST_POSTGRES_DSN")
+        if dsn:
+            with fresh_postgres_database(dsn, prefix="lus_bench") as url:
+                rows["adapter, PostgreSQL"] = adapter(url, Path(tmp) / "postgres", args.senders, args.seconds)
+    base_rate, _, base_p99, _ = rows["floor: FastAPI+uvicorn, parse + fixed answer"]
+    print(
+        f"\nHTTP $process-message, 30-entry bundles, {args.senders} concurrent senders, {args.seconds:.0f} s"
+    )
+    print(
+        f"{'server':<46}{'msg/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'refused':>8}"
+        f"{'rate/floor':>11}{'p99/floor':>10}"
+    )
+    for name, (rate, p50, p99, refused) in rows.items():
+        print(
+            f"{name:<46}{rate:>7.0f}{p50:>8.1f}{p99:>8.1f}{refused:>8}"
+            f"{rate / base_rate:>11.2f}{p99 / base_p99:>10.2f}"
+        )
+    if "adapter, PostgreSQL" not in rows:
+        print("(PostgreSQL not measured: set LUS_TEST_POSTGRES_DSN)")
+    print("target: SQLite rate/floor >= 0.5 and p99/floor <= 2")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The ingest path per message, in one process: each stage beside `orjson.loads` and
+`fhir.resources` parsing the same bytes; how ingest time grows with the Bundle; memory.
+
+    .venv/bin/python -m bench.ingest [--rounds 1000] [--messages 2000]
+
+The message is an inskrivningsmeddelande padded with PractitionerRoles and Practitioners to 30
+entries (every entry checked against its profile). Stages, each a median and p99 over `rounds`:
+orjson.loads; fhir.resources R4B `Bundle.model_validate_json`; our profile validation (parse
+included); our mapping (BundleIndex + rules → event); our full ingest — `Pipeline.process_message`
+on SQLite: parse, validate, map, case update, routing, outbound rendering and the one commit
+that makes the message durable. Each message is new (own Bundle.id, MessageHeader.id and case).
+Memory: resident size at rest and after `--messages` ingested messages (the issue's full run is
+`--messages 100000`; the default is a quick smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fhir.resources.R4B.bundle import Bundle
+
+from adapter.app import Runtime, build_runtime
+from adapter.config import Settings
+from adapter.logging import configure_logging
+from adapter.validation.bundle import BundleIndex
+from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
+from tests.validation_messages import add, message, practitioner_role
+
+
+def bundle_of(entries: int) -> dict[str, Any]:
+    """An inskrivningsmeddelande with exactly `entries` entries (at least its own five)."""
+    bundle = message("inskrivningsmeddelande")
+    n = 0
+    while len(bundle["entry"]) + 2 <= entries:
+        n += 1
+        practitioner_role(bundle, n)
+    if len(bundle["entry"]) < entries:
+        add(bundle, {"resourceType": "Practitioner", "identifier": [{"value": f"extra-{n}"}]})
+    return bundle
+
+
+def fresh(template: dict[str, Any]) -> bytes:
+    """The template as a new message for a new stay: its own Bundle.id, MessageHeader.id, case id."""
+    bundle = copy.deepcopy(template)
+    bundle["id"] = str(uuid.uuid4())
+    bundle["entry"][0]["resource"]["id"] = str(uuid.uuid4())
+    bundle["entry"][1]["resource"]["identifier"][0]["value"] = f"BENCH-{uuid.uuid4().hex[:16]}"
+    return orjson.dumps(bundle)
+
+
+@contextmanager
+def sqlite_runtime() -> Iterator[Runtime]:
+    with tempfile.TemporaryDirectory(prefix="lus-bench-") as tmp:
+        none = "http://127.0.0.1:9/none"
+        config = write_routing(Path(tmp) / "config", {SELF: none, VARDCENTRAL: none, KOMMUN: none})
+        settings = Settings(
+            database_url=f"sqlite:///{Path(tmp) / 'bench.db'}",
+            config_dir=config,
+            worker=False,
+            log_level="warning",
+        )
+        runtime = build_runtime(settings)
+        try:
+            yield runtime
+        finally:
+            runtime.store.engine.dispose()
+
+
+def timed(work: Callable[[], Any]) -> float:
+    start = time.perf_counter_ns()
+    work()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def median_p99(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ingest_all(runtime: Runtime, raws: list[bytes]) -> list[float]:
+    times = []
+    for raw in raws:
+        start = time.perf_counter_ns()
+        result = runtime.pipeline.process_message(raw)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+        if result.status != 200:
+            raise SystemExit(f"ingest refused the benchmark message: {result.body[:500]!r}")
+    return times
+
+
+def stages(runtime: Runtime, rounds: int) -> None:
+    template = bundle_of(30)
+    raw = orjson.dumps(template)
+    validator, pipeline = runtime.validator, runtime.pipeline
+
+    def validate() -> None:
+        validator.validate_message(orjson.loads(raw))
+
+    bundle = orjson.loads(raw)
+
+    def mapping() -> None:
+        pipeline.to_event(BundleIndex(bundle))
+
+    work: dict[str, Callable[[], Any]] = {
+        "orjson.loads": lambda: orjson.loads(raw),
+        "fhir.resources R4B Bundle.model_validate_json": lambda: Bundle.model_validate_json(raw),
+        "ours: profile validation (orjson.loads + validate)": validate,
+        "ours: mapping (BundleIndex + rules → event)": mapping,
+    }
+    times: dict[str, list[float]] = {name: [] for name in work}
+    for fn in work.values():
+        for _ in range(20):
+            fn()  # warm up
+    raws = [fresh(template) for _ in range(rounds + 20)]
+    ingest_all(runtime, raws[:20])
+    ingest: list[float] = []
+    gc.collect()
+    for part in range(10):  # interleaved, so that drift in the machine hits every stage alike
+        for name, fn in work.items():
+            times[name] += [timed(fn) for _ in range(rounds // 10)]
+        ingest += ingest_all(runtime, raws[20 + part * (rounds // 10) : 20 + (part + 1) * (rounds // 10)])
+    times["ours: full ingest, SQLite (parse → … → commit)"] = ingest
+    print(f"\nPer message: {len(template['entry'])}-entry bundle, {len(raw)} bytes, {rounds} rounds each")
+    loads, parse = median_p99(times["orjson.loads"])[0], median_p99(times[next(iter(list(work)[1:]))])[0]
+    print(f"{'stage':<52}{'median ms':>10}{'p99 ms':>9}{'/ orjson':>10}{'/ fhir.res':>11}")
+    for name, values in times.items():
+        median, p99 = median_p99(values)
+        print(f"{name:<52}{median:>10.3f}{p99:>9.3f}{median / loads:>10.1f}{median / parse:>11.3f}")
+    full = median_p99(ingest)[0]
+    print(
+        f"fhir.resources parse / full ingest = {parse / full:.1f}"
+        f" (target >= 7x, median <= 1.5 ms: {'met' if parse / full >= 7 and full <= 1.5 else 'NOT met'})"
+    )
+
+
+def scaling(runtime: Runtime, rounds: int) -> None:
+    print("\nScaling: full ingest (SQLite) by Bundle size")
+    print(f"{'entries':>8}{'bytes':>10}{'median ms':>11}{'ms / entry':>12}")
+    for entries in (10, 100, 1000):
+        template = bundle_of(entries)
+        count = max(5, rounds // entries)
+        raws = [fresh(template) for _ in range(count + 2)]
+        ingest_all(runtime, raws[:2])
+        median = median_p99(ingest_all(runtime, raws[2:]))[0]
+        print(f"{entries:>8}{len(raws[0]):>10}{median:>11.3f}{median / entries:>12.4f}")
+
+
+def memory(runtime: Runtime, messages: int) -> None:
+    template = bundle_of(30)
+    gc.collect()
+    at_rest = rss_mb()
+    start = time.perf_counter()
+    batch = 1000
+    for done in range(0, messages, batch):
+        ingest_all(runtime, [fresh(template) for _ in range(min(batch, messages - done))])
+    elapsed = time.perf_counter() - start
+    gc.collect()
+    after = rss_mb()
+    print(f"\nMemory: resident {at_rest:.0f} MB at rest (rules and profiles loaded, after the runs above),")
+    print(
+        f"        {after:.0f} MB after {messages} more 30-entry messages"
+        f" ({messages / elapsed:.0f} msg/s in one thread; target < 200 MB after 100000)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=1000, help="timed rounds per stage")
+    parser.add_argument("--messages", type=int, default=2000, help="messages for the memory figure")
+    args = parser.parse_args()
+    configure_logging("warning", json=True)
+    with sqlite_runtime() as runtime:
+        stages(runtime, args.rounds)
+        scaling(runtime, args.rounds)
+        memory(runtime, args.messages)
+
+
+if __name__ == "__main__":
+    main()
