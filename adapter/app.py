@@ -19,6 +19,7 @@ from adapter.pipeline import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
+from adapter.security.audit import audit_key
 from adapter.security.identity import Authenticator
 from adapter.security.limits import JsonLimits
 from adapter.security.tls import outbound_client
@@ -75,7 +76,7 @@ def build_runtime(settings: Settings) -> Runtime:
         validator=validator,
         mapper=mapper,
         routing=routing,
-        audit_key=settings.audit_key.encode(),
+        audit_key=audit_key(settings),
         limits=JsonLimits(
             settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
         ),

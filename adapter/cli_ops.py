@@ -15,7 +15,7 @@ from rich.table import Table
 
 from adapter.config import Settings
 from adapter.routing.deadletters import DeadLetterFilter, parse_instant, replay, select
-from adapter.security.audit import audit_log, patient_hash
+from adapter.security.audit import audit_key, audit_log, patient_hash
 from adapter.store.outbox import OutboxRecord
 from adapter.store.store import Store
 
@@ -205,12 +205,13 @@ def audit(
     settings = Settings()
     try:
         window = [parse_instant(t, n) if t else None for t, n in ((since, "since"), (until, "until"))]
+        key = audit_key(settings)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     records = audit_log(
         _store(),
-        patient_hash=patient_hash(patient.strip(), settings.audit_key.encode()) if patient else None,
+        patient_hash=patient_hash(patient.strip(), key) if patient else None,
         party=party,
         since=window[0],
         until=window[1],

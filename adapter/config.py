@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+DEVELOPMENT_AUDIT_KEY = "change-me-in-production"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LUS_", env_file=".env", extra="ignore")
 
@@ -84,8 +87,10 @@ class Settings(BaseSettings):
         description="A sent message with no ok kvittens from its receiver after this is reported.",
     )
     audit_key: str = Field(
-        "change-me-in-production",
-        description="Secret for the keyed hash of patient identifiers in the audit log.",
+        DEVELOPMENT_AUDIT_KEY,
+        description="Secret for the keyed hash of patient identifiers in the audit log. Must be set"
+        " (to a long random secret) unless LUS_AUTH_MODE is development: with the published default,"
+        " anyone holding the log can hash every personnummer and find the patient.",
     )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")

@@ -9,11 +9,14 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from adapter.app import Runtime, create_app
 from adapter.cli import app as cli
+from adapter.config import DEVELOPMENT_AUDIT_KEY, Settings
+from adapter.security.audit import audit_key
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, load_example
 from tests.holdings_seed import EXAMPLE_CASE
@@ -70,3 +73,31 @@ def test_no_endpoint_changes_the_audit_log(client: TestClient) -> None:
     }
     assert not {m for _p, m in operations} & {"put", "patch", "delete"}
     assert not [p for p, _m in operations if "audit" in p]
+
+
+def test_the_published_audit_key_serves_only_development() -> None:
+    assert audit_key(Settings(auth_mode="development")) == DEVELOPMENT_AUDIT_KEY.encode()
+    with pytest.raises(ValueError, match="LUS_AUDIT_KEY"):
+        audit_key(Settings(auth_mode="jwt"))
+    assert audit_key(Settings(auth_mode="mtls", audit_key="s3cret")) == b"s3cret"
+
+
+def test_the_audit_command_refuses_the_published_key_outside_development(runtime: Runtime) -> None:
+    env = {
+        "LUS_DATABASE_URL": runtime.settings.database_url,
+        "LUS_AUTH_MODE": "mtls",
+        "LUS_AUDIT_KEY": DEVELOPMENT_AUDIT_KEY,
+    }
+    result = CliRunner().invoke(cli, ["audit", "--patient", PATIENT], env=env)
+    assert result.exit_code == 2
+    assert "LUS_AUDIT_KEY" in result.output
+
+
+def test_the_database_refuses_to_change_or_delete_an_audit_record(runtime: Runtime) -> None:
+    runtime.store.audit(None, party=KOMMUN, action="read-case", outcome="ok", case_id="c-1")
+    for change in (update(schema.audit).values(outcome="denied"), delete(schema.audit)):
+        with pytest.raises(DBAPIError, match="append-only"), runtime.store.engine.begin() as conn:
+            conn.execute(change)
+    with runtime.store.engine.connect() as conn:
+        rows = conn.execute(select(schema.audit.c.party, schema.audit.c.outcome)).all()
+    assert [tuple(r) for r in rows] == [(KOMMUN, "ok")]

@@ -100,4 +100,5 @@ def test_lus_adapter_db_upgrade_sql_prints_the_ddl_for_a_dba(tmp_path: object) -
     assert (
         "CREATE TABLE outbox" in result.stdout
         and "ALTER TABLE outbox ADD COLUMN kvittens_code" in result.stdout
+        and "CREATE TRIGGER audit_append_only" in result.stdout
     )

@@ -87,6 +87,7 @@ def secured(
         jwt_jwks_file=tokens.jwks,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
+        audit_key="a-secret-only-this-test-knows",
     )
     runtime = build_runtime(settings)
     with serving(runtime, free_port()) as base:

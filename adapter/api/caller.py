@@ -92,7 +92,7 @@ def audit_reads(
 ) -> None:
     """One audit record per case read (PDL log review finds them by patient): `case_patients` is
     (case id, patient identifier) pairs; the identifier is stored only as a keyed hash."""
-    key = runtime.settings.audit_key.encode()
+    key = runtime.pipeline.audit_key
     with runtime.store.transaction() as conn:
         for case_id, identifier in case_patients:
             runtime.store.audit(

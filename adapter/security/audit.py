@@ -1,5 +1,6 @@
 """The audit trail: who sent, read, replayed or was denied what. Append-only (the store only ever
-inserts into it; no endpoint or command changes or deletes a record). Patient identifiers only as
+inserts into it; no endpoint or command changes or deletes a record; since migration 0003 the
+database refuses UPDATE and DELETE on it). Patient identifiers only as
 a keyed hash, so the log can be searched by patient (PDL log review) without holding the
 personnummer itself."""
 
@@ -13,8 +14,21 @@ from typing import Any
 
 from sqlalchemy import select
 
+from adapter.config import DEVELOPMENT_AUDIT_KEY, Settings
 from adapter.store import schema
 from adapter.store.store import Store
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The key of the patient hash. The published default is refused once the adapter serves real
+    parties (any mode but development): personnummer are few enough that whoever knows the key
+    can hash them all and read the log by name."""
+    if settings.audit_key == DEVELOPMENT_AUDIT_KEY and settings.auth_mode != "development":
+        raise ValueError(
+            f"LUS_AUTH_MODE={settings.auth_mode} needs LUS_AUDIT_KEY set to a long random secret"
+            " (the default is published)."
+        )
+    return settings.audit_key.encode()
 
 
 def patient_hash(identifier: str, key: bytes) -> str:
