@@ -479,14 +479,7 @@ class Dialects:
             else:
                 request = {"method": "POST", "url": rtype}
             entries.append({"fullUrl": entry["fullUrl"], "resource": resource, "request": request})
-        return {
-            "resourceType": "Bundle",
-            "id": header["id"],
-            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{header['id']}"},
-            "type": "transaction",
-            "timestamp": bundle["timestamp"],
-            "entry": entries,
-        }
+        return _transaction(header["id"], bundle["timestamp"], entries)
 
     def _to_communication(self, bundle: dict[str, Any]) -> dict[str, Any]:
         header = bundle["entry"][0]["resource"]
@@ -506,20 +499,25 @@ class Dialects:
         }
         if recipient:
             communication["recipient"] = [{"identifier": recipient}]
-        return {
-            "resourceType": "Bundle",
-            "id": header["id"],
-            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{header['id']}"},
-            "type": "transaction",
-            "timestamp": bundle["timestamp"],
-            "entry": [
-                {
-                    "fullUrl": f"urn:uuid:{header['id']}",
-                    "resource": communication,
-                    "request": {"method": "POST", "url": "Communication"},
-                }
-            ],
+        entry = {
+            "fullUrl": f"urn:uuid:{header['id']}",
+            "resource": communication,
+            "request": {"method": "POST", "url": "Communication"},
         }
+        return _transaction(header["id"], bundle["timestamp"], [entry])
+
+
+def _transaction(message_id: str, timestamp: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """An outbound dialect Bundle: a transaction whose id and identifier are the outbound message id,
+    so the receiver deduplicates a redelivery."""
+    return {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{message_id}"},
+        "type": "transaction",
+        "timestamp": timestamp,
+        "entry": entries,
+    }
 
 
 def transaction_response(
