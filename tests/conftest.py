@@ -20,6 +20,15 @@ CONFORMANCE = PROJECT_ROOT.parent / "shared" / "conformance" / "r4-examples"
 SELF = "TSTNMT2321000156-SV41"
 VARDCENTRAL = "TSTNMT2321000156-VC01"
 KOMMUN = "TSTNMT2321000156-K1480"
+# LUS.md "Test identities": the test personnummer every test and example draws from.
+TEST_PERSONNUMMER = (
+    "191212121212",
+    "201212121212",
+    "195009072553",
+    "196101182803",
+    "199002222397",
+    "198507099805",
+)
 
 
 def load_example(name: str) -> dict[str, Any]:

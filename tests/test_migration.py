@@ -19,16 +19,7 @@ from sqlalchemy import create_engine, func, inspect, select
 
 from adapter.migration import Journal, Unit, run_import
 from adapter.store import schema
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
-
-PERSONNUMMER = (
-    "191212121212",
-    "201212121212",
-    "195009072553",
-    "196101182803",
-    "199002222397",
-    "198507099805",
-)
+from tests.conftest import KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL, load_example, write_routing
 
 
 def stay(n: int, template: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +28,7 @@ def stay(n: int, template: dict[str, Any]) -> dict[str, Any]:
     bundle["id"] = str(uuid.uuid4())
     bundle["entry"][0]["resource"]["id"] = f"lifecare-export-{n:05d}"
     bundle["entry"][1]["resource"]["identifier"][0]["value"] = f"MIG-{n:05d}"
-    bundle["entry"][2]["resource"]["identifier"][0]["value"] = PERSONNUMMER[n % len(PERSONNUMMER)]
+    bundle["entry"][2]["resource"]["identifier"][0]["value"] = TEST_PERSONNUMMER[n % len(TEST_PERSONNUMMER)]
     return bundle
 
 
