@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         " (to a long random secret) unless LUS_AUTH_MODE is development: with the published default,"
         " anyone holding the log can hash every personnummer and find the patient.",
     )
+    pipeline_threads: int = Field(
+        4,
+        ge=1,
+        description="Messages processed at once; more wait their turn in arrival order. Python runs"
+        " one thread at a time, so more threads than this only share the CPU more thinly and make"
+        " every message slower; a few let one message compute while another waits for the disk.",
+    )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
     max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")

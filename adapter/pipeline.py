@@ -122,7 +122,7 @@ class Pipeline:
     def _previous_response(self, message_id: str, caller: str | None) -> Result | None:
         """Idempotent Receiver: a message id seen before gets the response it got then (only its
         sender may ask: the response is about its message)."""
-        with self.store.engine.connect() as conn:
+        with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
         if seen is None:
             return None
@@ -144,7 +144,7 @@ class Pipeline:
         (a resend keeps the MessageHeader.id; a new message needs a new Bundle.id)."""
         if not isinstance(bundle_id, str):
             return
-        with self.store.engine.connect() as conn:
+        with self.store.reading() as conn:
             earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
         if earlier is not None:
             raise Rejected(
@@ -190,7 +190,7 @@ class Pipeline:
         case_id = self.dialects.case_id(dialect, bundle)
         case = None
         if case_id is not None:
-            with self.store.engine.connect() as conn:
+            with self.store.reading() as conn:
                 case = self.store.load_case(conn, case_id)
         try:
             translation = self.dialects.to_canonical(

@@ -10,8 +10,12 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapter.app import Runtime, create_app
+from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.validation.bundle import BundleIndex
 from tests.conftest import fresh_copy, load_example
 from tests.test_process_message import counts
 
@@ -137,3 +141,38 @@ def test_limits_name_where_they_were_exceeded(runtime: Runtime) -> None:
     issue = runtime.pipeline.limits.check(bundle)
     assert issue is not None and issue.expression is not None
     assert issue.expression.endswith(".resource.name[0].family")
+
+
+def test_a_reference_cycle_is_located_at_the_reference_that_closes_it() -> None:
+    bundle = fresh_copy(EXAMPLE)
+    first = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Encounter")
+    second_url = "urn:uuid:0b7c2d2e-1f7a-4c55-9a51-2f0d7d1c0001"
+    bundle["entry"].append(
+        {
+            "fullUrl": second_url,
+            "resource": {
+                "resourceType": "Encounter",
+                "partOf": {"reference": bundle["entry"][first]["fullUrl"]},
+            },
+        }
+    )
+    bundle["entry"][first]["resource"]["partOf"] = {"reference": second_url}
+    issue = reference_cycle(BundleIndex(bundle))
+    assert issue is not None and issue.rule == "reference-cycle"
+    assert issue.expression == f"Bundle.entry[{len(bundle['entry']) - 1}].resource.partOf"
+    assert reference_cycle(BundleIndex(fresh_copy(EXAMPLE))) is None
+
+
+SMALL = JsonLimits(max_depth=4, max_items=3, max_string=5)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=7),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None)
+def test_the_quick_limit_pass_agrees_with_the_locating_walk(data: Any) -> None:
+    # check() answers from the path-free pass and walks again only to say where: both must agree.
+    assert (SMALL.check(data) is None) == (SMALL._locate(data, "Bundle") is None)

@@ -66,7 +66,7 @@ class Reader:
         return held
 
     def timeline(self, held: HeldCase) -> list[TimelineEntry]:
-        with self.runtime.store.engine.connect() as conn:
+        with self.runtime.store.reading() as conn:
             events = queries.case_events(conn, held.row.case_id)
             outbox = queries.case_outbox(conn, held.row.case_id)
         return timeline(held, events, outbox, self.rules, self.now)

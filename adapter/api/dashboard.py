@@ -96,7 +96,7 @@ def dashboard(
 ) -> HTMLResponse:
     routing, rules, now = read.runtime.routing, read.rules, read.now
     held = read.holdings.cases(read.party)
-    with read.runtime.store.engine.connect() as conn:
+    with read.runtime.store.reading() as conn:
         queue = queries.queue_by_recipient(conn)
     context = {
         "party": _name(routing, read.party),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter import __version__
@@ -29,8 +29,20 @@ async def process_message(request: Request, caller: Caller = Depends(authenticat
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
-    result = await run_in_threadpool(runtime.pipeline.process_message, body, caller=caller.party)
+    result = await anyio.to_thread.run_sync(
+        lambda: runtime.pipeline.process_message(body, caller=caller.party),
+        limiter=_pipeline_limiter(request),
+    )
     return fhir_response(result.body, result.status)
+
+
+def _pipeline_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The turns at the pipeline (settings.pipeline_threads), handed out first come, first served."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "pipeline_limiter", None)
+    if limiter is None:  # made here, on the event loop, because anyio needs one to make it
+        limiter = state.pipeline_limiter = anyio.CapacityLimiter(state.runtime.settings.pipeline_threads)
+    return limiter
 
 
 @router.post(

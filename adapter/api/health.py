@@ -20,7 +20,7 @@ def ready(request: Request) -> JSONResponse:
     """The store answers: the adapter can accept messages."""
     store = request.app.state.runtime.store
     try:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)

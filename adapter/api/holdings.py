@@ -46,7 +46,7 @@ class Holdings:
         return held[0] if held else None
 
     def _held(self, party: str, case_id: str | None) -> list[HeldCase]:
-        with self.store.engine.connect() as conn:
+        with self.store.reading() as conn:
             rows = queries.case_rows(conn, case_id)
             recipients = queries.recipients_by_case(conn, case_id)
             with self._lock:

@@ -30,7 +30,7 @@ def _registry(request: Request) -> CollectorRegistry:
     clock = runtime.pipeline.clock
 
     def queue() -> list[tuple[str, str, int, float]]:
-        with runtime.store.engine.connect() as conn:
+        with runtime.store.reading() as conn:
             return [
                 (r.recipient, r.status, r.count, r.oldest_created_at)
                 for r in queries.queue_by_recipient(conn)

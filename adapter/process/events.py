@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -271,10 +272,20 @@ _TUPLES: dict[str, type] = {"activities": Activity, "participants": Participant,
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The event as plain JSON-ready data, with its kind."""
-    return {"kind": event.kind, **_plain(dataclasses.asdict(event))}
+    return {"kind": event.kind, **_plain(event)}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _plain(value: Any) -> Any:
+    # Walks the dataclasses itself: dataclasses.asdict deep-copies every value first, which cost
+    # more than the rest of storing the event.
+    cls = type(value)
+    if dataclasses.is_dataclass(cls):
+        value = {name: getattr(value, name) for name in _field_names(cls)}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if v is not None and v != ()}
     if isinstance(value, list | tuple):

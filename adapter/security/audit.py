@@ -69,6 +69,6 @@ def audit_log(
         query = query.where(a.c.at >= since)
     if until is not None:
         query = query.where(a.c.at < until)
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
     return [AuditRecord(r.at, r.party, r.action, r.outcome, r.message_id, r.case_id, r.detail) for r in rows]

@@ -19,6 +19,32 @@ class JsonLimits:
 
     def check(self, data: Any, root: str = "Bundle") -> Issue | None:
         """The first limit `data` breaks, with the FHIRPath of where, or None."""
+        if self._within(data):
+            return None
+        return self._locate(data, root)
+
+    def _within(self, data: Any) -> bool:
+        """Whether `data` keeps every limit: one pass, a level at a time, no paths built (the
+        common case; where it fails, _locate walks again to say where)."""
+        level, depth = [data], 1
+        while level:
+            deeper: list[Any] = []
+            for value in level:
+                kind = type(value)
+                if kind is dict:
+                    deeper += value.values()
+                elif kind is list:
+                    if len(value) > self.max_items:
+                        return False
+                    deeper += value
+                elif kind is str and len(value) > self.max_string:
+                    return False
+            if deeper and depth >= self.max_depth:
+                return False
+            level, depth = deeper, depth + 1
+        return True
+
+    def _locate(self, data: Any, root: str) -> Issue | None:
         stack: list[tuple[Any, int, str]] = [(data, 1, root)]
         while stack:
             value, depth, path = stack.pop()
@@ -48,24 +74,25 @@ def reference_cycle(index: BundleIndex) -> Issue | None:
     """A chain of references inside the Bundle that leads back to where it started (a resource
     that is, through its references, part of itself): refused, so that nothing downstream that
     follows references (a receiver's system, a renderer) can loop."""
-    edges = {e.index: _referenced(e.resource, index) for e in index.entries}
+    edges = {e.index: _targets(e.resource, index) for e in index.entries}
     done: set[int] = set()
     for start in edges:
         if start in done:
             continue
         on_path: set[int] = set()
-        stack: list[tuple[int, Iterator[tuple[int, str]]]] = [(start, iter(edges[start]))]
+        stack: list[tuple[int, Iterator[int]]] = [(start, iter(edges[start]))]
         on_path.add(start)
         while stack:
             node, targets = stack[-1]
-            step = next(targets, None)
-            if step is None:
+            target = next(targets, None)
+            if target is None:
                 stack.pop()
                 on_path.discard(node)
                 done.add(node)
                 continue
-            target, where = step
             if target in on_path:
+                resource = next(e.resource for e in index.entries if e.index == node)
+                where = next(w for t, w in _referenced(resource, index) if t == target)
                 return Issue(
                     "error",
                     "invariant",
@@ -78,6 +105,30 @@ def reference_cycle(index: BundleIndex) -> Issue | None:
                 on_path.add(target)
                 stack.append((target, iter(edges[target])))
     return None
+
+
+def _targets(resource: dict[str, Any], index: BundleIndex) -> list[int]:
+    """The entry indexes `resource` refers to inside the Bundle (no paths: the common case has no
+    cycle, and _referenced says where only when there is one)."""
+    found: list[int] = []
+    level: list[Any] = [resource]
+    while level:
+        deeper: list[Any] = []
+        for value in level:
+            if type(value) is dict:
+                ref = value.get("reference")
+                if type(ref) is str:
+                    entry = index.resolve(ref)
+                    if entry is not None:
+                        found.append(entry.index)
+                if "contained" in value:
+                    deeper += (v for k, v in value.items() if k != "contained")
+                else:
+                    deeper += value.values()
+            elif type(value) is list:
+                deeper += value
+        level = deeper
+    return found
 
 
 def _referenced(resource: dict[str, Any], index: BundleIndex) -> list[tuple[int, str]]:

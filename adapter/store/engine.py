@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +34,17 @@ def create_store_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (Database.reading) needs no write lock: in WAL it reads a snapshot beside
+            # the writer instead of queueing behind it.
+            conn.exec_driver_sql(
+                "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE"
+            )
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_READ_ONLY = "lus_read_only"
 
 
 class Database:
@@ -45,8 +53,24 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time. Threads of this process wait for it here, in line,
+        # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms and let
+        # one unlucky request wait seconds under load. (Other processes, a CLI say, still meet
+        # the busy handler.)
+        self._writer = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        if self._writer is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only (on SQLite it does not take the write lock)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_READ_ONLY: True})
             yield conn

@@ -128,11 +128,19 @@ _RECORD_COLUMNS = [ob.c[f.name] for f in fields(OutboxRecord)]
 
 class OutboxQueries(Database):
     def outbox_add(self, conn: Connection, items: list[NewOutboxItem], now: float) -> None:
-        for item in items:
+        if items:
             conn.execute(
-                insert(ob).values(
-                    **asdict(item), status=PENDING, attempts=0, next_attempt_at=now, created_at=now
-                )
+                insert(ob),
+                [
+                    {
+                        **asdict(item),
+                        "status": PENDING,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for item in items
+                ],
             )
 
     # --- claims and outcomes (the delivery worker) ---
@@ -233,12 +241,12 @@ class OutboxQueries(Database):
 
     def dead_letters(self, which: DeadLetterFilter, *, limit: int = 1000) -> list[OutboxRecord]:
         query = select(*_RECORD_COLUMNS).where(*which.where()).order_by(ob.c.dead_at, ob.c.id).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [OutboxRecord.of(r) for r in conn.execute(query)]
 
     def outbox_message(self, message_id: str) -> tuple[OutboxRecord, bytes, bytes | None] | None:
         """One outbound message: its record, its body and the receiver's last answer."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 select(*_RECORD_COLUMNS, ob.c.body, ob.c.response).where(ob.c.message_id == message_id)
             ).first()
@@ -298,16 +306,16 @@ class OutboxQueries(Database):
             .order_by(ob.c.created_at, ob.c.id)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [OutboxRecord.of(r) for r in conn.execute(query)]
 
     def case_messages(self, case_id: str) -> list[OutboxRecord]:
         """Every outbound message of a case with its delivery and kvittens, in sending order."""
         query = select(*_RECORD_COLUMNS).where(ob.c.case_id == case_id).order_by(ob.c.id)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return [OutboxRecord.of(r) for r in conn.execute(query)]
 
     def outbox_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             rows = conn.execute(select(ob.c.status, func.count()).group_by(ob.c.status)).all()
         return {r[0]: int(r[1]) for r in rows}

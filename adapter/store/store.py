@@ -9,7 +9,7 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
@@ -19,6 +19,24 @@ from adapter.store.migrate import check_at_head, upgrade
 from adapter.store.outbox import NewOutboxItem, OutboxItem, OutboxQueries
 
 __all__ = ["InboxRecord", "NewOutboxItem", "OutboxItem", "Store", "dumps"]
+
+# The statements every message runs, built once: SQLAlchemy then compiles each once and reuses it
+# (building them per call cost a third of the store's time per message).
+_INBOX_BY_MESSAGE_ID = select(schema.inbox).where(schema.inbox.c.message_id == bindparam("message_id"))
+_INBOX_BY_BUNDLE_ID = (
+    select(schema.inbox.c.message_id).where(schema.inbox.c.bundle_id == bindparam("bundle_id")).limit(1)
+)
+_CASE_VERSION = select(schema.cases.c.version).where(schema.cases.c.case_id == bindparam("case_id"))
+_CASE_EVENTS = (
+    select(schema.events.c.payload)
+    .where(schema.events.c.case_id == bindparam("case_id"))
+    .order_by(schema.events.c.occurred_at, schema.events.c.id)
+)
+_CASE_UPDATE = (
+    update(schema.cases)
+    .where(schema.cases.c.case_id == bindparam("b_case_id"))
+    .values(state=bindparam("b_state"), version=schema.cases.c.version + 1, updated_at=bindparam("b_now"))
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,7 @@ class Store(OutboxQueries):
     # --- inbound ---
 
     def inbox_get(self, conn: Connection, message_id: str) -> InboxRecord | None:
-        row = conn.execute(select(schema.inbox).where(schema.inbox.c.message_id == message_id)).first()
+        row = conn.execute(_INBOX_BY_MESSAGE_ID, {"message_id": message_id}).first()
         if row is None:
             return None
         return InboxRecord(
@@ -57,36 +75,29 @@ class Store(OutboxQueries):
 
     def inbox_by_bundle_id(self, conn: Connection, bundle_id: str) -> str | None:
         """The MessageHeader.id that came in a Bundle with this id, if any did."""
-        row = conn.execute(
-            select(schema.inbox.c.message_id).where(schema.inbox.c.bundle_id == bundle_id).limit(1)
-        ).first()
+        row = conn.execute(_INBOX_BY_BUNDLE_ID, {"bundle_id": bundle_id}).first()
         return row.message_id if row else None
 
     def inbox_put(self, conn: Connection, record: InboxRecord, now: float) -> None:
         conn.execute(
-            insert(schema.inbox).values(
-                message_id=record.message_id,
-                bundle_id=record.bundle_id,
-                sender=record.sender,
-                case_id=record.case_id,
-                received_at=now,
-                status_code=record.status_code,
-                response=record.response,
-            )
+            insert(schema.inbox),
+            {
+                "message_id": record.message_id,
+                "bundle_id": record.bundle_id,
+                "sender": record.sender,
+                "case_id": record.case_id,
+                "received_at": now,
+                "status_code": record.status_code,
+                "response": record.response,
+            },
         )
 
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
         """The case rebuilt from its event log, locking its row for the transaction."""
-        query = select(schema.cases.c.version).where(schema.cases.c.case_id == case_id)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-        if conn.execute(query).first() is None:
+        query = _CASE_VERSION if self.is_sqlite else _CASE_VERSION.with_for_update()
+        if conn.execute(query, {"case_id": case_id}).first() is None:
             return None
-        rows = conn.execute(
-            select(schema.events.c.payload)
-            .where(schema.events.c.case_id == case_id)
-            .order_by(schema.events.c.occurred_at, schema.events.c.id)
-        ).all()
+        rows = conn.execute(_CASE_EVENTS, {"case_id": case_id}).all()
         return replay([event_from_dict(r.payload) for r in rows])
 
     def save_case(
@@ -94,26 +105,31 @@ class Store(OutboxQueries):
     ) -> None:
         if created:
             conn.execute(
-                insert(schema.cases).values(
-                    case_id=case.case_id, state=case.state.value, version=1, created_at=now, updated_at=now
-                )
+                insert(schema.cases),
+                {
+                    "case_id": case.case_id,
+                    "state": case.state.value,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         else:
+            conn.execute(_CASE_UPDATE, {"b_case_id": case.case_id, "b_state": case.state.value, "b_now": now})
+        if new_events:
             conn.execute(
-                update(schema.cases)
-                .where(schema.cases.c.case_id == case.case_id)
-                .values(state=case.state.value, version=schema.cases.c.version + 1, updated_at=now)
-            )
-        for ev in new_events:
-            conn.execute(
-                insert(schema.events).values(
-                    case_id=ev.case_id,
-                    message_id=ev.message_id,
-                    kind=ev.kind,
-                    occurred_at=ev.occurred_at.isoformat(),
-                    received_at=now,
-                    payload=event_to_dict(ev),
-                )
+                insert(schema.events),
+                [
+                    {
+                        "case_id": ev.case_id,
+                        "message_id": ev.message_id,
+                        "kind": ev.kind,
+                        "occurred_at": ev.occurred_at.isoformat(),
+                        "received_at": now,
+                        "payload": event_to_dict(ev),
+                    }
+                    for ev in new_events
+                ],
             )
 
     def iter_cases(self, *, batch: int = 500) -> Iterator[DischargeCase]:
@@ -146,10 +162,10 @@ class Store(OutboxQueries):
     def audit(self, conn: Connection | None, **record: Any) -> None:
         values = {"at": time.time(), **record}
         if conn is not None:
-            conn.execute(insert(schema.audit).values(**values))
+            conn.execute(insert(schema.audit), values)
             return
         with self.transaction() as own:
-            own.execute(insert(schema.audit).values(**values))
+            own.execute(insert(schema.audit), values)
 
 
 def dumps(data: Any) -> bytes:
