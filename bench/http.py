@@ -24,8 +24,7 @@ import httpx
 
 from bench.ingest import bundle_of, fresh
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
-from tests.processes import FHIR, AdapterProcess
-from tests.test_end_to_end import free_port, wait_until
+from tests.processes import FHIR, AdapterProcess, free_port, wait_until
 
 
 def load(

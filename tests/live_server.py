@@ -3,7 +3,6 @@ that the test can load its store and set its clock first)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,12 +12,6 @@ import uvicorn
 
 from adapter.app import Runtime, create_app
 from adapter.security.tls import uvicorn_tls_options
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -15,9 +15,8 @@ import pytest
 
 from adapter.mapping.outbound import outbound_message_id
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, message_id, stay_messages
+from tests.processes import AdapterProcess, message_id, stay_messages, wait_until
 from tests.receivers import Receiver, running
-from tests.test_end_to_end import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ answers 503 twice.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,24 +21,10 @@ import pytest
 
 from adapter.validation.validator import Validator
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
+from tests.processes import free_port, wait_until
 from tests.receivers import Receiver, running
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ import pytest
 
 from adapter.mapping.outbound import outbound_message_id
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, message_id, stay_messages
+from tests.processes import AdapterProcess, free_port, message_id, stay_messages, wait_until
 from tests.receivers import Receiver, Reset, Slow, running
-from tests.test_end_to_end import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

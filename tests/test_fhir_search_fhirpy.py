@@ -14,7 +14,8 @@ from adapter.app import build_runtime
 from adapter.config import Settings
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
 from tests.holdings_seed import EXAMPLE_CASE, load_holdings, with_rules
-from tests.live_server import free_port, serving
+from tests.live_server import serving
+from tests.processes import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,8 @@ import orjson
 import pytest
 
 from tests.conftest import KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL, load_example, write_routing
-from tests.processes import AdapterProcess
+from tests.processes import AdapterProcess, wait_until
 from tests.receivers import Receiver, running
-from tests.test_end_to_end import wait_until
 from tests.test_protected_identity import protected_message
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,9 @@ from sqlalchemy import select
 from adapter.store import schema
 from adapter.store.store import NewOutboxItem, Store
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess
+from tests.processes import AdapterProcess, wait_until
 from tests.receivers import Receiver, running
 from tests.test_delivery import message
-from tests.test_end_to_end import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -24,7 +24,8 @@ from adapter.config import PROJECT_ROOT, Settings
 from adapter.security.identity import Authenticator
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
-from tests.live_server import free_port, serving
+from tests.live_server import serving
+from tests.processes import free_port
 from tests.test_process_message import counts
 
 ISSUER = "https://idp.example.test"
