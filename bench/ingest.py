@@ -168,14 +168,17 @@ def memory(runtime: Runtime, messages: int) -> None:
     template = bundle_of(30)
     gc.collect()
     at_rest = rss_mb()
+    print(f"\nMemory: resident {at_rest:.0f} MB at rest (rules and profiles loaded, after the runs above)")
     start = time.perf_counter()
-    batch = 1000
+    batch, report_every = 1000, max(1000, messages // 10)
     for done in range(0, messages, batch):
         ingest_all(runtime, [fresh(template) for _ in range(min(batch, messages - done))])
+        if (done + batch) % report_every == 0 and done + batch < messages:  # the curve, and progress
+            rate = (done + batch) / (time.perf_counter() - start)
+            print(f"        {rss_mb():.0f} MB after {done + batch} messages ({rate:.0f} msg/s)", flush=True)
     elapsed = time.perf_counter() - start
     gc.collect()
     after = rss_mb()
-    print(f"\nMemory: resident {at_rest:.0f} MB at rest (rules and profiles loaded, after the runs above),")
     print(
         f"        {after:.0f} MB after {messages} more 30-entry messages"
         f" ({messages / elapsed:.0f} msg/s in one thread; target < 200 MB after 100000)"
