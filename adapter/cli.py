@@ -28,7 +28,10 @@ err = Console(stderr=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default LUS_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default LUS_PORT or 8080)")] = None,
-    worker: Annotated[bool, typer.Option(help="Run the delivery worker in this process")] = True,
+    worker: Annotated[
+        bool | None,
+        typer.Option(help="Run the delivery worker in this process (default LUS_WORKER or yes)"),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and the delivery worker)."""
     import uvicorn
@@ -36,7 +39,9 @@ def serve(
     from adapter.app import create_app
     from adapter.security.tls import uvicorn_tls_options
 
-    overrides: dict[str, object] = {"worker": worker}
+    overrides: dict[str, object] = {}
+    if worker is not None:  # an unset flag leaves LUS_WORKER its say
+        overrides["worker"] = worker
     if host:
         overrides["host"] = host
     if port:

@@ -1,0 +1,31 @@
+"""`lus-adapter serve`: its flags override the LUS_* settings only when given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app as cli
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "worker"),
+    [
+        ("false", [], False),
+        ("true", [], True),
+        ("false", ["--worker"], True),
+        ("true", ["--no-worker"], False),
+    ],
+)
+def test_serve_runs_the_worker_as_lus_worker_says_unless_a_flag_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, env: str, flags: list[str], worker: bool
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setenv("LUS_WORKER", env)
+    monkeypatch.setattr("adapter.app.create_app", lambda settings: served.setdefault("settings", settings))
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, ["serve", *flags])
+    assert result.exit_code == 0, result.output
+    assert served["settings"].worker is worker
