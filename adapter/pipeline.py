@@ -102,11 +102,10 @@ class Pipeline:
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
                 structlog.contextvars.bind_contextvars(message_id=message_id)
-                previous = self._previous_response(message_id, caller)
+                previous = self._previous_response(message_id, caller, bundle.get("id"))
                 if previous is not None:
                     metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
-                self._refuse_reused_bundle_id(bundle.get("id"))
             try:
                 return self._process_new(bundle, caller, translation)
             except _Retry:
@@ -119,11 +118,14 @@ class Pipeline:
         finally:
             structlog.contextvars.unbind_contextvars("message_id")
 
-    def _previous_response(self, message_id: str, caller: str | None) -> Result | None:
+    def _previous_response(self, message_id: str, caller: str | None, bundle_id: Any = None) -> Result | None:
         """Idempotent Receiver: a message id seen before gets the response it got then (only its
-        sender may ask: the response is about its message)."""
+        sender may ask: the response is about its message). A new message must not reuse the
+        Bundle.id of an earlier one (read in the same visit to the store)."""
         with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
+            if seen is None and isinstance(bundle_id, str):
+                _refuse_reused_bundle_id(bundle_id, self.store.inbox_by_bundle_id(conn, bundle_id))
         if seen is None:
             return None
         if caller is not None and seen.sender is not None:
@@ -138,28 +140,6 @@ class Pipeline:
             case_id=seen.case_id,
         )
         return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
-
-    def _refuse_reused_bundle_id(self, bundle_id: Any) -> None:
-        """Reliable messaging: a Bundle.id seen before under another MessageHeader.id is an error
-        (a resend keeps the MessageHeader.id; a new message needs a new Bundle.id)."""
-        if not isinstance(bundle_id, str):
-            return
-        with self.store.reading() as conn:
-            earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
-        if earlier is not None:
-            raise Rejected(
-                409,
-                [
-                    Issue(
-                        "error",
-                        "duplicate",
-                        f"Bundle.id {bundle_id} was already used by another message. A resend keeps"
-                        " its MessageHeader.id; a new message needs a new Bundle.id.",
-                        "Bundle.id",
-                        "bundle-id-reused",
-                    )
-                ],
-            )
 
     # --- dialects (mappings/<dialect>/_dialect.yaml) ---
 
@@ -340,6 +320,25 @@ class Pipeline:
                 "bytes": len(raw),
                 "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
             },
+        )
+
+
+def _refuse_reused_bundle_id(bundle_id: str, earlier_message_id: str | None) -> None:
+    """Reliable messaging: a Bundle.id seen before under another MessageHeader.id is an error
+    (a resend keeps the MessageHeader.id; a new message needs a new Bundle.id)."""
+    if earlier_message_id is not None:
+        raise Rejected(
+            409,
+            [
+                Issue(
+                    "error",
+                    "duplicate",
+                    f"Bundle.id {bundle_id} was already used by another message. A resend keeps"
+                    " its MessageHeader.id; a new message needs a new Bundle.id.",
+                    "Bundle.id",
+                    "bundle-id-reused",
+                )
+            ],
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_measures, delivery, http, ingest, validation
+from bench import bench_measures, delivery, http, ingest, profile, validation
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "validation": validation.main,
     "measures": bench_measures.main,
     "delivery": delivery.main,
+    "profile": profile.main,
 }
 
 
