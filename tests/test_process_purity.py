@@ -13,7 +13,17 @@ from adapter.config import PROJECT_ROOT
 PROCESS = PROJECT_ROOT / "adapter" / "process"
 MODULES = sorted(PROCESS.glob("*.py"))
 # Standard library only, and of that nothing that does I/O or tells the time.
-ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "functools", "math", "typing", "zoneinfo"}
+ALLOWED = {
+    "__future__",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "functools",
+    "math",
+    "typing",
+    "zoneinfo",
+}
 CLOCKS = {"now", "utcnow", "today"}  # datetime.now() and friends; the time module is not allowed
 
 
