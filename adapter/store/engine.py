@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ def create_store_engine(url: str) -> Engine:
 
 
 _READ_ONLY = "lus_read_only"
+_AFTER_COMMIT = "lus_after_commit"
 
 
 class Database:
@@ -61,12 +62,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        if self._writer is None:
-            with self.engine.begin() as conn:
+        after_commit: list[Callable[[], None]] = []
+        with self._writer or nullcontext(), self.engine.begin() as conn:
+            conn.info[_AFTER_COMMIT] = after_commit
+            try:
                 yield conn
-            return
-        with self._writer, self.engine.begin() as conn:
-            yield conn
+            finally:  # conn.info outlives the checkout (it belongs to the pooled connection)
+                del conn.info[_AFTER_COMMIT]
+        for action in after_commit:
+            action()
+
+    @staticmethod
+    def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction of `conn` has committed (never, if it does not)."""
+        conn.info[_AFTER_COMMIT].append(action)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

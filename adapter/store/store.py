@@ -9,11 +9,12 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
 from adapter.store import schema
+from adapter.store.case_cache import CaseCache
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import check_at_head, upgrade
 from adapter.store.outbox import NewOutboxItem, OutboxItem, OutboxQueries
@@ -36,6 +37,7 @@ _CASE_UPDATE = (
     update(schema.cases)
     .where(schema.cases.c.case_id == bindparam("b_case_id"))
     .values(state=bindparam("b_state"), version=schema.cases.c.version + 1, updated_at=bindparam("b_now"))
+    .returning(schema.cases.c.version)
 )
 
 
@@ -51,6 +53,10 @@ class InboxRecord:
 
 class Store(OutboxQueries):
     """Transactions over the one schema: inbox, cases and event log, outbox, audit."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.cases = CaseCache()
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> Store:
@@ -93,29 +99,39 @@ class Store(OutboxQueries):
         )
 
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
-        """The case rebuilt from its event log, locking its row for the transaction."""
+        """The case as of its row's version (from the cache, or rebuilt from its event log),
+        locking its row for the transaction."""
         query = _CASE_VERSION if self.is_sqlite else _CASE_VERSION.with_for_update()
-        if conn.execute(query, {"case_id": case_id}).first() is None:
+        row = conn.execute(query, {"case_id": case_id}).first()
+        if row is None:
             return None
-        rows = conn.execute(_CASE_EVENTS, {"case_id": case_id}).all()
-        return replay([event_from_dict(r.payload) for r in rows])
+        case = self.cases.get(case_id, row.version)
+        if case is None:
+            rows = conn.execute(_CASE_EVENTS, {"case_id": case_id}).all()
+            case = replay([event_from_dict(r.payload) for r in rows])
+            self.cases.put(case_id, row.version, case)
+        return case
 
     def save_case(
         self, conn: Connection, case: DischargeCase, new_events: list[Event], now: float, *, created: bool
     ) -> None:
         if created:
+            version = 1
             conn.execute(
                 insert(schema.cases),
                 {
                     "case_id": case.case_id,
                     "state": case.state.value,
-                    "version": 1,
+                    "version": version,
                     "created_at": now,
                     "updated_at": now,
                 },
             )
         else:
-            conn.execute(_CASE_UPDATE, {"b_case_id": case.case_id, "b_state": case.state.value, "b_now": now})
+            version = conn.execute(
+                _CASE_UPDATE, {"b_case_id": case.case_id, "b_state": case.state.value, "b_now": now}
+            ).scalar_one()
+        self.after_commit(conn, lambda: self.cases.put(case.case_id, version, case))
         if new_events:
             conn.execute(
                 insert(schema.events),
@@ -135,13 +151,13 @@ class Store(OutboxQueries):
     def iter_cases(self, *, batch: int = 500) -> Iterator[DischargeCase]:
         """Every stored case, rebuilt from its event log, in case-id order.
 
-        Read in batches, each in its own short transaction: on SQLite a transaction holds the
-        write lock (BEGIN IMMEDIATE), and a long report must not stall incoming messages.
+        Read in batches, each in its own short read transaction, so that a long report holds
+        neither memory for every case nor a snapshot open for its whole run.
         """
         ev = schema.events
         after: str | None = None
         while True:
-            with self.transaction() as conn:
+            with self.reading() as conn:
                 query = select(schema.cases.c.case_id).order_by(schema.cases.c.case_id).limit(batch)
                 if after is not None:
                     query = query.where(schema.cases.c.case_id > after)
