@@ -1,5 +1,6 @@
 """The ingest path per message, in one process: each stage beside `orjson.loads` and
-`fhir.resources` parsing the same bytes; how ingest time grows with the Bundle; memory.
+`fhir.resources` parsing the same bytes; how ingest time grows with the Bundle and with the
+case; memory.
 
     .venv/bin/python -m bench.ingest [--rounds 1000] [--messages 2000]
 
@@ -9,6 +10,7 @@ orjson.loads; fhir.resources R4B `Bundle.model_validate_json`; our profile valid
 included); our mapping (BundleIndex + rules → event); our full ingest — `Pipeline.process_message`
 on SQLite: parse, validate, map, case update, routing, outbound rendering and the one commit
 that makes the message durable. Each message is new (own Bundle.id, MessageHeader.id and case).
+Case length: a meddelande to a case that already has 10, 100, 300 events.
 Memory: resident size at rest and after `--messages` ingested messages (the issue's full run is
 `--messages 100000`; the default is a quick smoke run).
 """
@@ -50,12 +52,14 @@ def bundle_of(entries: int) -> dict[str, Any]:
     return bundle
 
 
-def fresh(template: dict[str, Any]) -> bytes:
-    """The template as a new message for a new stay: its own Bundle.id, MessageHeader.id, case id."""
+def fresh(template: dict[str, Any], case_id: str | None = None) -> bytes:
+    """The template as a new message (its own Bundle.id and MessageHeader.id) for the case
+    `case_id`, or for a new stay."""
     bundle = copy.deepcopy(template)
     bundle["id"] = str(uuid.uuid4())
     bundle["entry"][0]["resource"]["id"] = str(uuid.uuid4())
-    bundle["entry"][1]["resource"]["identifier"][0]["value"] = f"BENCH-{uuid.uuid4().hex[:16]}"
+    case_id = case_id or f"BENCH-{uuid.uuid4().hex[:16]}"
+    bundle["entry"][1]["resource"]["identifier"][0]["value"] = case_id
     return orjson.dumps(bundle)
 
 
@@ -164,6 +168,20 @@ def scaling(runtime: Runtime, rounds: int) -> None:
         print(f"{entries:>8}{len(raws[0]):>10}{median:>11.3f}{median / entries:>12.4f}")
 
 
+def case_length(runtime: Runtime) -> None:
+    """Ingest time of a message to a case by the events the case has already: flat, if the case
+    is not rebuilt from its whole log for every message."""
+    print("\nCase length: full ingest (SQLite) of a meddelande to a case that has N events")
+    print(f"{'events':>8}{'median ms':>11}")
+    case_id = f"BENCH-{uuid.uuid4().hex[:16]}"
+    ingest_all(runtime, [fresh(message("inskrivningsmeddelande"), case_id)])
+    template, events = message("meddelande"), 1
+    for length in (10, 100, 300):
+        raws = [fresh(template, case_id) for _ in range(length - events)]
+        events = length
+        print(f"{length:>8}{median_p99(ingest_all(runtime, raws)[-9:])[0]:>11.3f}")
+
+
 def memory(runtime: Runtime, messages: int) -> None:
     template = bundle_of(30)
     gc.collect()
@@ -194,6 +212,7 @@ def main() -> None:
     with sqlite_runtime() as runtime:
         stages(runtime, args.rounds)
         scaling(runtime, args.rounds)
+        case_length(runtime)
         memory(runtime, args.messages)
 
 
