@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapter.mapping.fastpath import compile_expression
+from adapter.fhirpath import compile_expression
 from adapter.process.events import EVENT_TYPES
 
 FieldType = Literal["string", "date", "dateTime", "boolean", "system", "strings"]

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fhirpathpy import compile as compile_fhirpath
-from fhirpathpy.models import models
-
+from adapter.fhirpath import compile_expression
 from adapter.validation.assertions import (
     Binding,
     ExtensionValue,
@@ -252,7 +250,7 @@ class Compiler:
             evaluate = self._fhirpath.get(c.expression)
             if evaluate is None:
                 try:
-                    evaluate = compile_fhirpath(c.expression, models["r4"])
+                    evaluate = compile_expression(c.expression)
                 except Exception as exc:  # fhirpathpy's parser raises plain Exceptions
                     raise PackageError(f"{c.source}: constraint {c.key}: {c.expression!r}: {exc}") from exc
                 self._fhirpath[c.expression] = evaluate

@@ -4,10 +4,11 @@ Nearly every mapping rule, and many profile invariants, is a simple path — `pe
 `identifier.where(system in %hsa_id).value`, `extension.where(url = %x).value.code` — and
 fhirpathpy interprets its parse tree and wraps every node on each call: half the ingest time.
 This module compiles the subset such rules use
-(member paths with choice types, `where`, `exists`, `empty`, `skip`, `first`, `=`, `!=`, `in`, `|`,
-`and`, `or`, %variables, string and integer literals) into closures; anything else returns
-fhirpathpy's own compiled function, so every expression still works. A test checks both agree on
-every expression in mappings/.
+(member paths with choice types, `where`, `all`, `exists`, `empty`, `skip`, `first`,
+`extension(url)`, `matches`, `=`, `!=`, `in`, `|`, `and`, `or`, `implies`, %variables, string and
+integer literals) into closures; anything else returns fhirpathpy's own compiled function, so every
+expression still works. Tests check both agree on every expression in mappings/ and every
+invariant in profiles/.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ def _function(name: str, args: list[Node]) -> Node:
     if name == "where" and len(args) == 1:
         criterion = args[0]
         return lambda items, env: [x for x in items if _is_true(criterion([x], env))]
+    if name == "all" and len(args) == 1:
+        criterion = args[0]
+        return lambda items, env: [all(_is_true(criterion([x], env)) for x in items)]
+    if name == "extension" and len(args) == 1:
+        return _extension(args[0])
+    if name == "matches" and len(args) == 1:
+        return _matches(args[0])
     if name == "exists" and not args:
         return lambda items, _: [bool(items)]
     if name == "empty" and not args:
@@ -120,6 +128,47 @@ def _function(name: str, args: list[Node]) -> Node:
         count = args[0]
         return lambda items, env: items[_integer(count(items, env)) :]
     raise _Unsupported(name)
+
+
+def _extension(url: Node) -> Node:
+    def extension(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        wanted = _string(url(items, env))
+        out: list[Any] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise _EvaluationFallback  # a primitive's extensions live beside it, in "_name"
+            found = [e for e in item.get("extension") or () if isinstance(e, dict) and e.get("url") == wanted]
+            if len(found) > 1:
+                # fhirpathpy keeps the first of each element where the specification keeps all;
+                # such data breaks the extension's cardinality anyway: let fhirpathpy answer as before.
+                raise _EvaluationFallback
+            out += found
+        return out
+
+    return extension
+
+
+def _matches(pattern: Node) -> Node:
+    def matches(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        regex = _string(pattern(items, env))
+        if not items or not regex:
+            return []
+        if len(items) != 1 or not isinstance(items[0], str):
+            raise _EvaluationFallback  # not a single string: fhirpathpy says what that means
+        return [_regex(regex).search(items[0]) is not None]
+
+    return matches
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.DOTALL)
+
+
+def _string(value: list[Any]) -> str:
+    if len(value) != 1 or not isinstance(value[0], str):
+        raise _EvaluationFallback
+    return value[0]
 
 
 def _integer(value: list[Any]) -> int:
@@ -147,6 +196,10 @@ def _compare(op: str, left: Node, right: Node) -> Node:
 def _logic(op: str, left: Node, right: Node) -> Node:
     def logic(items: list[Any], env: dict[str, Any]) -> list[Any]:
         a, b = _boolean(left(items, env)), _boolean(right(items, env))
+        if op == "implies":
+            if a is False or b is True:
+                return [True]
+            return [False] if a is True and b is False else []
         if op == "and":
             if a is False or b is False:
                 return [False]
@@ -206,6 +259,13 @@ class _Parser:
         return token
 
     def expression(self) -> Node:
+        node = self.disjunction()
+        while self.peek() == "implies":  # the loosest binding operator
+            self.take()
+            node = _logic("implies", node, self.disjunction())
+        return node
+
+    def disjunction(self) -> Node:
         node = self.conjunction()
         while self.peek() == "or":
             self.take()
@@ -268,7 +328,7 @@ class _Parser:
 
     def invocation(self) -> Node:
         name = self.take()
-        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in ("and", "or", "in"):
+        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in ("and", "or", "in", "implies", "xor"):
             raise _Unsupported(name)
         if self.peek() != "(":
             return _member(name)
