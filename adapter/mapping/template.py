@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -57,11 +58,19 @@ def lookup(scope: Mapping[str, Any], dotted: str) -> Any:
             return None
         if isinstance(value, Mapping):
             value = value.get(name)
-        elif dataclasses.is_dataclass(value) and name in {f.name for f in dataclasses.fields(value)}:
+        elif name in _field_names(value.__class__):
             value = getattr(value, name)
         else:
             raise TemplateError(f"unknown field {dotted!r}")
     return value
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The fields of a dataclass (none of any other type): looked up once per class."""
+    return (
+        frozenset(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else frozenset()
+    )
 
 
 class Template:
