@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.mapping.rules import MessageRule, RenderSpec
-from adapter.mapping.template import Template, TemplateError, check, entries_named
+from adapter.mapping.template import Node, Template, TemplateError, check, entries_named
 from adapter.process.case import DischargeCase
 from adapter.process.events import EVENT_TYPES, Event
 from adapter.validation.terminology import Terminology
@@ -54,6 +54,21 @@ class Renderer:
         self.event_display = terms.codes("lus-event")
         for rule in rules.values():
             _check(rule)
+        # Templates as rendered, resolved once: compiled templates are cached by object (template.py).
+        self.compiled: dict[int, tuple[Any, Node]] = {}
+        self._entries: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+
+    def entry(self, rule: MessageRule, spec: RenderSpec, name: str) -> tuple[Any, dict[str, Any]]:
+        """The `$key` template and the body of an entry template of a rule, resolved once (the
+        header with the message's own header fields over the shared ones)."""
+        found = self._entries.get((rule.event, name))
+        if found is None:
+            template = _resolve(rule, spec, name)
+            if name == "header":
+                template = {**template, **spec.header}
+            body = {k: v for k, v in template.items() if k != "$key"}
+            found = self._entries[(rule.event, name)] = (template.get("$key"), body)
+        return found
 
     def render(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
         """The message for one recipient. `case` is the case the event belongs to (after it):
@@ -113,7 +128,7 @@ class _Message:
         case: DischargeCase,
         to: Addressing,
     ) -> None:
-        self.rule, self.spec, self.event, self.to = rule, spec, event, to
+        self.rule, self.spec, self.event, self.to, self.renderer = rule, spec, event, to, renderer
         self.scope: dict[str, Any] = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
         self.scope |= {
             "kind": event.kind,
@@ -122,13 +137,14 @@ class _Message:
             "display": renderer.event_display.get(event.kind, event.kind),
             "header_id": outbound_message_id(event.message_id, to.recipient_hsa_id),
         }
-        self.template = Template({**renderer.variables, **rule.constants}, rule.codes, self.refer, self.org)
+        self.template = Template(
+            {**renderer.variables, **rule.constants}, rule.codes, self.refer, self.org, renderer.compiled
+        )
         self.entries: dict[str, dict[str, Any]] = {}  # name → entry, in order of first reference
         self.orgs: dict[str, dict[str, Any]] = {}
 
     def bundle(self) -> dict[str, Any]:
-        header = _resolve(self.rule, self.spec, "header")
-        header = {**header, **self.spec.header}
+        _, header = self.renderer.entry(self.rule, self.spec, "header")
         header_entry = {
             "fullUrl": _urn("header", self.event.message_id, self.to.recipient_hsa_id),
             "resource": self.template.render(header, self.scope),
@@ -146,17 +162,15 @@ class _Message:
             name = self.spec.focus
         entry = self.entries.get(name)
         if entry is None:
-            template = _resolve(self.rule, self.spec, name)
-            key = template.get("$key")
+            key, body = self.renderer.entry(self.rule, self.spec, name)
             seed = str(self.template.render(key, self.scope)) if key else self.event.case_id
             entry = self.entries[name] = {"fullUrl": _urn(name, seed), "resource": {}}
-            body = {k: v for k, v in template.items() if k != "$key"}
             entry["resource"] = self.template.render(body, self.scope)
         return str(entry["fullUrl"])
 
     def org(self, hsa_id: str) -> str:
         if hsa_id not in self.orgs:
-            template = _resolve(self.rule, self.spec, "organization")
+            _, template = self.renderer.entry(self.rule, self.spec, "organization")
             self.orgs[hsa_id] = {
                 "fullUrl": _urn("organization", hsa_id),
                 "resource": self.template.render(template, {**self.scope, "hsa": hsa_id}),

@@ -73,8 +73,17 @@ def _field_names(cls: type) -> frozenset[str]:
     )
 
 
+_MOST_COMPILED = 10_000  # far more than every template of every rule
+Rendered = tuple[Any, bool, bool]  # (value or MISSING, whether it read event values, whether any was present)
+Node = Callable[["Template", Mapping[str, Any]], Rendered]
+
+
 class Template:
-    """Renders one template against a scope. `refer` and `org` add entries to the message."""
+    """Renders templates against a scope. `refer` and `org` add entries to the message.
+
+    Each template is compiled once into closures (`compiled`, shared by every Template of a
+    renderer and keyed by the template object, which must therefore live as long as the cache:
+    the rules' own templates do); rendering then only runs them."""
 
     def __init__(
         self,
@@ -82,89 +91,26 @@ class Template:
         codes: Mapping[str, Mapping[str, str]],
         refer: Callable[[str], str],
         org: Callable[[str], str],
+        compiled: dict[int, tuple[Any, Node]] | None = None,
     ) -> None:
         self.variables = variables
         self.codes = codes
         self.refer = refer
         self.org = org
+        self.compiled = {} if compiled is None else compiled
 
     def render(self, template: Any, scope: Mapping[str, Any]) -> Any:
-        value, _, _ = self._render(template, scope)
-        return value
+        return self.node(template)(self, scope)[0]
 
-    def _render(self, t: Any, scope: Mapping[str, Any]) -> tuple[Any, bool, bool]:
-        """(value or MISSING, whether it read event values, whether any was present)."""
-        if isinstance(t, str):
-            if t.startswith("${") and t.endswith("}"):
-                value = as_json(lookup(scope, t[2:-1]))
-                return value, True, value is not MISSING
-            if t.startswith("%"):
-                if t[1:] not in self.variables:
-                    raise TemplateError(f"unknown variable {t!r}")
-                return self.variables[t[1:]], False, False
-            return t, False, False
-        if isinstance(t, list):
-            items = [self._render(item, scope) for item in t]
-            values: list[Any] = []
-            for sub, (v, _, _) in zip(t, items, strict=True):
-                if v is MISSING:
-                    continue
-                if isinstance(sub, dict) and "$each" in sub:  # an `$each` in a list adds its items
-                    values.extend(v)
-                else:
-                    values.append(v)
-            reads = any(r for _, r, _ in items)
-            return (values or MISSING), reads, bool(values) and any(p for _, _, p in items)
-        if isinstance(t, dict):
-            directive = next((k for k in t if k.startswith("$")), None)
-            if directive is not None:
-                return self._directive(directive, t, scope)
-            out: dict[str, Any] = {}
-            reads = present = False
-            for key, sub in t.items():
-                value, r, p = self._render(sub, scope)
-                reads, present = reads or r, present or p
-                if value is not MISSING:
-                    out[key] = value
-            if (reads and not present) or not out:
-                return MISSING, reads, False
-            return out, reads, present
-        if t is None:  # `element: null` removes an element of a shared template
-            return MISSING, False, False
-        return t, False, False
+    def node(self, template: Any) -> Node:
+        held = self.compiled.get(id(template))
+        if held is None or held[0] is not template:
+            if len(self.compiled) >= _MOST_COMPILED:  # a caller rendering throwaway templates
+                self.compiled.clear()
+            held = self.compiled[id(template)] = (template, _compile(template))
+        return held[1]
 
-    def _directive(self, name: str, t: dict[str, Any], scope: Mapping[str, Any]) -> tuple[Any, bool, bool]:
-        if name == "$value":
-            raw = lookup(scope, t["$value"])
-            if raw is None and "$else" in t:
-                raw = lookup(scope, t["$else"])
-            if raw is None:
-                return MISSING, True, False
-            table = t.get("$map")
-            value = as_json(raw)
-            if table is not None:
-                value = self._translate(table, value)
-            return value, True, True
-        if name == "$if":
-            if not lookup(scope, t["$if"]):
-                return MISSING, True, False
-            value = self.render(t["$then"], scope)
-            return value, True, value is not MISSING
-        if name == "$each":
-            items = lookup(scope, t["$each"]) or ()
-            rendered = [self.render(t["$do"], {**scope, t.get("$as", "item"): item}) for item in items]
-            values = [v for v in rendered if v is not MISSING]
-            return (values or MISSING), True, bool(values)
-        if name == "$ref":
-            return {"reference": self.refer(t["$ref"])}, False, False
-        if name == "$org":
-            hsa_id, reads, present = self._render(t["$org"], scope)
-            if hsa_id is MISSING:
-                return MISSING, reads, False
-            return {"reference": self.org(str(hsa_id))}, reads, present
-        raise TemplateError(f"unknown directive {name!r}")
-
-    def _translate(self, table: str, value: Any) -> Any:
+    def translate(self, table: str, value: Any) -> Any:
         codes = self.codes.get(table)
         if codes is None:
             raise TemplateError(f"unknown codes table {table!r}")
@@ -172,6 +118,134 @@ class Template:
         if key not in codes:
             raise TemplateError(f"codes table {table!r} has no entry for {key!r}")
         return codes[key]
+
+
+def _compile(t: Any) -> Node:
+    if isinstance(t, str):
+        return _compile_text(t)
+    if isinstance(t, list):
+        return _compile_list(t)
+    if isinstance(t, dict):
+        directive = next((k for k in t if k.startswith("$")), None)
+        return _compile_object(t) if directive is None else _compile_directive(directive, t)
+    if t is None:  # `element: null` removes an element of a shared template
+        return lambda _tpl, _scope: (MISSING, False, False)
+    constant = (t, False, False)
+    return lambda _tpl, _scope: constant
+
+
+def _compile_text(t: str) -> Node:
+    if t.startswith("${") and t.endswith("}"):
+        dotted = t[2:-1]
+
+        def field(_tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+            value = as_json(lookup(scope, dotted))
+            return value, True, value is not MISSING
+
+        return field
+    if t.startswith("%"):
+        name = t[1:]
+
+        def variable(tpl: Template, _scope: Mapping[str, Any]) -> Rendered:
+            if name not in tpl.variables:
+                raise TemplateError(f"unknown variable {t!r}")
+            return tpl.variables[name], False, False
+
+        return variable
+    constant = (t, False, False)
+    return lambda _tpl, _scope: constant
+
+
+def _compile_list(t: list[Any]) -> Node:
+    # An `$each` in a list adds its items to the list rather than a list of them.
+    parts = [(_compile(item), isinstance(item, dict) and "$each" in item) for item in t]
+
+    def sequence(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+        values: list[Any] = []
+        reads = present = False
+        for node, spreads in parts:
+            value, r, p = node(tpl, scope)
+            reads, present = reads or r, present or p
+            if value is MISSING:
+                continue
+            if spreads:
+                values.extend(value)
+            else:
+                values.append(value)
+        return (values or MISSING), reads, bool(values) and present
+
+    return sequence
+
+
+def _compile_object(t: dict[str, Any]) -> Node:
+    parts = [(key, _compile(sub)) for key, sub in t.items()]
+
+    def mapping(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+        out: dict[str, Any] = {}
+        reads = present = False
+        for key, node in parts:
+            value, r, p = node(tpl, scope)
+            reads, present = reads or r, present or p
+            if value is not MISSING:
+                out[key] = value
+        if (reads and not present) or not out:
+            return MISSING, reads, False
+        return out, reads, present
+
+    return mapping
+
+
+def _compile_directive(name: str, t: dict[str, Any]) -> Node:
+    if name == "$value":
+        field, otherwise, table = t["$value"], t.get("$else"), t.get("$map")
+
+        def value_of(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+            raw = lookup(scope, field)
+            if raw is None and otherwise is not None:
+                raw = lookup(scope, otherwise)
+            if raw is None:
+                return MISSING, True, False
+            value = as_json(raw)
+            return (value if table is None else tpl.translate(table, value)), True, True
+
+        return value_of
+    if name == "$if":
+        condition, then = t["$if"], _compile(t["$then"])
+
+        def if_(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+            if not lookup(scope, condition):
+                return MISSING, True, False
+            value = then(tpl, scope)[0]
+            return value, True, value is not MISSING
+
+        return if_
+    if name == "$each":
+        items_of, each, as_ = t["$each"], _compile(t["$do"]), t.get("$as", "item")
+
+        def each_(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+            rendered = [each(tpl, {**scope, as_: item})[0] for item in lookup(scope, items_of) or ()]
+            values = [v for v in rendered if v is not MISSING]
+            return (values or MISSING), True, bool(values)
+
+        return each_
+    if name == "$ref":
+        entry = t["$ref"]
+        return lambda tpl, _scope: ({"reference": tpl.refer(entry)}, False, False)
+    if name == "$org":
+        hsa = _compile(t["$org"])
+
+        def org(tpl: Template, scope: Mapping[str, Any]) -> Rendered:
+            hsa_id, reads, present = hsa(tpl, scope)
+            if hsa_id is MISSING:
+                return MISSING, reads, False
+            return {"reference": tpl.org(str(hsa_id))}, reads, present
+
+        return org
+
+    def unknown(_tpl: Template, _scope: Mapping[str, Any]) -> Rendered:
+        raise TemplateError(f"unknown directive {name!r}")
+
+    return unknown
 
 
 def check(template: Any, names: set[str], where: str) -> None:
