@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.store import schema
 from adapter.store.engine import Database
+from adapter.store.prepared import Prepared
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 ob = schema.outbox
@@ -126,16 +127,30 @@ class DeadLetterFilter:
 _RECORD_COLUMNS = [ob.c[f.name] for f in fields(OutboxRecord)]
 
 
+_OUTBOX_INSERT = Prepared(
+    insert(ob),
+    columns=[
+        *(f.name for f in fields(NewOutboxItem)),
+        "status",
+        "attempts",
+        "replay_count",
+        "next_attempt_at",
+        "created_at",
+    ],
+)
+
+
 class OutboxQueries(Database):
     def outbox_add(self, conn: Connection, items: list[NewOutboxItem], now: float) -> None:
         if items:
-            conn.execute(
-                insert(ob),
+            _OUTBOX_INSERT.execute(
+                conn,
                 [
                     {
                         **asdict(item),
                         "status": PENDING,
                         "attempts": 0,
+                        "replay_count": 0,
                         "next_attempt_at": now,
                         "created_at": now,
                     }

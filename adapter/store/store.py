@@ -18,27 +18,37 @@ from adapter.store.case_cache import CaseCache
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import check_at_head, upgrade
 from adapter.store.outbox import NewOutboxItem, OutboxItem, OutboxQueries
+from adapter.store.prepared import Prepared, json_value
 
 __all__ = ["InboxRecord", "NewOutboxItem", "OutboxItem", "Store", "dumps"]
 
-# The statements every message runs, built once: SQLAlchemy then compiles each once and reuses it
-# (building them per call cost a third of the store's time per message).
-_INBOX_BY_MESSAGE_ID = select(schema.inbox).where(schema.inbox.c.message_id == bindparam("message_id"))
-_INBOX_BY_BUNDLE_ID = (
-    select(schema.inbox.c.message_id).where(schema.inbox.c.bundle_id == bindparam("bundle_id")).limit(1)
-)
-_CASE_VERSION = select(schema.cases.c.version).where(schema.cases.c.case_id == bindparam("case_id"))
-_CASE_EVENTS = (
+# The statements every message runs (adapter/store/prepared.py).
+_in = schema.inbox.c
+_INBOX_COLUMNS = (_in.message_id, _in.bundle_id, _in.sender, _in.case_id, _in.status_code, _in.response)
+_INBOX_BY_MESSAGE_ID = Prepared(select(*_INBOX_COLUMNS).where(_in.message_id == bindparam("message_id")))
+_INBOX_BY_BUNDLE_ID = Prepared(select(_in.message_id).where(_in.bundle_id == bindparam("bundle_id")).limit(1))
+_INBOX_INSERT = Prepared(insert(schema.inbox), columns=[c.name for c in schema.inbox.c])
+_case_version = select(schema.cases.c.version).where(schema.cases.c.case_id == bindparam("case_id"))
+_CASE_VERSION = Prepared(_case_version)
+_CASE_VERSION_LOCKED = Prepared(_case_version.with_for_update())
+_CASE_EVENTS = Prepared(
     select(schema.events.c.payload)
     .where(schema.events.c.case_id == bindparam("case_id"))
     .order_by(schema.events.c.occurred_at, schema.events.c.id)
 )
-_CASE_UPDATE = (
+_CASE_INSERT = Prepared(
+    insert(schema.cases), columns=["case_id", "state", "version", "created_at", "updated_at"]
+)
+_CASE_UPDATE = Prepared(
     update(schema.cases)
     .where(schema.cases.c.case_id == bindparam("b_case_id"))
     .values(state=bindparam("b_state"), version=schema.cases.c.version + 1, updated_at=bindparam("b_now"))
     .returning(schema.cases.c.version)
 )
+_EVENT_COLUMNS = ["case_id", "message_id", "kind", "occurred_at", "received_at", "payload"]
+_EVENT_INSERT = Prepared(insert(schema.events), columns=_EVENT_COLUMNS)
+_AUDIT_COLUMNS = [c.name for c in schema.audit.c if c.name != "id"]
+_AUDIT_INSERT = Prepared(insert(schema.audit), columns=_AUDIT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -72,21 +82,20 @@ class Store(OutboxQueries):
     # --- inbound ---
 
     def inbox_get(self, conn: Connection, message_id: str) -> InboxRecord | None:
-        row = conn.execute(_INBOX_BY_MESSAGE_ID, {"message_id": message_id}).first()
+        row = _INBOX_BY_MESSAGE_ID.execute(conn, {"message_id": message_id}).fetchone()
         if row is None:
             return None
-        return InboxRecord(
-            row.message_id, row.bundle_id, row.sender, row.case_id, row.status_code, bytes(row.response)
-        )
+        message_id, bundle_id, sender, case_id, status_code, response = row
+        return InboxRecord(message_id, bundle_id, sender, case_id, status_code, bytes(response))
 
     def inbox_by_bundle_id(self, conn: Connection, bundle_id: str) -> str | None:
         """The MessageHeader.id that came in a Bundle with this id, if any did."""
-        row = conn.execute(_INBOX_BY_BUNDLE_ID, {"bundle_id": bundle_id}).first()
-        return row.message_id if row else None
+        row = _INBOX_BY_BUNDLE_ID.execute(conn, {"bundle_id": bundle_id}).fetchone()
+        return row[0] if row else None
 
     def inbox_put(self, conn: Connection, record: InboxRecord, now: float) -> None:
-        conn.execute(
-            insert(schema.inbox),
+        _INBOX_INSERT.execute(
+            conn,
             {
                 "message_id": record.message_id,
                 "bundle_id": record.bundle_id,
@@ -101,15 +110,16 @@ class Store(OutboxQueries):
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
         """The case as of its row's version (from the cache, or rebuilt from its event log),
         locking its row for the transaction."""
-        query = _CASE_VERSION if self.is_sqlite else _CASE_VERSION.with_for_update()
-        row = conn.execute(query, {"case_id": case_id}).first()
+        query = _CASE_VERSION if self.is_sqlite else _CASE_VERSION_LOCKED
+        row = query.execute(conn, {"case_id": case_id}).fetchone()
         if row is None:
             return None
-        case = self.cases.get(case_id, row.version)
+        version = row[0]
+        case = self.cases.get(case_id, version)
         if case is None:
-            rows = conn.execute(_CASE_EVENTS, {"case_id": case_id}).all()
-            case = replay([event_from_dict(r.payload) for r in rows])
-            self.cases.put(case_id, row.version, case)
+            rows = _CASE_EVENTS.execute(conn, {"case_id": case_id}).fetchall()
+            case = replay([event_from_dict(json_value(payload)) for (payload,) in rows])
+            self.cases.put(case_id, version, case)
         return case
 
     def save_case(
@@ -117,8 +127,8 @@ class Store(OutboxQueries):
     ) -> None:
         if created:
             version = 1
-            conn.execute(
-                insert(schema.cases),
+            _CASE_INSERT.execute(
+                conn,
                 {
                     "case_id": case.case_id,
                     "state": case.state.value,
@@ -128,13 +138,14 @@ class Store(OutboxQueries):
                 },
             )
         else:
-            version = conn.execute(
-                _CASE_UPDATE, {"b_case_id": case.case_id, "b_state": case.state.value, "b_now": now}
-            ).scalar_one()
+            cursor = _CASE_UPDATE.execute(
+                conn, {"b_case_id": case.case_id, "b_state": case.state.value, "b_now": now}
+            )
+            version = cursor.fetchone()[0]
         self.after_commit(conn, lambda: self.cases.put(case.case_id, version, case))
         if new_events:
-            conn.execute(
-                insert(schema.events),
+            _EVENT_INSERT.execute(
+                conn,
                 [
                     {
                         "case_id": ev.case_id,
@@ -176,12 +187,12 @@ class Store(OutboxQueries):
     # --- audit ---
 
     def audit(self, conn: Connection | None, **record: Any) -> None:
-        values = {"at": time.time(), **record}
+        values = dict.fromkeys(_AUDIT_COLUMNS) | {"at": time.time(), **record}
         if conn is not None:
-            conn.execute(insert(schema.audit), values)
+            _AUDIT_INSERT.execute(conn, values)
             return
         with self.transaction() as own:
-            own.execute(insert(schema.audit), values)
+            _AUDIT_INSERT.execute(own, values)
 
 
 def dumps(data: Any) -> bytes:
