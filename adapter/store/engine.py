@@ -44,7 +44,8 @@ def create_store_engine(url: str) -> Engine:
         def _sqlite_begin(conn: Connection) -> None:
             # A reader (Database.reading) needs no write lock: in WAL it reads a snapshot beside
             # the writer instead of queueing behind it.
-            conn.exec_driver_sql(
+            # (On the driver's connection directly: this runs for every message.)
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                 "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE"
             )
 
