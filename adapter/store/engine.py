@@ -12,8 +12,8 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-# JSON columns (event payloads, audit details) through orjson rather than the json module: several
-# times faster both ways, and every message writes an event and reads its case's.
+# JSON columns (event payloads, audit details) through orjson rather than the json module, as
+# prepared.py does for the statements every message runs: several times faster both ways.
 _JSON_COLUMNS: dict[str, Any] = {
     "json_serializer": lambda value: orjson.dumps(value).decode(),
     "json_deserializer": orjson.loads,
@@ -43,8 +43,8 @@ def create_store_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             # A reader (Database.reading) needs no write lock: in WAL it reads a snapshot beside
-            # the writer instead of queueing behind it.
-            # (On the driver's connection directly: this runs for every message.)
+            # the writer instead of queueing behind it. Sent on the driver's connection directly,
+            # since this runs for every message.
             conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                 "BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE"
             )
