@@ -101,6 +101,7 @@ def adapter(
             "LUS_WORKER": "false",
         },
         log=workdir / "adapter.log",
+        command=("serve", "--no-worker"),
     )
     process.start()
     try:
