@@ -80,13 +80,15 @@ class PrimitiveChecker:
     """JSON kind, the R4 regex of the type, real calendar dates and integer ranges."""
 
     primitive = True
-    __slots__ = ("json", "name", "regex", "where")
+    __slots__ = ("is_date", "json", "low", "name", "regex", "where")
 
     def __init__(self, name: str, json: str, regex: str | None, where: Where) -> None:
         self.name = name
         self.json = _JSON_KINDS[json]
         self.regex = re.compile(regex) if regex and json == "string" else None
         self.where = where
+        self.is_date = name in _DATES  # known per type: no lookups per value
+        self.low = _INT_MIN.get(name)
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if type(value) not in self.json:
@@ -104,9 +106,9 @@ class PrimitiveChecker:
         if self.regex is not None and not self.regex.fullmatch(value):
             expected = _EXPECTED.get(self.name, f"the R4 format of {self.name}")
             problem = f"is not a valid {self.name}; expected {expected}"
-        elif self.name in _DATES and len(value) >= 10 and not _real_date(value):
+        elif self.is_date and len(value) >= 10 and not _real_date(value):
             problem = "is not a real calendar date"
-        elif self.name in _INT_MIN and not _INT_MIN[self.name] <= value < 2**31:
+        elif self.low is not None and not self.low <= value < 2**31:
             problem = f"is out of range for {self.name}"
         if problem:
             shown = value if self.name not in ("string", "markdown") else "the value"
@@ -176,34 +178,45 @@ class ObjectChecker:
                 self.profile,
             )
         fields = self.fields
-        present: dict[ElementChecker, str] = {}  # element → the JSON name it was given by
+        present: dict[ElementChecker, str] = {}  # choice element → the JSON name it was given by
         for key, value in obj.items():
-            name = key[1:] if key[:1] == "_" else key  # "_birthDate": the extensions of birthDate
-            hit = fields.get(name)
-            if hit is None or (name != key and not hit[1].primitive):
-                if not (key == "resourceType" and self.is_resource):
-                    ctx.add(
-                        "error",
-                        "structure",
-                        f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
-                        f" ({self.where}, rule unknown-element).",
-                        f"{path}.{key}",
-                        "unknown-element",
-                        self.profile,
-                    )
+            hit = fields.get(key)
+            if hit is None:
+                self._other_key(key, value, path, ctx, present)
                 continue
             element = hit[0]
-            if present.setdefault(element, name) != name:
+            if element.choice and present.setdefault(element, key) != key:
                 element.second_choice(key, path, ctx)
-            if name == key:
-                element.check(value, key, hit[1], path, ctx)
-            else:
-                element.check_primitive_extension(value, key, path, ctx)
+            element.check(value, key, hit[1], path, ctx)
         for element in self.required:
-            if element not in present:
+            # a plain element is named as itself; choices and "_name" keys were noted in present
+            if element not in present and (element.choice or element.name not in obj):
                 element.missing(path, ctx)
         for assertion in self.assertions:
             assertion.check(obj, path, ctx)
+
+    def _other_key(
+        self, key: str, value: Any, path: str, ctx: Context, present: dict[ElementChecker, str]
+    ) -> None:
+        """A key that names no element directly: "_birthDate" (the extensions of birthDate) or unknown."""
+        name = key[1:] if key[:1] == "_" else key
+        hit = self.fields.get(name)
+        if hit is None or name == key or not hit[1].primitive:
+            if not (key == "resourceType" and self.is_resource):
+                ctx.add(
+                    "error",
+                    "structure",
+                    f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
+                    f" ({self.where}, rule unknown-element).",
+                    f"{path}.{key}",
+                    "unknown-element",
+                    self.profile,
+                )
+            return
+        element = hit[0]
+        if present.setdefault(element, name) != name:
+            element.second_choice(key, path, ctx)
+        element.check_primitive_extension(value, key, path, ctx)
 
 
 Prepare = Callable[[Any, str, "Context"], None]
