@@ -574,3 +574,30 @@ def test_a_resource_without_its_resource_type_against_a_profile() -> None:
     patient.pop("resourceType")
     issues = lus_validator().validate_resource(patient, f"{LUS}/StructureDefinition/lus-patient")
     assert found(issues) == [("error", "resource-type", "Resource")]
+
+
+def test_a_required_primitive_given_only_by_its_extensions_is_present() -> None:
+    bundle = message("inskrivningsmeddelande")
+    extension = entry(bundle, "Encounter")["extension"][0]
+    extension["_valueDate"] = {"extension": [{"url": "https://example.invalid/source", "valueString": "EHR"}]}
+    del extension["valueDate"]
+    assert "cardinality-min" not in {i.rule for i in lus_validator().validate_message(bundle)}
+
+
+def test_extensions_of_another_choice_type_are_a_second_choice() -> None:
+    bundle = message("utskrivningsklar")
+    source = {"extension": [{"url": "https://example.invalid/source", "valueString": "EHR"}]}
+    entry(bundle, "Patient").update(multipleBirthBoolean=True, _multipleBirthInteger=source)
+    issues = found(lus_validator().validate_message(bundle))
+    assert [i[:2] for i in issues] == [("error", "choice-type")]
+    assert issues[0][2].endswith(".resource._multipleBirthInteger")
+
+
+def test_extensions_of_a_complex_element_are_unknown_and_do_not_make_it_present() -> None:
+    bundle = message("inskrivningsmeddelande")
+    encounter = entry(bundle, "Encounter")
+    encounter["_period"] = encounter.pop("period")
+    at = f"Bundle.entry[{focus_index(bundle)}].resource"
+    issues = found(lus_validator().validate_message(bundle))
+    assert ("error", "unknown-element", f"{at}._period") in issues
+    assert ("error", "cardinality-min", at) in issues
