@@ -305,6 +305,8 @@ class Compiler:
                     return False
             return True
 
+        if len(tests) == 1 and tests[0][2] and len(tests[0][0]) == 1:
+            return _single_key_matcher(tests[0][0][0], tests[0][1], matches)
         return matches
 
     def _expected(self, part: Node, path: str) -> tuple[Any, bool]:
@@ -327,6 +329,19 @@ class Compiler:
         if node.pattern is not None:
             return node.pattern, False
         raise PackageError(f"{part.source}: {part.path} has no fixed or pattern value at {path}")
+
+
+def _single_key_matcher(key: str, expected: Any, general: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """Most slices (extensions by url) are told apart by one fixed value of one key: a dict lookup."""
+
+    def matches(item: Any) -> bool:
+        if type(item) is dict:
+            value = item.get(key)
+            if value is not None and type(value) is not list:
+                return bool(value == expected)
+        return general(item)  # absent, a list, or a choice type (value → valueCoding)
+
+    return matches
 
 
 def _values(item: Any, segments: list[str]) -> list[Any]:
