@@ -230,6 +230,9 @@ def _union(left: Node, right: Node) -> Node:
     return union
 
 
+_LOGIC = ("implies", "or", "and")  # by FHIRPath precedence, loosest first
+
+
 class _Parser:
     def __init__(self, expression: str) -> None:
         self.tokens: list[str] = []
@@ -258,25 +261,15 @@ class _Parser:
         self.at += 1
         return token
 
-    def expression(self) -> Node:
-        node = self.disjunction()
-        while self.peek() == "implies":  # the loosest binding operator
+    def expression(self, level: int = 0) -> Node:
+        """Boolean operators, left-associative, from the loosest binding (_LOGIC) inwards."""
+        if level == len(_LOGIC):
+            return self.comparison()
+        op = _LOGIC[level]
+        node = self.expression(level + 1)
+        while self.peek() == op:
             self.take()
-            node = _logic("implies", node, self.disjunction())
-        return node
-
-    def disjunction(self) -> Node:
-        node = self.conjunction()
-        while self.peek() == "or":
-            self.take()
-            node = _logic("or", node, self.conjunction())
-        return node
-
-    def conjunction(self) -> Node:
-        node = self.comparison()
-        while self.peek() == "and":
-            self.take()
-            node = _logic("and", node, self.comparison())
+            node = _logic(op, node, self.expression(level + 1))
         return node
 
     def comparison(self) -> Node:

@@ -158,3 +158,26 @@ def test_invariants_on_the_fast_path_equal_fhirpathpy(key: str) -> None:
         assert fast(node, env) == expected, f"{key} on {instance}"
         outcomes.add(str(expected))
     assert {"[True]", "[False]"} <= outcomes, f"{key} was never both met and broken: {outcomes}"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "id.exists() implies name.exists() or gender.exists()",
+        "id.exists() or name.exists() implies gender.exists()",
+        "id.exists() and name.empty() implies gender.exists() and id.exists()",
+        "gender.exists() implies (name.exists() implies id.exists())",
+        "name.given.exists() implies name.family.exists()",
+    ],
+)
+def test_operators_bind_as_in_fhirpath(expression: str) -> None:
+    fast, slow = _compile_fast(expression), fhirpathpy.compile(expression, model=models["r4"])
+    patients: list[dict[str, Any]] = [
+        {"resourceType": "Patient"},
+        {"resourceType": "Patient", "id": "a"},
+        {"resourceType": "Patient", "id": "a", "gender": "male"},
+        {"resourceType": "Patient", "name": [{"given": ["Tolva"]}]},
+        {"resourceType": "Patient", "id": "a", "name": [{"family": "Tolvansson"}], "gender": "female"},
+    ]
+    for patient in patients:
+        assert fast(patient, {}) == list(slow(patient, {})), f"{expression} on {patient}"
