@@ -98,7 +98,6 @@ def adapter(
             "LUS_DATABASE_URL": database_url,
             "LUS_CONFIG_DIR": str(config),
             "LUS_LOG_LEVEL": "warning",
-            "LUS_WORKER": "false",
         },
         log=workdir / "adapter.log",
         command=("serve", "--no-worker"),
