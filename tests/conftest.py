@@ -121,3 +121,36 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = build_runtime(settings)
     yield rt
     rt.store.engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _project_rules_compiled_once() -> Iterator[None]:
+    """The project's own profiles and mapping rules compiled once per test session, not once per
+    runtime (1.5 s each, in hundreds of tests): both are immutable once loaded, and no test edits
+    them in place (tests that change rules copy them elsewhere, and those load afresh)."""
+    from adapter.mapping.engine import Mapper
+    from adapter.validation.validator import Validator
+
+    load_validator, load_mapper = Validator.from_path, Mapper.from_dir
+    validators: dict[Path, Validator] = {}
+    mappers: dict[int, Mapper] = {}
+
+    def validator(path: Path, extra_packages: Path | None = None) -> Validator:
+        if extra_packages is not None or Path(path) != PROJECT_ROOT / "profiles":
+            return load_validator(path, extra_packages)
+        if path not in validators:
+            validators[path] = load_validator(path)
+        return validators[path]
+
+    def mapper(mappings_dir: Path, package: Any) -> Mapper:
+        shared = any(v.package is package for v in validators.values())
+        if not shared or Path(mappings_dir) != PROJECT_ROOT / "mappings":
+            return load_mapper(mappings_dir, package)
+        if id(package) not in mappers:
+            mappers[id(package)] = load_mapper(mappings_dir, package)
+        return mappers[id(package)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Validator, "from_path", staticmethod(validator))
+        patch.setattr(Mapper, "from_dir", staticmethod(mapper))
+        yield
