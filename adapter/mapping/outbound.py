@@ -10,7 +10,7 @@ from typing import Any
 from adapter.mapping.rules import MessageRule, RenderSpec
 from adapter.mapping.template import Node, Template, TemplateError, check, entries_named
 from adapter.process.case import DischargeCase
-from adapter.process.events import EVENT_TYPES, Event
+from adapter.process.events import EVENT_TYPES, Event, field_names
 from adapter.validation.terminology import Terminology
 
 # Stable ids: the same event sent to the same recipient always has the same MessageHeader.id,
@@ -129,7 +129,7 @@ class _Message:
         to: Addressing,
     ) -> None:
         self.rule, self.spec, self.event, self.to, self.renderer = rule, spec, event, to, renderer
-        self.scope: dict[str, Any] = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        self.scope: dict[str, Any] = {name: getattr(event, name) for name in field_names(type(event))}
         self.scope |= {
             "kind": event.kind,
             "case": case,

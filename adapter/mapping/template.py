@@ -19,12 +19,12 @@ extension or name disappears with its value instead of leaving an empty shell.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import functools
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
+
+from adapter.process.events import field_names
 
 MISSING: Any = object()
 
@@ -58,19 +58,11 @@ def lookup(scope: Mapping[str, Any], dotted: str) -> Any:
             return None
         if isinstance(value, Mapping):
             value = value.get(name)
-        elif name in _field_names(value.__class__):
+        elif name in field_names(value.__class__):
             value = getattr(value, name)
         else:
             raise TemplateError(f"unknown field {dotted!r}")
     return value
-
-
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    """The fields of a dataclass (none of any other type): looked up once per class."""
-    return (
-        frozenset(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else frozenset()
-    )
 
 
 _MOST_COMPILED = 10_000  # far more than every template of every rule

@@ -275,9 +275,14 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     return {"kind": event.kind, **_plain(event)}
 
 
+def field_names(cls: type) -> tuple[str, ...]:
+    """The field names of a dataclass (none of any other type), read once per class."""
+    return _field_names(cls)
+
+
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
 
 
 def _plain(value: Any) -> Any:
@@ -285,7 +290,7 @@ def _plain(value: Any) -> Any:
     # more than the rest of storing the event.
     cls = type(value)
     if dataclasses.is_dataclass(cls):
-        value = {name: getattr(value, name) for name in _field_names(cls)}
+        value = {name: getattr(value, name) for name in field_names(cls)}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if v is not None and v != ()}
     if isinstance(value, list | tuple):
@@ -355,4 +360,5 @@ __all__ = [
     "Patient",
     "event_from_dict",
     "event_to_dict",
+    "field_names",
 ]
