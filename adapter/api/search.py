@@ -5,7 +5,6 @@ Every case a result comes from is written to the audit log."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ from adapter.api.search_params import (
     parse_criterion,
 )
 from adapter.mapping.outbound import Addressing
+from adapter.uuids import random_uuid
 from adapter.validation.issues import Issue, operation_outcome
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -105,7 +105,7 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
         return fhir_response(
             {
                 "resourceType": "Bundle",
-                "id": str(uuid.uuid4()),
+                "id": random_uuid(),
                 "meta": {"lastUpdated": datetime.now(UTC).isoformat(timespec="seconds")},
                 "type": "searchset",
                 "total": len(found),

@@ -28,13 +28,14 @@ from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import _resolve_resources
 from adapter.mapping.rules import Compiled, MappingError
 from adapter.process.case import DischargeCase
+from adapter.uuids import Namespace
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
 from adapter.validation.validator import Validator
 
 DIALECT_FILE = "_dialect.yaml"
 CANONICAL = "canonical"
-_NS = uuid.UUID("0d5f0c62-5a53-4c1e-9f0a-3b7e4c2a9d17")
+_NS = Namespace("0d5f0c62-5a53-4c1e-9f0a-3b7e4c2a9d17")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
 _READ_URL = re.compile(r"url\s*=\s*%(\w+)")
 _NO_COMMUNICATION = Issue(
@@ -200,7 +201,7 @@ class Dialects:
         """The sender's own id (Bundle.identifier, Bundle.id …) made unique across senders: two
         vendors that both number their Bundles from 1 never answer each other's messages."""
         own = _first_str(dialect.expressions["message_id"], root, self.env)
-        return str(uuid.uuid5(_NS, f"{dialect.name}|{sender}|{own}")) if own else None
+        return _NS.uuid(f"{dialect.name}|{sender}|{own}") if own else None
 
     def case_id(self, dialect: Dialect, bundle: dict[str, Any]) -> str | None:
         if dialect.spec.form != "transaction":
@@ -369,7 +370,7 @@ class Dialects:
         }
         canonical = {
             "resourceType": "Bundle",
-            "id": str(uuid.uuid5(_NS, f"canonical|{message_id}")),
+            "id": _NS.uuid(f"canonical|{message_id}"),
             "type": "message",
             "timestamp": timestamp,
             "entry": [{"fullUrl": f"urn:uuid:{_uuid(str(message_id))}", "resource": header}, *entries],
@@ -549,11 +550,11 @@ def _uuid(text: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        return str(uuid.uuid5(_NS, text))
+        return _NS.uuid(text)
 
 
 def _urn(*parts: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_NS, '|'.join(parts))}"
+    return _NS.urn("|".join(parts))
 
 
 def _rewrite(node: Any, refs: dict[str, str]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,19 +10,20 @@ from adapter.mapping.rules import MessageRule, RenderSpec
 from adapter.mapping.template import Node, Template, TemplateError, check, entries_named
 from adapter.process.case import DischargeCase
 from adapter.process.events import EVENT_TYPES, Event, field_names
+from adapter.uuids import Namespace, random_uuid
 from adapter.validation.terminology import Terminology
 
 # Stable ids: the same event sent to the same recipient always has the same MessageHeader.id,
 # so a replay or a resend is deduplicated by the receiver.
-_NS = uuid.UUID("5f1c4f0e-8c4e-4f55-9b7a-6c1e2a0d4b11")
+_NS = Namespace("5f1c4f0e-8c4e-4f55-9b7a-6c1e2a0d4b11")
 
 
 def outbound_message_id(source_message_id: str, recipient: str) -> str:
-    return str(uuid.uuid5(_NS, f"{source_message_id}|{recipient}"))
+    return _NS.uuid(f"{source_message_id}|{recipient}")
 
 
 def _urn(*parts: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_NS, '|'.join(parts))}"
+    return _NS.urn("|".join(parts))
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class _Message:
         }
         return {
             "resourceType": "Bundle",
-            "id": str(uuid.uuid4()),
+            "id": random_uuid(),
             "type": "message",
             "timestamp": self.event.occurred_at.isoformat(),
             "entry": [header_entry, *self.entries.values(), *(self.orgs[k] for k in sorted(self.orgs))],

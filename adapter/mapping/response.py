@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from adapter.uuids import random_uuid
 
 ResponseCode = Literal["ok", "transient-error", "fatal-error"]
 
@@ -18,7 +19,7 @@ def response_message(
     outcome: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A message Bundle whose MessageHeader answers `request_header`."""
-    header_id = str(uuid.uuid4())
+    header_id = random_uuid()
     header: dict[str, Any] = {
         "resourceType": "MessageHeader",
         "id": header_id,
@@ -31,12 +32,12 @@ def response_message(
         header["destination"] = [{"endpoint": request_source}]
     entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{header_id}", "resource": header}]
     if outcome is not None:
-        outcome_id = str(uuid.uuid4())
+        outcome_id = random_uuid()
         header["response"]["details"] = {"reference": f"urn:uuid:{outcome_id}"}
         entries.append({"fullUrl": f"urn:uuid:{outcome_id}", "resource": {**outcome, "id": outcome_id}})
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": random_uuid(),
         "type": "message",
         "timestamp": (now or datetime.now(UTC)).isoformat(),
         "entry": entries,
