@@ -80,7 +80,7 @@ class PrimitiveChecker:
     """JSON kind, the R4 regex of the type, real calendar dates and integer ranges."""
 
     primitive = True
-    __slots__ = ("is_date", "json", "low", "name", "regex", "where")
+    __slots__ = ("is_date", "json", "low", "name", "plain", "regex", "where")
 
     def __init__(self, name: str, json: str, regex: str | None, where: Where) -> None:
         self.name = name
@@ -89,6 +89,7 @@ class PrimitiveChecker:
         self.where = where
         self.is_date = name in _DATES  # known per type: no lookups per value
         self.low = _INT_MIN.get(name)
+        self.plain = not self.is_date and self.low is None  # valid when its JSON kind and regex are
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if type(value) not in self.json:
@@ -134,7 +135,17 @@ class ObjectChecker:
     """One JSON object: a resource, a complex datatype or a backbone element."""
 
     primitive = False
-    __slots__ = ("assertions", "fields", "is_resource", "label", "profile", "required", "type_name", "where")
+    __slots__ = (
+        "assertions",
+        "fields",
+        "is_resource",
+        "label",
+        "plain",
+        "profile",
+        "required",
+        "type_name",
+        "where",
+    )
 
     def __init__(self, type_name: str, label: str, where: Where, *, is_resource: bool = False) -> None:
         self.type_name = type_name
@@ -143,8 +154,17 @@ class ObjectChecker:
         self.profile = where.url
         self.is_resource = is_resource
         self.fields: dict[str, tuple[ElementChecker, TypeChecker]] = {}
+        # Most keys of a resource are single primitives with nothing more to check than their
+        # JSON kind and format: checked here, without a path, unless they fail.
+        self.plain: dict[str, PrimitiveChecker] = {}
         self.required: list[ElementChecker] = []
         self.assertions: list[Assertion] = []
+
+    def add_field(self, key: str, element: ElementChecker, checker: TypeChecker) -> None:
+        """The element under its JSON name (`value` and `valueString` are one element's two names)."""
+        self.fields[key] = (element, checker)
+        if isinstance(checker, PrimitiveChecker) and checker.plain and element.plain:
+            self.plain[key] = checker
 
     def check(self, obj: Any, path: str, ctx: Context) -> None:
         if type(obj) is not dict:
@@ -177,9 +197,16 @@ class ObjectChecker:
                 "resource-type",
                 self.profile,
             )
-        fields = self.fields
+        fields, plain = self.fields, self.plain
         present: dict[ElementChecker, str] = {}  # choice element → the JSON name it was given by
         for key, value in obj.items():
+            quick = plain.get(key)
+            if (
+                quick is not None
+                and type(value) in quick.json
+                and (quick.regex is None or quick.regex.fullmatch(value) is not None)
+            ):
+                continue
             hit = fields.get(key)
             if hit is None:
                 self._other_key(key, value, path, ctx, present)
@@ -255,6 +282,18 @@ class ElementChecker:
     @property
     def required(self) -> bool:
         return self.min > 0 or (self.slicing is not None and self.slicing.required)
+
+    @property
+    def plain(self) -> bool:
+        """One value, allowed, with nothing to run on it but its type's checker."""
+        return (
+            not self.array
+            and not self.choice
+            and self.max != 0
+            and self.prepare is None
+            and not self.assertions
+            and self.slicing is None
+        )
 
     def check(self, value: Any, key: str, checker: TypeChecker, path: str, ctx: Context) -> None:
         here = f"{path}.{key}"

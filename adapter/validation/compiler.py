@@ -160,7 +160,7 @@ class Compiler:
         for child in children.values():
             element, pairs = self._element(child)
             for key, type_checker in pairs:
-                checker.fields[key] = (element, type_checker)
+                checker.add_field(key, element, type_checker)
             if element.required:
                 checker.required.append(element)
         if root:
