@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -232,32 +231,19 @@ def _unreferenced(rule: MessageRule, index: BundleIndex) -> list[Issue]:
     header = index.header
     if header is None:
         return []
+    edges = index.targets()
     reached = {header.index}
-    todo = [header.resource]
+    todo = [header.index]
     while todo:
-        for ref in _references(todo.pop()):
-            entry = index.resolve(ref)
-            if entry is not None and entry.index not in reached:
-                reached.add(entry.index)
-                todo.append(entry.resource)
+        for target in edges[todo.pop()]:
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
     return [
         _unmapped_issue(rule, entry.path, f"{entry.resource.get('resourceType')} (referenced by nothing)")
         for entry in index.entries
         if entry.index not in reached
     ]
-
-
-def _references(node: Any) -> Iterator[str]:
-    """Every Reference.reference inside a resource, at any depth."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            else:
-                yield from _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _references(item)
 
 
 def _all_paths(compiled: CompiledField) -> str:

@@ -74,7 +74,7 @@ def reference_cycle(index: BundleIndex) -> Issue | None:
     """A chain of references inside the Bundle that leads back to where it started (a resource
     that is, through its references, part of itself): refused, so that nothing downstream that
     follows references (a receiver's system, a renderer) can loop."""
-    edges = {e.index: _targets(e.resource, index) for e in index.entries}
+    edges = index.targets()
     done: set[int] = set()
     for start in edges:
         if start in done:
@@ -107,30 +107,6 @@ def reference_cycle(index: BundleIndex) -> Issue | None:
     return None
 
 
-def _targets(resource: dict[str, Any], index: BundleIndex) -> list[int]:
-    """The entry indexes `resource` refers to inside the Bundle (no paths: the common case has no
-    cycle, and _referenced says where only when there is one)."""
-    found: list[int] = []
-    level: list[Any] = [resource]
-    while level:
-        deeper: list[Any] = []
-        for value in level:
-            if type(value) is dict:
-                ref = value.get("reference")
-                if type(ref) is str:
-                    entry = index.resolve(ref)
-                    if entry is not None:
-                        found.append(entry.index)
-                if "contained" in value:
-                    deeper += (v for k, v in value.items() if k != "contained")
-                else:
-                    deeper += value.values()
-            elif type(value) is list:
-                deeper += value
-        level = deeper
-    return found
-
-
 def _referenced(resource: dict[str, Any], index: BundleIndex) -> list[tuple[int, str]]:
     """(entry index, element path) of every reference in `resource` that resolves in the Bundle."""
     found: list[tuple[int, str]] = []
@@ -143,7 +119,7 @@ def _referenced(resource: dict[str, Any], index: BundleIndex) -> list[tuple[int,
                 entry = index.resolve(ref)
                 if entry is not None:
                     found.append((entry.index, path))
-            stack.extend((v, f"{path}.{k}" if path else k) for k, v in value.items() if k != "contained")
+            stack.extend((v, f"{path}.{k}" if path else k) for k, v in value.items())
         elif isinstance(value, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
     return found

@@ -24,6 +24,7 @@ class BundleIndex:
         self.bundle = bundle
         self.entries: list[Entry] = []
         self._by_ref: dict[str, Entry] = {}
+        self._targets: dict[int, list[int]] | None = None
         entries = bundle.get("entry")
         for i, raw in enumerate(entries if isinstance(entries, list) else []):
             resource = raw.get("resource") if isinstance(raw, dict) else None
@@ -49,6 +50,32 @@ class BundleIndex:
             parts = ref.rstrip("/").split("/")
             entry = self._by_ref.get("/".join(parts[-2:]))
         return entry
+
+    def targets(self) -> dict[int, list[int]]:
+        """Entry index → the entries that entry's references resolve to, from any depth (its
+        contained resources' too). One walk per message, shared by the reference-cycle check and
+        the unreferenced-entry warnings."""
+        if self._targets is None:
+            self._targets = {e.index: self._resolved_in(e.resource) for e in self.entries}
+        return self._targets
+
+    def _resolved_in(self, resource: dict[str, Any]) -> list[int]:
+        found: list[int] = []
+        level: list[Any] = [resource]
+        while level:  # a level at a time and no paths: this runs for every entry of every message
+            deeper: list[Any] = []
+            for value in level:
+                if type(value) is dict:
+                    ref = value.get("reference")
+                    if type(ref) is str:
+                        entry = self.resolve(ref)
+                        if entry is not None:
+                            found.append(entry.index)
+                    deeper += value.values()
+                elif type(value) is list:
+                    deeper += value
+            level = deeper
+        return found
 
     def of_type(self, resource_type: str) -> Iterator[Entry]:
         return (e for e in self.entries if e.resource.get("resourceType") == resource_type)
