@@ -140,7 +140,6 @@ class ObjectChecker:
         "fields",
         "is_resource",
         "label",
-        "plain",
         "profile",
         "required",
         "type_name",
@@ -153,18 +152,17 @@ class ObjectChecker:
         self.where = where
         self.profile = where.url
         self.is_resource = is_resource
-        self.fields: dict[str, tuple[ElementChecker, TypeChecker]] = {}
-        # Most keys of a resource are single primitives with nothing more to check than their
-        # JSON kind and format: checked here, without a path, unless they fail.
-        self.plain: dict[str, PrimitiveChecker] = {}
+        # JSON name → (element, its type's checker, that checker again if the value is a plain
+        # primitive: most keys of a resource hold one value with nothing more to check than its
+        # JSON kind and format, checked in the loop below without a path unless it fails).
+        self.fields: dict[str, tuple[ElementChecker, TypeChecker, PrimitiveChecker | None]] = {}
         self.required: list[ElementChecker] = []
         self.assertions: list[Assertion] = []
 
     def add_field(self, key: str, element: ElementChecker, checker: TypeChecker) -> None:
         """The element under its JSON name (`value` and `valueString` are one element's two names)."""
-        self.fields[key] = (element, checker)
-        if isinstance(checker, PrimitiveChecker) and checker.plain and element.plain:
-            self.plain[key] = checker
+        plain = checker if isinstance(checker, PrimitiveChecker) and checker.plain and element.plain else None
+        self.fields[key] = (element, checker, plain)
 
     def check(self, obj: Any, path: str, ctx: Context) -> None:
         if type(obj) is not dict:
@@ -197,19 +195,19 @@ class ObjectChecker:
                 "resource-type",
                 self.profile,
             )
-        fields, plain = self.fields, self.plain
+        fields = self.fields
         present: dict[ElementChecker, str] = {}  # choice element → the JSON name it was given by
         for key, value in obj.items():
-            quick = plain.get(key)
+            hit = fields.get(key)
+            if hit is None:
+                self._other_key(key, value, path, ctx, present)
+                continue
+            quick = hit[2]
             if (
                 quick is not None
                 and type(value) in quick.json
                 and (quick.regex is None or quick.regex.fullmatch(value) is not None)
             ):
-                continue
-            hit = fields.get(key)
-            if hit is None:
-                self._other_key(key, value, path, ctx, present)
                 continue
             element = hit[0]
             if element.choice and present.setdefault(element, key) != key:
