@@ -147,7 +147,7 @@ class OutboxQueries(Database):
                 conn,
                 [
                     {
-                        **asdict(item),
+                        **vars(item),  # not asdict: it deep-copies every body
                         "status": PENDING,
                         "attempts": 0,
                         "replay_count": 0,
