@@ -21,7 +21,7 @@ from adapter import metrics
 from adapter.mapping.dialects import Dialects, Rejection, Translation, case_state, transaction_response
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import MappingFailed
-from adapter.mapping.outbound import Addressing, outbound_message_id
+from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message_id
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
@@ -230,6 +230,7 @@ class Pipeline:
                 ) from exc
             except RoutingRejected as exc:
                 raise Rejected(422, [exc.issue]) from exc
+            shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
                 NewOutboxItem(
                     message_id=outbound_message_id(event.message_id, party.hsa_id),
@@ -238,7 +239,7 @@ class Pipeline:
                     recipient=party.hsa_id,
                     endpoint=party.endpoint,
                     kind=event.kind,
-                    body=self._render(event, party, next_case),
+                    body=self._render(event, party, next_case, shared),
                 )
                 for party in recipients
             ]
@@ -283,12 +284,12 @@ class Pipeline:
         )
         return Result(200, response, case_id=event.case_id)
 
-    def _render(self, event: Event, party: PartyConfig, case: DischargeCase) -> bytes:
+    def _render(self, event: Event, party: PartyConfig, case: DischargeCase, shared: SharedEntries) -> bytes:
         """The outbound message for one recipient, in its outbound dialect (a protected patient's
         details only to those configured to see them)."""
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
-            event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c)
+            event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c, shared)
         )
         if self.dialects is not None:
             bundle = self.dialects.from_canonical(party.outbound_dialect, bundle)

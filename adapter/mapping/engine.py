@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.mapping.inbound import MappingFailed, map_inbound, variables
-from adapter.mapping.outbound import Addressing, Renderer
+from adapter.mapping.outbound import Addressing, Renderer, SharedEntries
 from adapter.mapping.rules import MessageRule, load_rules
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event
@@ -58,7 +58,14 @@ class Mapper:
             )
         return map_inbound(rule, index, self.terms, self.env)
 
-    def to_bundle(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
+    def to_bundle(
+        self,
+        event: Event,
+        to: Addressing,
+        case: DischargeCase | None = None,
+        shared: SharedEntries | None = None,
+    ) -> dict[str, Any]:
         """The outbound message of an event; `case` after the event (the case Encounter and Patient
-        travel in every message). Raises NotImplementedError for an event no rule renders."""
-        return self.renderer.render(event, to, case)
+        travel in every message). Raises NotImplementedError for an event no rule renders.
+        `shared`: the same for every recipient of the event (outbound.SharedEntries)."""
+        return self.renderer.render(event, to, case, shared)

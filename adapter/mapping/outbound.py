@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapter.mapping.rules import MessageRule, RenderSpec
-from adapter.mapping.template import Node, Template, TemplateError, check, entries_named
+from adapter.mapping.template import Node, Template, TemplateError, check, entries_named, names_read
 from adapter.process.case import DischargeCase
 from adapter.process.events import EVENT_TYPES, Event, field_names
 from adapter.uuids import Namespace, random_uuid
@@ -57,6 +57,7 @@ class Renderer:
         # Templates as rendered, resolved once: compiled templates are cached by object (template.py).
         self.compiled: dict[int, tuple[Any, Node]] = {}
         self._entries: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self._shareable: dict[tuple[str, str], bool] = {}
 
     def entry(self, rule: MessageRule, spec: RenderSpec, name: str) -> tuple[Any, dict[str, Any]]:
         """The `$key` template and the body of an entry template of a rule, resolved once (the
@@ -70,15 +71,54 @@ class Renderer:
             found = self._entries[(rule.event, name)] = (template.get("$key"), body)
         return found
 
-    def render(self, event: Event, to: Addressing, case: DischargeCase | None = None) -> dict[str, Any]:
+    def shareable(self, rule: MessageRule, spec: RenderSpec, name: str) -> bool:
+        """Whether an entry template reads nothing of the recipient, so that every recipient of
+        one event gets the same entry."""
+        found = self._shareable.get((rule.event, name))
+        if found is None:
+            key, body = self.entry(rule, spec, name)
+            found = not (names_read(key) | names_read(body)) & _RECIPIENT
+            self._shareable[(rule.event, name)] = found
+        return found
+
+    def render(
+        self,
+        event: Event,
+        to: Addressing,
+        case: DischargeCase | None = None,
+        shared: SharedEntries | None = None,
+    ) -> dict[str, Any]:
         """The message for one recipient. `case` is the case the event belongs to (after it):
-        every message carries the case Encounter and Patient; an inskrivningsmeddelande opens it."""
+        every message carries the case Encounter and Patient; an inskrivningsmeddelande opens it.
+        `shared` carries entries from one recipient's message to the next one's."""
         rule = self.rules.get(event.kind)
         if rule is None or rule.render is None:
             raise NotImplementedError(f"no outbound rendering for {event.kind}")
         if case is None:
             case = DischargeCase.open(event)
-        return _Message(rule, rule.render, self, event, case, to).bundle()
+        memo = shared.about(event, case) if shared is not None else None
+        return _Message(rule, rule.render, self, event, case, to, memo).bundle()
+
+
+# What is the recipient's own in a message: an entry template naming one is rendered per recipient.
+_RECIPIENT = frozenset({"to", "header_id"})
+Calls = list[tuple[str, str]]  # the refer/org calls rendering an entry made, in order
+
+
+class SharedEntries:
+    """The entries rendered for one recipient of an event, for the next recipient of the same event
+    and case (the same objects: a recipient shown less of a protected patient gets other ones):
+    only entries whose templates read nothing of the recipient, each with the entries it pulled in,
+    so that the next message lists them in the order its own rendering would have."""
+
+    def __init__(self) -> None:
+        self._for: tuple[Event, DischargeCase] | None = None
+        self._entries: dict[str, tuple[dict[str, Any], Calls]] = {}
+
+    def about(self, event: Event, case: DischargeCase) -> dict[str, tuple[dict[str, Any], Calls]]:
+        if self._for is None or self._for[0] is not event or self._for[1] is not case:
+            self._for, self._entries = (event, case), {}
+        return self._entries
 
 
 # What a template may name besides the event's fields (see _Message.scope).
@@ -127,8 +167,11 @@ class _Message:
         event: Event,
         case: DischargeCase,
         to: Addressing,
+        shared: dict[str, tuple[dict[str, Any], Calls]] | None = None,
     ) -> None:
         self.rule, self.spec, self.event, self.to, self.renderer = rule, spec, event, to, renderer
+        self.shared = shared
+        self.calls: list[Calls] = []  # per entry being rendered, the refer/org calls it made
         self.scope: dict[str, Any] = {name: getattr(event, name) for name in field_names(type(event))}
         self.scope |= {
             "kind": event.kind,
@@ -160,19 +203,49 @@ class _Message:
     def refer(self, name: str) -> str:
         if name == "focus":
             name = self.spec.focus
-        entry = self.entries.get(name)
-        if entry is None:
+        if self.calls:
+            self.calls[-1].append(("entry", name))
+        if name not in self.entries and not self._reuse(name, self.entries, name):
             key, body = self.renderer.entry(self.rule, self.spec, name)
             seed = str(self.template.render(key, self.scope)) if key else self.event.case_id
             entry = self.entries[name] = {"fullUrl": _urn(name, seed), "resource": {}}
-            entry["resource"] = self.template.render(body, self.scope)
-        return str(entry["fullUrl"])
+            entry["resource"] = self._rendered(name, name, entry, body, self.scope)
+        return str(self.entries[name]["fullUrl"])
 
     def org(self, hsa_id: str) -> str:
-        if hsa_id not in self.orgs:
+        if self.calls:
+            self.calls[-1].append(("org", hsa_id))
+        memo = f"organization|{hsa_id}"
+        if hsa_id not in self.orgs and not self._reuse(memo, self.orgs, hsa_id):
             _, template = self.renderer.entry(self.rule, self.spec, "organization")
-            self.orgs[hsa_id] = {
-                "fullUrl": _urn("organization", hsa_id),
-                "resource": self.template.render(template, {**self.scope, "hsa": hsa_id}),
-            }
+            entry = self.orgs[hsa_id] = {"fullUrl": _urn("organization", hsa_id), "resource": {}}
+            scope = {**self.scope, "hsa": hsa_id}
+            entry["resource"] = self._rendered("organization", memo, entry, template, scope)
         return str(self.orgs[hsa_id]["fullUrl"])
+
+    def _rendered(
+        self, name: str, memo: str, entry: dict[str, Any], template: Any, scope: dict[str, Any]
+    ) -> Any:
+        """An entry's resource, rendered; kept for the next recipient when it may be shared."""
+        self.calls.append([])
+        try:
+            resource = self.template.render(template, scope)
+        finally:
+            calls = self.calls.pop()
+        if self.shared is not None and self.renderer.shareable(self.rule, self.spec, name):
+            self.shared[memo] = (entry, calls)
+        return resource
+
+    def _reuse(self, memo: str, into: dict[str, dict[str, Any]], name: str) -> bool:
+        """The entry as rendered for an earlier recipient, and the entries its rendering pulled in."""
+        held = self.shared.get(memo) if self.shared is not None else None
+        if held is None:
+            return False
+        into[name] = held[0]
+        self.calls.append([])  # the pulled-in entries are not calls of whatever is being rendered
+        try:
+            for kind, pulled in held[1]:
+                self.refer(pulled) if kind == "entry" else self.org(pulled)
+        finally:
+            self.calls.pop()
+        return True

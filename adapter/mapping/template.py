@@ -270,6 +270,20 @@ def check(template: Any, names: set[str], where: str) -> None:
                 check(sub, inner, where)
 
 
+def names_read(template: Any) -> set[str]:
+    """The first names of every field a template reads (`to` for `${to.recipient_hsa_id}`)."""
+    if isinstance(template, str):
+        return (
+            {template[2:-1].split(".")[0]} if template.startswith("${") and template.endswith("}") else set()
+        )
+    if isinstance(template, list):
+        return set().union(*(names_read(t) for t in template)) if template else set()
+    if isinstance(template, dict):
+        found = {str(template[d]).split(".")[0] for d in ("$value", "$else", "$if", "$each") if d in template}
+        return found.union(*(names_read(v) for k, v in template.items() if k != "$as"))
+    return set()
+
+
 def _known(dotted: Any, names: set[str], where: str) -> None:
     if str(dotted).split(".")[0] not in names:
         raise TemplateError(f"{where}: unknown field {dotted!r} (known: {', '.join(sorted(names))})")
