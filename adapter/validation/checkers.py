@@ -135,16 +135,7 @@ class ObjectChecker:
     """One JSON object: a resource, a complex datatype or a backbone element."""
 
     primitive = False
-    __slots__ = (
-        "assertions",
-        "fields",
-        "is_resource",
-        "label",
-        "profile",
-        "required",
-        "type_name",
-        "where",
-    )
+    __slots__ = ("assertions", "fields", "is_resource", "label", "profile", "required", "type_name", "where")
 
     def __init__(self, type_name: str, label: str, where: Where, *, is_resource: bool = False) -> None:
         self.type_name = type_name
