@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,6 +87,15 @@ def build_runtime(settings: Settings) -> Runtime:
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
     )
     return Runtime(settings, store, validator, mapper, routing, pipeline, authenticator)
+
+
+def settle_heap() -> None:
+    """For a process that has compiled what it keeps (profiles, rules, routing): collect the
+    start-up garbage, then take the rest out of the cyclic collector's sight. Otherwise every full
+    collection walks those ~280 000 long-lived objects (180 ms on the project's 2-core machine,
+    during which no message moves); what is made afterwards is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -36,7 +36,7 @@ def serve(
     """Run the HTTP API (and the delivery worker)."""
     import uvicorn
 
-    from adapter.app import create_app
+    from adapter.app import create_app, settle_heap
     from adapter.security.tls import uvicorn_tls_options
 
     overrides: dict[str, object] = {}
@@ -47,8 +47,10 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    application = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_level="warning",
@@ -61,12 +63,13 @@ def deliver(
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
 ) -> None:
     """Run the delivery worker alone (beside `serve --no-worker`, or as a separate replica)."""
-    from adapter.app import build_runtime
+    from adapter.app import build_runtime, settle_heap
     from adapter.logging import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     worker = build_runtime(settings).delivery_worker()
+    settle_heap()
     if once:
         while worker.run_once():
             pass

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli
+
+
+@pytest.fixture(autouse=True)
+def collector_as_usual() -> Iterator[None]:
+    """`serve` freezes the heap it starts with; the rest of the test session collects as usual."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.mark.parametrize(
@@ -29,3 +39,14 @@ def test_serve_runs_the_worker_as_lus_worker_says_unless_a_flag_says_otherwise(
     result = CliRunner().invoke(cli, ["serve", *flags])
     assert result.exit_code == 0, result.output
     assert served["settings"].worker is worker
+
+
+def test_serve_puts_its_start_up_objects_out_of_the_collectors_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frozen: list[int] = []
+    monkeypatch.setattr("adapter.app.create_app", lambda settings: object())
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: frozen.append(gc.get_freeze_count()))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert frozen and frozen[0] > 0  # frozen before serving the first request
