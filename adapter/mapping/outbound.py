@@ -245,7 +245,10 @@ class _Message:
         self.calls.append([])  # the pulled-in entries are not calls of whatever is being rendered
         try:
             for kind, pulled in held[1]:
-                self.refer(pulled) if kind == "entry" else self.org(pulled)
+                if kind == "entry":
+                    self.refer(pulled)
+                else:
+                    self.org(pulled)
         finally:
             self.calls.pop()
         return True
