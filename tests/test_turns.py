@@ -1,11 +1,14 @@
-"""Messages take turns: a bounded number on the road at once, and on SQLite one writer at a time
-queued in the process, while readers go past it."""
+"""Messages take turns: on SQLite one at a time on the event loop, on PostgreSQL (or as configured)
+a bounded number in threads; on SQLite one writer at a time queued in the process, while readers go
+past it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -54,16 +57,25 @@ def test_concurrent_writers_on_sqlite_all_commit(tmp_path: Path) -> None:
     store.engine.dispose()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_no_more_messages_on_the_road_than_pipeline_threads(runtime: Runtime) -> None:
-    runtime.settings.pipeline_threads = 2
-    lock, on_road, most = threading.Lock(), [0], [0]
+@dataclass
+class Road:
+    """What a stand-in pipeline saw of the messages sent to it: how many were processed at once
+    at most, and whether each ran on the event loop."""
+
+    most: int = 0
+    on_loop: list[bool] = field(default_factory=list)
+
+
+def send_eight(runtime: Runtime) -> Road:
+    """Eight messages sent at once to a pipeline that takes 50 ms over each."""
+    lock, on_road, road = threading.Lock(), [0], Road()
 
     def slow_pipeline(raw: bytes, *, caller: str | None = None) -> Result:
         with lock:
             on_road[0] += 1
-            most[0] = max(most[0], on_road[0])
-        time.sleep(0.1)
+            road.most = max(road.most, on_road[0])
+            road.on_loop.append(_on_event_loop())
+        time.sleep(0.05)
         with lock:
             on_road[0] -= 1
         return Result(200, orjson.dumps({"resourceType": "Bundle"}))
@@ -74,4 +86,35 @@ def test_no_more_messages_on_the_road_than_pipeline_threads(runtime: Runtime) ->
             pool.map(lambda _: client.post("/fhir/$process-message", content=b"{}", headers=FHIR), range(8))
         )
     assert [r.status_code for r in replies] == [200] * 8
-    assert most[0] == 2
+    return road
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_more_messages_on_the_road_than_pipeline_threads(runtime: Runtime) -> None:
+    runtime.settings.pipeline_threads = 2
+    road = send_eight(runtime)
+    assert road.most == 2
+    assert road.on_loop == [False] * 8
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_messages_are_processed_on_the_event_loop_one_at_a_time(runtime: Runtime) -> None:
+    road = send_eight(runtime)
+    assert road.on_loop == [True] * 8
+    assert road.most == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_four_messages_are_processed_at_once_in_threads(runtime: Runtime) -> None:
+    road = send_eight(runtime)
+    assert road.on_loop == [False] * 8
+    assert road.most == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import anyio
@@ -29,19 +30,25 @@ async def process_message(request: Request, caller: Caller = Depends(authenticat
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
-    result = await anyio.to_thread.run_sync(
-        lambda: runtime.pipeline.process_message(body, caller=caller.party),
-        limiter=_pipeline_limiter(request),
-    )
+    work = partial(runtime.pipeline.process_message, body, caller=caller.party)
+    limiter = _pipeline_limiter(request)
+    # Without threads the message holds the event loop while it is processed (~2 ms for 30
+    # entries): other requests wait that long, and the loop does no thread hand-over (settings).
+    result = work() if limiter is None else await anyio.to_thread.run_sync(work, limiter=limiter)
     return fhir_response(result.body, result.status)
 
 
-def _pipeline_limiter(request: Request) -> anyio.CapacityLimiter:
-    """The turns at the pipeline (settings.pipeline_threads), handed out first come, first served."""
+def _pipeline_limiter(request: Request) -> anyio.CapacityLimiter | None:
+    """The turns at the pipeline's threads (settings.pipeline_threads), handed out first come,
+    first served; None where messages are processed on the event loop."""
     state = request.app.state
-    limiter: anyio.CapacityLimiter | None = getattr(state, "pipeline_limiter", None)
-    if limiter is None:  # made here, on the event loop, because anyio needs one to make it
-        limiter = state.pipeline_limiter = anyio.CapacityLimiter(state.runtime.settings.pipeline_threads)
+    if not hasattr(state, "pipeline_limiter"):  # made here, on the event loop: anyio needs one
+        runtime = state.runtime
+        threads = runtime.settings.pipeline_threads
+        if threads is None:
+            threads = 0 if runtime.store.is_sqlite else 4
+        state.pipeline_limiter = anyio.CapacityLimiter(threads) if threads else None
+    limiter: anyio.CapacityLimiter | None = state.pipeline_limiter
     return limiter
 
 
