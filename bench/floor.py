@@ -17,6 +17,11 @@ RESPONSE = orjson.dumps(
 app = FastAPI()
 
 
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @app.post("/fhir/$process-message")
 async def process_message(request: Request) -> Response:
     orjson.loads(await request.body())
