@@ -54,6 +54,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        http="httptools",
         **uvicorn_tls_options(settings),
     )
 
