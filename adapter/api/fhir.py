@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -31,25 +32,30 @@ async def process_message(request: Request, caller: Caller = Depends(authenticat
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
     work = partial(runtime.pipeline.process_message, body, caller=caller.party)
-    limiter = _pipeline_limiter(request)
-    # Without threads the message holds the event loop while it is processed (~2 ms for 30
-    # entries): other requests wait that long, and the loop does no thread hand-over (settings).
-    result = work() if limiter is None else await anyio.to_thread.run_sync(work, limiter=limiter)
+    turns = _pipeline_turns(request)
+    if isinstance(turns, anyio.CapacityLimiter):
+        result = await anyio.to_thread.run_sync(work, limiter=turns)
+    else:
+        async with turns:
+            result = work()
+            # One message per turn of the loop: whatever else is ready (a health check, a read)
+            # runs before the next message, instead of after all of those already waiting.
+            await anyio.lowlevel.checkpoint()
     return fhir_response(result.body, result.status)
 
 
-def _pipeline_limiter(request: Request) -> anyio.CapacityLimiter | None:
-    """The turns at the pipeline's threads (settings.pipeline_threads), handed out first come,
-    first served; None where messages are processed on the event loop."""
+def _pipeline_turns(request: Request) -> anyio.CapacityLimiter | anyio.Lock:
+    """The turns at the pipeline (settings.pipeline_threads), handed out first come, first served:
+    at its threads, or at the event loop where messages are processed there."""
     state = request.app.state
-    if not hasattr(state, "pipeline_limiter"):  # made here, on the event loop: anyio needs one
+    if not hasattr(state, "pipeline_turns"):  # made here, on the event loop: anyio needs one
         runtime = state.runtime
         threads = runtime.settings.pipeline_threads
         if threads is None:
             threads = 0 if runtime.store.is_sqlite else 4
-        state.pipeline_limiter = anyio.CapacityLimiter(threads) if threads else None
-    limiter: anyio.CapacityLimiter | None = state.pipeline_limiter
-    return limiter
+        state.pipeline_turns = anyio.CapacityLimiter(threads) if threads else anyio.Lock(fast_acquire=True)
+    turns: anyio.CapacityLimiter | anyio.Lock = state.pipeline_turns
+    return turns
 
 
 @router.post(
