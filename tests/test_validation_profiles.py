@@ -371,6 +371,13 @@ def test_an_issue_says_profile_rule_found_and_expected() -> None:
     outcome = issue.to_fhir()
     assert outcome["expression"] == ["Bundle.entry[1].resource.status"]
     assert outcome["details"]["coding"][0]["code"] == "fixed-value"
+    # The HL7 validator's way of naming the profile being checked (a string-valued extension).
+    assert outcome["extension"] == [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-context",
+            "valueString": issue.profile,
+        }
+    ]
 
 
 def test_an_alias_system_is_normalised_in_place() -> None:

@@ -41,12 +41,13 @@ class Issue:
         if self.expression:
             issue["expression"] = [self.expression]
         if self.profile:
-            issue["extension"] = [{"url": PROFILE_EXTENSION, "valueCanonical": self.profile}]
+            issue["extension"] = [{"url": PROFILE_EXTENSION, "valueString": self.profile}]
         return issue
 
 
-# The HL7 validator's convention for naming the profile an issue comes from.
-PROFILE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+# The extension the HL7 validator names the profile being checked with (FHIR extensions pack,
+# value string). Not operationoutcome-message-id: that one carries a message template's id.
+PROFILE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-context"
 RULE_SYSTEM = "urn:lus-adapter:validation-rule"
 
 
