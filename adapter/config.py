@@ -96,12 +96,13 @@ class Settings(BaseSettings):
         None,
         ge=0,
         description="Messages processed at once, each in a worker thread; more wait their turn in"
-        " arrival order. 0: one at a time on the server's event loop, with no hand-over to a thread"
-        " and back. Python runs one thread at a time, so threads only help where a message waits:"
-        " on SQLite it waits for little but the disk's sync, and the hand-overs cost more CPU than"
-        " they free (bench.http on 2 cores: 465 msg/s on the loop, 338 with 4 threads); on"
-        " PostgreSQL every statement waits on the network, and a few threads let one message compute"
-        " meanwhile (237 msg/s with 4, 199 on the loop). Unset: 0 on SQLite, 4 on PostgreSQL.",
+        " arrival order. 0: one at a time on the server's event loop, one per turn of the loop, with"
+        " no hand-over to a thread and back; other requests then wait for at most one message per"
+        " step of their own. Python runs one thread at a time, so threads only help where a message"
+        " waits: on SQLite it waits for little but the disk's sync, and the hand-overs cost more CPU"
+        " than they free (bench.http on 2 cores: about 410 msg/s on the loop, 335 with 4 threads);"
+        " on PostgreSQL every statement waits on the network, and a few threads let one message"
+        " compute meanwhile (237 msg/s with 4, 199 on the loop). Unset: 0 on SQLite, 4 on PostgreSQL.",
     )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
