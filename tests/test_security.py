@@ -17,9 +17,10 @@ import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, build_runtime
+from adapter.app import Runtime, build_runtime, create_app
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.security.identity import Authenticator
 from adapter.store import schema
@@ -27,6 +28,7 @@ from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routin
 from tests.live_server import serving
 from tests.processes import free_port
 from tests.test_process_message import counts
+from tests.test_turns import on_event_loop
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "lus-adapter"
@@ -216,6 +218,30 @@ def test_admin_endpoints_need_the_admin_role(secured: tuple[str, Runtime], pki: 
         assert c.post(f"{base}/admin/deadletters/replay", json={"all": True}).status_code == 200
     audit = last_audit(runtime)
     assert (audit.party, audit.action) == (SELF, "replay")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_keys_from_a_jwks_url_are_fetched_off_the_event_loop(runtime: Runtime) -> None:
+    """Deciding who calls runs on the event loop, unless it may fetch the issuer's keys over the
+    network: then in a worker thread, so that a slow issuer holds up no other request."""
+    url_settings = Settings(
+        auth_mode="jwt", jwt_jwks_url=f"{ISSUER}/jwks", jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
+    assert Authenticator.from_settings(url_settings, SELF, lambda _: True).fetches_keys
+    assert not runtime.authenticator.fetches_keys  # development mode: nothing to fetch
+    on_loop: list[bool] = []
+    authenticate = runtime.authenticator.authenticate
+
+    def recording(*args: Any) -> Any:
+        on_loop.append(on_event_loop())
+        return authenticate(*args)
+
+    runtime.authenticator.authenticate = recording  # type: ignore[method-assign]
+    with TestClient(create_app(runtime=runtime)) as app_client:
+        assert app_client.get("/admin/deadletters").status_code == 200
+        runtime.authenticator.fetches_keys = True
+        assert app_client.get("/admin/deadletters").status_code == 200
+    assert on_loop == [True, False]
 
 
 def test_development_mode_serves_only_loopback_unless_chosen() -> None:

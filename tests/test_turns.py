@@ -74,7 +74,7 @@ def send_eight(runtime: Runtime) -> Road:
         with lock:
             on_road[0] += 1
             road.most = max(road.most, on_road[0])
-            road.on_loop.append(_on_event_loop())
+            road.on_loop.append(on_event_loop())
         time.sleep(0.05)
         with lock:
             on_road[0] -= 1
@@ -89,7 +89,7 @@ def send_eight(runtime: Runtime) -> Road:
     return road
 
 
-def _on_event_loop() -> bool:
+def on_event_loop() -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:

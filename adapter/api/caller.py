@@ -10,6 +10,7 @@ adapter holds; any other party only the cases it is party to.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,15 +31,17 @@ def runtime_of(request: Request) -> Runtime:
 
 
 # The dependencies are coroutines: FastAPI runs a plain function dependency in a worker thread,
-# a hop that cost more CPU per message than deciding who is calling. Only a refusal touches the
-# store, and its audit write goes to a worker thread.
+# a hop that cost more CPU per message than deciding who is calling. What does I/O goes to a
+# worker thread still: fetching the issuer's keys from a JWKS URL, and a refusal's audit write.
 
 
 async def authenticated(request: Request) -> Caller:
     """The calling party, or a 401/403 (audited)."""
     runtime = runtime_of(request)
+    authenticator = runtime.authenticator
+    identify = partial(authenticator.authenticate, request.headers, getattr(request.state, CLIENT_CERT, None))
     try:
-        return runtime.authenticator.authenticate(request.headers, getattr(request.state, CLIENT_CERT, None))
+        return await anyio.to_thread.run_sync(identify) if authenticator.fetches_keys else identify()
     except Denied as denied:
         raise await _refuse(runtime, request, denied) from None
 

@@ -79,6 +79,7 @@ class Authenticator:
         jwt_options: Mapping[str, Any] | None = None,
         party_claim: str = "sub",
         roles_claim: str = "roles",
+        fetches_keys: bool = False,
     ) -> None:
         self.mode = mode
         self.own_party = own_party
@@ -89,6 +90,8 @@ class Authenticator:
         self.jwt_options = dict(jwt_options or {})
         self.party_claim = party_claim
         self.roles_claim = roles_claim
+        # Whether authenticate may fetch the issuer's keys from its JWKS URL (network I/O).
+        self.fetches_keys = fetches_keys
 
     @classmethod
     def from_settings(cls, settings: Settings, own_party: str, known: Callable[[str], bool]) -> Authenticator:
@@ -125,6 +128,7 @@ class Authenticator:
             },
             party_claim=settings.jwt_party_claim,
             roles_claim=settings.jwt_roles_claim,
+            fetches_keys=jwt_key is not None and not settings.jwt_jwks_file,
         )
 
     def authenticate(self, headers: Mapping[str, str], client_cert: bytes | None) -> Caller:
