@@ -50,9 +50,7 @@ def _pipeline_turns(request: Request) -> anyio.CapacityLimiter | anyio.Lock:
     state = request.app.state
     if not hasattr(state, "pipeline_turns"):  # made here, on the event loop: anyio needs one
         runtime = state.runtime
-        threads = runtime.settings.pipeline_threads
-        if threads is None:
-            threads = 0 if runtime.store.is_sqlite else 4
+        threads = runtime.settings.pipeline_threads_for(runtime.store.is_sqlite)
         state.pipeline_turns = anyio.CapacityLimiter(threads) if threads else anyio.Lock(fast_acquire=True)
     turns: anyio.CapacityLimiter | anyio.Lock = state.pipeline_turns
     return turns
