@@ -244,3 +244,25 @@ def test_unknown_path_is_operation_outcome(client: TestClient) -> None:
     reply = client.get("/fhir/Nothing/here")
     assert reply.status_code == 404
     assert reply.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_late_admission_correction_for_a_discharged_case_is_answered_with_a_warning(
+    client: TestClient, runtime: Runtime
+) -> None:
+    admission = load_example("canonical/01-inskrivningsmeddelande.json")
+    assert post(client, admission).status_code == 200
+    assert post(client, load_example("canonical/13-utskrivningsmeddelande.json")).status_code == 200
+    late = fresh_copy(admission)  # written the day after admission, arriving after the discharge
+    late["timestamp"] = "2026-11-24T10:00:00+01:00"
+    reply = post(client, late)
+    assert reply.status_code == 200, reply.text
+    [outcome] = [
+        e["resource"] for e in reply.json()["entry"] if e["resource"]["resourceType"] == "OperationOutcome"
+    ]
+    [warning] = [i for i in outcome["issue"] if i["details"]["coding"][0]["code"] == "case-closed"]
+    assert warning["severity"] == "warning"
+    assert "already closed (utskriven 2026-11-27T14:00:00+01:00)" in warning["diagnostics"]
+    assert "stays utskriven" in warning["diagnostics"]
+    with runtime.store.transaction() as conn:
+        case = runtime.store.load_case(conn, "SU-2026-000123")
+    assert case is not None and case.state.value == "utskriven"  # not lost, not reopened
