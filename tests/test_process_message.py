@@ -234,7 +234,15 @@ def test_capability_statement_and_health(client: TestClient) -> None:
     cs = client.get("/fhir/metadata").json()
     assert cs["resourceType"] == "CapabilityStatement"
     assert cs["fhirVersion"] == "4.0.1"
-    assert [op["name"] for op in cs["rest"][0]["operation"]] == ["process-message"]
+    assert [op["name"] for op in cs["rest"][0]["operation"]] == ["process-message", "validate"]
+    [validate] = [op for op in cs["rest"][0]["operation"] if op["name"] == "validate"]
+    assert validate["definition"] == "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+    # The reliable-messaging cache in its element (minutes; the inbox forgets no message id).
+    assert cs["messaging"][0]["reliableCache"] == 2_147_483_647
+    # The statement is a valid R4 resource, by the adapter's own $validate.
+    checked = client.post("/fhir/CapabilityStatement/$validate", content=orjson.dumps(cs), headers=FHIR)
+    assert checked.status_code == 200
+    assert [i for i in checked.json()["issue"] if i["severity"] in ("error", "fatal")] == []
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"

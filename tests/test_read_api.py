@@ -17,6 +17,7 @@ from adapter.api.caller import caller_party
 from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
 from adapter.app import Runtime, create_app
 from adapter.config import Settings
+from adapter.process.events import Meddelande
 from adapter.store import schema
 from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL
 from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, append, load_holdings, with_rules
@@ -153,9 +154,50 @@ def test_encounter_search_by_patient_identifier_and_status(client: TestClient) -
     assert stays("Encounter?date=eb2026-11-10") == ["stay-a"]  # over before the 10th
 
 
+def test_a_patient_search_gives_one_patient_per_person(client: TestClient) -> None:
+    # Tolvan Tolvansson has two stays (the example case and stay-a): one Patient, whichever
+    # identifier system the search names.
+    for query in (
+        "Patient?identifier=191212121212",
+        "Patient?identifier=urn:oid:1.2.752.129.2.1.3.1|191212121212",
+    ):
+        found = search(client, query)
+        assert found["total"] == 1 and len(found["entry"]) == 1, query
+    people = [e["resource"]["identifier"][0]["value"] for e in search(client, "Patient")["entry"]]
+    assert sorted(people) == ["191212121212", "195009072553", "196101182803", "199002222397"]
+    # The Patient shown is the newest stay's, and it is readable by its id.
+    [entry] = search(client, "Patient?identifier=191212121212")["entry"]
+    example = search(client, f"Encounter?identifier={EXAMPLE_CASE}")["entry"][0]["resource"]
+    assert example["subject"]["reference"] == f"Patient/{entry['resource']['id']}"
+    assert client.get(f"/fhir/Patient/{entry['resource']['id']}").status_code == 200
+
+
+def test_communication_search_by_category(client: TestClient, loaded: Runtime) -> None:
+    question = Meddelande(
+        message_id="fraga-1",
+        case_id=EXAMPLE_CASE,
+        occurred_at=when("2026-11-25 10:00"),
+        sender=KOMMUN,
+        text="Behöver patienten hemtjänst från första dagen?",
+        thread_id="trad-1",
+    )
+    append(loaded, [question], question.occurred_at)
+    lus_event = "https://lus-adapter.org/fhir/CodeSystem/lus-event"
+    for query in ("category=meddelande", f"category={lus_event}|meddelande", f"category={lus_event}|"):
+        found = search(client, f"Communication?{query}")
+        assert [e["resource"]["payload"][0]["contentString"] for e in found["entry"]] == [question.text], (
+            query
+        )
+    for query in ("category=kallelse-sip", "category=http://example.org/other|meddelande"):
+        assert search(client, f"Communication?{query}")["total"] == 0, query
+    advertised = client.get("/fhir/metadata").json()["rest"][0]["resource"]
+    [communication] = [r for r in advertised if r["type"] == "Communication"]
+    assert {"name": "category", "type": "token"} in communication["searchParam"]
+
+
 def test_paging_unknown_parameters_and_bad_values(client: TestClient) -> None:
     first = search(client, "Patient?_count=0")
-    assert first["total"] == 5 and first["entry"] == []  # one Patient per case
+    assert first["total"] == 4 and first["entry"] == []  # one Patient per person: five stays, four people
     page, seen = search(client, "Patient?_count=2"), []
     while True:
         seen += [e["resource"]["id"] for e in page["entry"]]
@@ -163,7 +205,7 @@ def test_paging_unknown_parameters_and_bad_values(client: TestClient) -> None:
         if not following:
             break
         page = search(client, following[0].split("/fhir/", 1)[1])
-    assert len(seen) == len(set(seen)) == 5
+    assert len(seen) == len(set(seen)) == 4
     ignored = search(client, "Encounter?foo=bar")
     assert ignored["entry"][-1]["search"]["mode"] == "outcome"
     assert "foo" in ignored["entry"][-1]["resource"]["issue"][0]["diagnostics"]
