@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.caller import caller_party
+from adapter.api.case_view import TimelineEntry
+from adapter.api.dashboard import what
 from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
 from adapter.app import Runtime, create_app
 from adapter.config import Settings
@@ -323,3 +325,44 @@ def test_the_dashboard_escapes_what_senders_wrote(client: TestClient, loaded: Ru
     assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
     case_page = client.get(f"/dashboard/arenden/{quote(hostile, safe='')}")
     assert case_page.status_code == 200 and hostile not in case_page.text
+
+
+def test_every_timeline_row_says_what_it_is_about() -> None:
+    at = when("2026-11-25 10:00")
+    kinds = {"utskrivningsklar": "Utskrivningsklar", "kallelse-sip": "Kallelse till SIP"}
+    rows = {
+        "meddelande-in": {"kind": "utskrivningsklar", "message_id": "m1"},
+        "meddelande-ut": {"kind": "utskrivningsklar", "message_id": "m1-k"},
+        "leverans": {"kind": "utskrivningsklar", "message_id": "m1-k"},
+        "kvittens": {"message_id": "m1-k", "by": KOMMUN, "code": "mottagen"},
+        "tidsgrans": {"kind": "kallelse-sip"},
+        "betalningsansvar": {"from": "2026-11-28", "to": "2026-11-28", "days": 1, "amount": 9300},
+    }
+    said = {kind: what(TimelineEntry(at, kind, data), kinds) for kind, data in rows.items()}
+    assert said == {
+        "meddelande-in": "Utskrivningsklar",
+        "meddelande-ut": "Utskrivningsklar",
+        "leverans": "Utskrivningsklar levererat",
+        "kvittens": "Kvittens (mottagen) av meddelande m1-k",
+        "tidsgrans": "Kallelse till SIP senast",
+        "betalningsansvar": "2026-11-28 – 2026-11-28: 1\u00a0dag, 9\u00a0300\u00a0kr",
+    }
+    # A delivery row from before the kind was recorded still says something.
+    assert what(TimelineEntry(at, "leverans", {"message_id": "m1-k"}), kinds) == "m1-k"
+
+
+def test_the_dashboard_finds_a_closed_case_by_id_and_answers_an_unknown_one_in_html(
+    client: TestClient, loaded: Runtime
+) -> None:
+    found = client.get("/dashboard/arenden", params={"arende": " stay-a "}, follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == "/dashboard/arenden/stay-a"
+    page = client.get(found.headers["location"])
+    assert page.status_code == 200 and "Utskriven" in page.text and "2026-11-09 08:00" in page.text
+    odd = client.get("/dashboard/arenden", params={"arende": "a/b c"}, follow_redirects=False)
+    assert odd.headers["location"] == "/dashboard/arenden/a%2Fb%20c"
+    assert client.get("/dashboard/arenden", follow_redirects=False).headers["location"] == "/dashboard"
+    missing = client.get("/dashboard/arenden/no-such-case")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Inget ärende no-such-case" in missing.text and 'id="sok-arende"' in missing.text
+    as_party(client, OTHER_KOMMUN)  # a case the reader may not see is not there for them either
+    assert client.get(f"/dashboard/arenden/{EXAMPLE_CASE}").status_code == 404
