@@ -230,6 +230,7 @@ def test_the_dashboard_reads_well_and_reaches_closed_cases(browser: object, more
     assert zero.size["height"] > 0 and zero.find_element(By.TAG_NAME, "title").get_attribute(
         "textContent"
     ) == ("v. 45, Andel inom 24 h: 0\u00a0%")
+    assert [t.text for t in share.find_elements(By.CSS_SELECTOR, "text.zero")] == ["0"]  # labelled, too
     gaps = share.find_elements(By.CSS_SELECTOR, "text.no-data")
     assert len(gaps) == 9 and len(share.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3  # 12 weeks
     assert "inga data" in gaps[0].find_element(By.TAG_NAME, "title").get_attribute("textContent")
