@@ -224,6 +224,9 @@ class Pipeline:
             try:
                 next_case = DischargeCase.open(event) if case is None else case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, destinations)
+                late = case.late_for(event) if case is not None else None
+                if late is not None:  # accepted (it is not lost), but its sender is told
+                    issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]
             except CaseRejected as exc:
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]

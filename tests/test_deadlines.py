@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+from adapter.api.case_view import next_deadline
 from adapter.config import PROJECT_ROOT
 from adapter.process.deadlines import Deadline, DeadlineStatus, deadlines
+from adapter.process.measures import outcome_measures
 from adapter.rules_config import load_rules
 from tests.lus_story import VC, Story, when
 
@@ -78,3 +80,25 @@ def test_a_cancelled_case_has_no_deadlines() -> None:
     story = Story("2026-11-23 10:00")
     story.makulera("2026-11-23 11:00", story.last_id)
     assert deadlines(story.case(), when("2026-12-30 00:00"), RULES) == []
+
+
+def test_death_closes_the_open_kallelse_deadline() -> None:
+    # Ready Monday, kallelse due by the end of Thursday; the patient dies Tuesday, none sent.
+    story = Story("2026-11-23 10:00").klar("2026-11-23 10:00")
+    assert _by_kind(story, "2026-11-24 09:00")["kallelse-sip"].status is DeadlineStatus.OPEN
+    story.dod("2026-11-24 10:00")
+    after_death = _by_kind(story, "2026-11-24 12:00")
+    assert set(after_death) == {"inskrivningsmeddelande"}  # no next deadline left to show
+    # Weeks later it has not become overdue either: it is gone, not waiting.
+    assert set(_by_kind(story, "2026-12-30 00:00")) == {"inskrivningsmeddelande"}
+    # So neither the dashboard's next deadline nor the compliance measures see it.
+    found = deadlines(story.case(), when("2026-12-30 00:00"), RULES)
+    assert next_deadline(found) is None
+    measures = outcome_measures([story.case()], when("2026-11-01 00:00"), when("2027-01-01 00:00"), RULES)
+    assert "kallelse-sip" not in measures.compliance_by_kind
+
+
+def test_a_deadline_missed_before_the_death_stays_missed() -> None:
+    story = Story("2026-11-23 10:00").klar("2026-11-23 10:00").dod("2026-11-30 10:00")
+    kallelse = _by_kind(story, "2026-12-30 00:00")["kallelse-sip"]
+    assert kallelse.due == when("2026-11-27 00:00") and kallelse.status is DeadlineStatus.OVERDUE

@@ -65,7 +65,8 @@ def test_encounter_searches(fhir: SyncFHIRClient) -> None:
     # References resolve: the Encounter's patient is readable.
     patient = in_hospital[0]["subject"].to_resource()
     assert patient["identifier"][0] == {"system": PNR, "value": "191212121212"}
-    assert fhir.resources("Patient").search(identifier="191212121212").count() == 2
+    # Two stays, one person: one Patient.
+    assert fhir.resources("Patient").search(identifier="191212121212").count() == 1
 
 
 def test_careplan_appointment_and_communication_searches_answer_searchsets(fhir: SyncFHIRClient) -> None:

@@ -234,7 +234,15 @@ def test_capability_statement_and_health(client: TestClient) -> None:
     cs = client.get("/fhir/metadata").json()
     assert cs["resourceType"] == "CapabilityStatement"
     assert cs["fhirVersion"] == "4.0.1"
-    assert [op["name"] for op in cs["rest"][0]["operation"]] == ["process-message"]
+    assert [op["name"] for op in cs["rest"][0]["operation"]] == ["process-message", "validate"]
+    [validate] = [op for op in cs["rest"][0]["operation"] if op["name"] == "validate"]
+    assert validate["definition"] == "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+    # The reliable-messaging cache in its element (minutes; the inbox forgets no message id).
+    assert cs["messaging"][0]["reliableCache"] == 2_147_483_647
+    # The statement is a valid R4 resource, by the adapter's own $validate.
+    checked = client.post("/fhir/CapabilityStatement/$validate", content=orjson.dumps(cs), headers=FHIR)
+    assert checked.status_code == 200
+    assert [i for i in checked.json()["issue"] if i["severity"] in ("error", "fatal")] == []
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
@@ -244,3 +252,25 @@ def test_unknown_path_is_operation_outcome(client: TestClient) -> None:
     reply = client.get("/fhir/Nothing/here")
     assert reply.status_code == 404
     assert reply.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_late_admission_correction_for_a_discharged_case_is_answered_with_a_warning(
+    client: TestClient, runtime: Runtime
+) -> None:
+    admission = load_example("canonical/01-inskrivningsmeddelande.json")
+    assert post(client, admission).status_code == 200
+    assert post(client, load_example("canonical/13-utskrivningsmeddelande.json")).status_code == 200
+    late = fresh_copy(admission)  # written the day after admission, arriving after the discharge
+    late["timestamp"] = "2026-11-24T10:00:00+01:00"
+    reply = post(client, late)
+    assert reply.status_code == 200, reply.text
+    [outcome] = [
+        e["resource"] for e in reply.json()["entry"] if e["resource"]["resourceType"] == "OperationOutcome"
+    ]
+    [warning] = [i for i in outcome["issue"] if i["details"]["coding"][0]["code"] == "case-closed"]
+    assert warning["severity"] == "warning"
+    assert "already closed (utskriven 2026-11-27T14:00:00+01:00)" in warning["diagnostics"]
+    assert "stays utskriven" in warning["diagnostics"]
+    with runtime.store.transaction() as conn:
+        case = runtime.store.load_case(conn, "SU-2026-000123")
+    assert case is not None and case.state.value == "utskriven"  # not lost, not reopened

@@ -14,9 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.caller import caller_party
+from adapter.api.case_view import TimelineEntry
+from adapter.api.dashboard import what
 from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
 from adapter.app import Runtime, create_app
 from adapter.config import Settings
+from adapter.process.events import Meddelande
 from adapter.store import schema
 from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL
 from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, append, load_holdings, with_rules
@@ -153,9 +156,50 @@ def test_encounter_search_by_patient_identifier_and_status(client: TestClient) -
     assert stays("Encounter?date=eb2026-11-10") == ["stay-a"]  # over before the 10th
 
 
+def test_a_patient_search_gives_one_patient_per_person(client: TestClient) -> None:
+    # Tolvan Tolvansson has two stays (the example case and stay-a): one Patient, whichever
+    # identifier system the search names.
+    for query in (
+        "Patient?identifier=191212121212",
+        "Patient?identifier=urn:oid:1.2.752.129.2.1.3.1|191212121212",
+    ):
+        found = search(client, query)
+        assert found["total"] == 1 and len(found["entry"]) == 1, query
+    people = [e["resource"]["identifier"][0]["value"] for e in search(client, "Patient")["entry"]]
+    assert sorted(people) == ["191212121212", "195009072553", "196101182803", "199002222397"]
+    # The Patient shown is the newest stay's, and it is readable by its id.
+    [entry] = search(client, "Patient?identifier=191212121212")["entry"]
+    example = search(client, f"Encounter?identifier={EXAMPLE_CASE}")["entry"][0]["resource"]
+    assert example["subject"]["reference"] == f"Patient/{entry['resource']['id']}"
+    assert client.get(f"/fhir/Patient/{entry['resource']['id']}").status_code == 200
+
+
+def test_communication_search_by_category(client: TestClient, loaded: Runtime) -> None:
+    question = Meddelande(
+        message_id="fraga-1",
+        case_id=EXAMPLE_CASE,
+        occurred_at=when("2026-11-25 10:00"),
+        sender=KOMMUN,
+        text="Behöver patienten hemtjänst från första dagen?",
+        thread_id="trad-1",
+    )
+    append(loaded, [question], question.occurred_at)
+    lus_event = "https://lus-adapter.org/fhir/CodeSystem/lus-event"
+    for query in ("category=meddelande", f"category={lus_event}|meddelande", f"category={lus_event}|"):
+        found = search(client, f"Communication?{query}")
+        assert [e["resource"]["payload"][0]["contentString"] for e in found["entry"]] == [question.text], (
+            query
+        )
+    for query in ("category=kallelse-sip", "category=http://example.org/other|meddelande"):
+        assert search(client, f"Communication?{query}")["total"] == 0, query
+    advertised = client.get("/fhir/metadata").json()["rest"][0]["resource"]
+    [communication] = [r for r in advertised if r["type"] == "Communication"]
+    assert {"name": "category", "type": "token"} in communication["searchParam"]
+
+
 def test_paging_unknown_parameters_and_bad_values(client: TestClient) -> None:
     first = search(client, "Patient?_count=0")
-    assert first["total"] == 5 and first["entry"] == []  # one Patient per case
+    assert first["total"] == 4 and first["entry"] == []  # one Patient per person: five stays, four people
     page, seen = search(client, "Patient?_count=2"), []
     while True:
         seen += [e["resource"]["id"] for e in page["entry"]]
@@ -163,7 +207,7 @@ def test_paging_unknown_parameters_and_bad_values(client: TestClient) -> None:
         if not following:
             break
         page = search(client, following[0].split("/fhir/", 1)[1])
-    assert len(seen) == len(set(seen)) == 5
+    assert len(seen) == len(set(seen)) == 4
     ignored = search(client, "Encounter?foo=bar")
     assert ignored["entry"][-1]["search"]["mode"] == "outcome"
     assert "foo" in ignored["entry"][-1]["resource"]["issue"][0]["diagnostics"]
@@ -281,3 +325,44 @@ def test_the_dashboard_escapes_what_senders_wrote(client: TestClient, loaded: Ru
     assert hostile not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
     case_page = client.get(f"/dashboard/arenden/{quote(hostile, safe='')}")
     assert case_page.status_code == 200 and hostile not in case_page.text
+
+
+def test_every_timeline_row_says_what_it_is_about() -> None:
+    at = when("2026-11-25 10:00")
+    kinds = {"utskrivningsklar": "Utskrivningsklar", "kallelse-sip": "Kallelse till SIP"}
+    rows = {
+        "meddelande-in": {"kind": "utskrivningsklar", "message_id": "m1"},
+        "meddelande-ut": {"kind": "utskrivningsklar", "message_id": "m1-k"},
+        "leverans": {"kind": "utskrivningsklar", "message_id": "m1-k"},
+        "kvittens": {"message_id": "m1-k", "by": KOMMUN, "code": "mottagen"},
+        "tidsgrans": {"kind": "kallelse-sip"},
+        "betalningsansvar": {"from": "2026-11-28", "to": "2026-11-28", "days": 1, "amount": 9300},
+    }
+    said = {kind: what(TimelineEntry(at, kind, data), kinds) for kind, data in rows.items()}
+    assert said == {
+        "meddelande-in": "Utskrivningsklar",
+        "meddelande-ut": "Utskrivningsklar",
+        "leverans": "Utskrivningsklar levererat",
+        "kvittens": "Kvittens (mottagen) av meddelande m1-k",
+        "tidsgrans": "Kallelse till SIP senast",
+        "betalningsansvar": "2026-11-28 – 2026-11-28: 1\u00a0dag, 9\u00a0300\u00a0kr",
+    }
+    # A delivery row from before the kind was recorded still says something.
+    assert what(TimelineEntry(at, "leverans", {"message_id": "m1-k"}), kinds) == "m1-k"
+
+
+def test_the_dashboard_finds_a_closed_case_by_id_and_answers_an_unknown_one_in_html(
+    client: TestClient, loaded: Runtime
+) -> None:
+    found = client.get("/dashboard/arenden", params={"arende": " stay-a "}, follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == "/dashboard/arenden/stay-a"
+    page = client.get(found.headers["location"])
+    assert page.status_code == 200 and "Utskriven" in page.text and "2026-11-09 08:00" in page.text
+    odd = client.get("/dashboard/arenden", params={"arende": "a/b c"}, follow_redirects=False)
+    assert odd.headers["location"] == "/dashboard/arenden/a%2Fb%20c"
+    assert client.get("/dashboard/arenden", follow_redirects=False).headers["location"] == "/dashboard"
+    missing = client.get("/dashboard/arenden/no-such-case")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Inget ärende no-such-case" in missing.text and 'id="sok-arende"' in missing.text
+    as_party(client, OTHER_KOMMUN)  # a case the reader may not see is not there for them either
+    assert client.get(f"/dashboard/arenden/{EXAMPLE_CASE}").status_code == 404

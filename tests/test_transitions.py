@@ -282,6 +282,30 @@ def test_out_of_order_arrival_the_admission_correction_after_the_discharge_keeps
     assert case == replay([*story.events, late_correction])
 
 
+def test_a_late_admission_correction_for_a_closed_case_is_applied_with_a_warning() -> None:
+    story = Story(T).klar("2026-11-23 10:00").ut("2026-11-25 10:00")
+    discharged = story.case()
+    late_correction = replace(story.events[0], message_id="late", occurred_at=when("2026-11-23 09:00"))
+    warning = discharged.late_for(late_correction)
+    assert warning is not None and "already closed (utskriven 2026-11-25T10:00:00+01:00)" in warning
+    assert discharged.with_event(late_correction).state is UT
+    # Before the discharge the same correction is an ordinary one; other late events are no news.
+    assert Story(T).klar("2026-11-23 10:00").case().late_for(late_correction) is None
+    assert discharged.late_for(story.events[1]) is None
+    died = Story(T).dod("2026-11-24 10:00").case()
+    assert "already closed (avliden" in (died.late_for(late_correction) or "")
+
+
+def test_the_utskrivningsklar_time_survives_the_discharge_and_the_death() -> None:
+    ready = when("2026-11-23 10:00")
+    assert Story(T).klar("2026-11-23 10:00").case().utskrivningsklar_at == ready
+    assert Story(T).klar("2026-11-23 10:00").ut("2026-11-25 10:00").case().utskrivningsklar_at == ready
+    assert Story(T).klar("2026-11-23 10:00").dod("2026-11-25 10:00").case().utskrivningsklar_at == ready
+    # A notice withdrawn before the discharge: the patient left without being utskrivningsklar.
+    withdrawn = Story(T).klar("2026-11-23 10:00").atertag("2026-11-24 10:00").ut("2026-11-25 10:00")
+    assert withdrawn.case().utskrivningsklar_at is None
+
+
 def test_a_discharge_that_arrives_before_the_notice_it_follows() -> None:
     story = Story(T).klar("2026-11-23 10:00").ut("2026-11-25 10:00")
     admission, klar, ut = story.events

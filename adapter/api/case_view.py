@@ -222,7 +222,12 @@ def timeline(
                 TimelineEntry(
                     _epoch(o.delivered_at),
                     "leverans",
-                    {"message_id": o.message_id, "recipient": o.recipient, "attempts": o.attempts},
+                    {
+                        "kind": o.kind,
+                        "message_id": o.message_id,
+                        "recipient": o.recipient,
+                        "attempts": o.attempts,
+                    },
                 )
             )
     entries.extend(

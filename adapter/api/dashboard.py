@@ -6,16 +6,18 @@ elsewhere; scoped to the calling party like every read."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from adapter.api.case_view import Reader, local, next_deadline, reader, rules_path
-from adapter.api.charts import Chart, bar_chart, number
+from adapter.api.case_view import Reader, TimelineEntry, local, next_deadline, reader, rules_path
+from adapter.api.charts import Chart, bar_chart, number, quantity
 from adapter.api.holdings import HeldCase
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
@@ -56,6 +58,7 @@ def when(value: datetime | float | None) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["number"] = number
+templates.env.filters["quantity"] = quantity
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,26 @@ def dashboard(
     return templates.TemplateResponse(request, "dashboard.html", context)
 
 
+@router.get("/dashboard/arenden", summary="Sök ett ärende på dess id, öppet eller avslutat (HTML)")
+def find_case(case_id: str = Query("", alias="arende", max_length=200)) -> Response:
+    """The search box: to the case's page (its 404 page says when there is no such case)."""
+    case_id = case_id.strip()
+    target = f"/dashboard/arenden/{quote(case_id, safe='')}" if case_id else "/dashboard"
+    return RedirectResponse(target, status_code=303)
+
+
 @router.get("/dashboard/arenden/{case_id}", response_class=HTMLResponse, summary="Ett ärende (HTML)")
 def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) -> HTMLResponse:
-    held = read.case(case_id, "read-case", {"view": "dashboard"})
     routing = read.runtime.routing
+    try:
+        held = read.case(case_id, "read-case", {"view": "dashboard"})
+    except HTTPException as exc:
+        if exc.status_code != 404:
+            raise
+        context = {"party": _name(routing, read.party), "now": read.now, "case_id": case_id}
+        return templates.TemplateResponse(request, "not_found.html", context, status_code=404)
     found = deadlines(held.case, read.now, read.rules)
+    kinds = read.runtime.mapper.terms.codes("lus-event")
     context = {
         "party": _name(routing, read.party),
         "now": read.now,
@@ -128,8 +146,8 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
         "deadlines": found,
         "next_deadline": next_deadline(found),
         "liability": betalningsansvar(held.case, read.rules.agreement, read.now),
-        "entries": [e.to_json() for e in read.timeline(held)],
-        "kinds": read.runtime.mapper.terms.codes("lus-event"),
+        "entries": [(e.to_json(), what(e, kinds)) for e in read.timeline(held)],
+        "kinds": kinds,
         "deadline_labels": DEADLINE_LABELS,
         "delivery_labels": DELIVERY_LABELS,
         "timeline_labels": TIMELINE_LABELS,
@@ -139,6 +157,22 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
 
 
 # --- what the page shows, computed apart from HTTP ---
+
+
+def what(entry: TimelineEntry, kinds: Mapping[str, str]) -> str:
+    """The "Vad" of a timeline row: what the message, delivery, deadline or liable period was about."""
+    data = entry.data
+    kind = kinds.get(data.get("kind") or "", data.get("kind"))
+    if entry.type == "kvittens":
+        return f"Kvittens ({data['code']}) av meddelande {data['message_id']}"
+    if entry.type == "betalningsansvar":
+        days, amount = quantity(data["days"], "dagar", 0), quantity(data["amount"], "kr", 0)
+        return f"{data['from']} – {data['to']}: {days}, {amount}"
+    if entry.type == "tidsgrans" and kind:
+        return f"{kind} senast"
+    if entry.type == "leverans" and kind:
+        return f"{kind} levererat"
+    return kind or data.get("message_id") or TIMELINE_LABELS[entry.type]
 
 
 def open_cases(
@@ -261,6 +295,7 @@ def charts(
                 for code in municipalities
             ],
             "dagar",
+            whole=True,
         ),
     ]
 

@@ -19,6 +19,10 @@ from adapter.security.identity import Caller
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
+# The inbox keeps every message id for good (docs/delivery.md); unsignedInt has no "forever", so
+# the reliable-messaging cache is advertised as its largest value, in minutes.
+RELIABLE_CACHE_MINUTES = 2_147_483_647
+
 
 @router.post(
     "/$process-message",
@@ -89,7 +93,13 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     {
                         "name": "process-message",
                         "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
-                    }
+                    },
+                    {
+                        "name": "validate",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                        "documentation": "POST [base]/{type}/$validate for every R4 resource type"
+                        " (adapter/api/validate.py).",
+                    },
                 ],
             }
         ],
@@ -104,8 +114,9 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                         "address": f"{base_url}/$process-message",
                     }
                 ],
-                "documentation": "Reliable messaging: every message id is remembered without expiry (no"
-                " reliableCache limit); a resend gets the original response.",
+                "reliableCache": RELIABLE_CACHE_MINUTES,
+                "documentation": "Reliable messaging: every message id is remembered without expiry"
+                " (reliableCache is the largest unsignedInt); a resend gets the original response.",
             }
         ],
     }

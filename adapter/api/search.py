@@ -76,6 +76,8 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
                     matches(resource, c, resources.get, canonical) for c in criteria
                 ):
                     found.append((held, resource))
+        if resource_type == "Patient":
+            found = _one_per_person(found, canonical)
         page = found[offset : offset + count]
         audit_reads(
             runtime,
@@ -116,6 +118,29 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
 
     search.__name__ = f"search_{resource_type.lower()}"
     return search
+
+
+def _one_per_person(
+    found: list[tuple[HeldCase, dict[str, Any]]], canonical: Callable[[str], str]
+) -> list[tuple[HeldCase, dict[str, Any]]]:
+    """Each case renders its own Patient; a person with several stays is one Patient in a search:
+    the one of the newest case (the latest name and address), where the person was first found."""
+    by_person: dict[tuple[str, ...], int] = {}
+    people: list[tuple[HeldCase, dict[str, Any]]] = []
+    for held, patient in found:
+        person = tuple(
+            sorted(
+                f"{canonical(i.get('system', ''))}|{i.get('value')}"
+                for i in patient.get("identifier") or []
+                if isinstance(i, dict)
+            )
+        ) or (f"Patient/{patient['id']}",)
+        if person in by_person:
+            people[by_person[person]] = (held, patient)  # cases come oldest first
+        else:
+            by_person[person] = len(people)
+            people.append((held, patient))
+    return people
 
 
 def _read_endpoint(resource_type: str) -> Callable[..., Response]:

@@ -72,17 +72,15 @@ READABLE_TYPES = (*SEARCH_PARAMETERS, "Organization")
 
 def capability_resources() -> list[dict[str, Any]]:
     """CapabilityStatement.rest.resource: what may be read and searched, with which parameters."""
-    return [
-        {
-            "type": resource_type,
-            "interaction": [{"code": "read"}]
-            + ([{"code": "search-type"}] if resource_type in SEARCH_PARAMETERS else []),
-            "searchParam": [
-                {"name": p.name, "type": p.kind} for p in SEARCH_PARAMETERS.get(resource_type, {}).values()
-            ],
-        }
-        for resource_type in READABLE_TYPES
-    ]
+    out: list[dict[str, Any]] = []
+    for resource_type in READABLE_TYPES:
+        resource: dict[str, Any] = {"type": resource_type, "interaction": [{"code": "read"}]}
+        params = SEARCH_PARAMETERS.get(resource_type)
+        if params:  # R4 has no empty arrays: a read-only type lists no searchParam at all
+            resource["interaction"].append({"code": "search-type"})
+            resource["searchParam"] = [{"name": p.name, "type": p.kind} for p in params.values()]
+        out.append(resource)
+    return out
 
 
 @dataclass(frozen=True)

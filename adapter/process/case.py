@@ -144,10 +144,28 @@ class DischargeCase:
 
     @property
     def utskrivningsklar_at(self) -> datetime | None:
-        """Start of the current (open) ready period, if the patient is ready now."""
-        if self.ready_periods and self.ready_periods[-1].end is None:
-            return self.ready_periods[-1].start
+        """Since when the patient is utskrivningsklar: the start of the open ready period, or of
+        the one the discharge or death ended (the case still shows when the patient was ready)."""
+        if not self.ready_periods:
+            return None
+        last = self.ready_periods[-1]
+        closed_at = self.discharged_at or self.died_at
+        if last.end is None or (closed_at is not None and instant(last.end) == instant(closed_at)):
+            return last.start
         return None
+
+    def late_for(self, event: Event) -> str | None:
+        """Why an event applied to this case, though accepted, deserves a warning to its sender:
+        an inskrivningsmeddelande that reaches a closed case corrects the admission (it happened
+        before the discharge or death, in event time) but leaves the case closed."""
+        if not isinstance(event, Inskrivningsmeddelande) or not self.state.closed:
+            return None
+        closed_at = self.discharged_at or self.died_at
+        what = f"{self.state.value} {closed_at.isoformat()}" if closed_at else self.state.value
+        return (
+            f"Case {self.case_id} is already closed ({what}): this inskrivningsmeddelande is applied"
+            f" as a correction of the admission, in event time, and the case stays {self.state.value}."
+        )
 
     def with_event(self, event: Event) -> DischargeCase:
         """This case with one more event, applied in event-time order among the others."""

@@ -5,6 +5,9 @@
   municipality services are needed — counted from the first notice that was not withdrawn before
   its deadline ran out;
 - utskrivningsmeddelande: at the latest on the (Swedish calendar) day of discharge.
+
+The patient's death closes the case and every deadline still open at that moment: a message not
+yet due when the patient died is no longer owed (one already overdue then stays missed).
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ def deadlines(case: DischargeCase, now: datetime, rules: ProcessRules | Deadline
     utskrivning = _utskrivning(case, now)
     if utskrivning is not None:
         found.append(utskrivning)
+    if case.died_at is not None:
+        died = instant(case.died_at)
+        found = [d for d in found if d.met_at is not None or instant(d.due) <= died]
     return found
 
 
