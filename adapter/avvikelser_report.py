@@ -115,11 +115,14 @@ def collect(
 
 
 def as_document(found: list[Deviation], period: Period, now: datetime, rules: ProcessRules) -> dict[str, Any]:
-    """Counts per party and month (with each rule's count), and every deviation."""
+    """Counts per party and month (each rule's, and of those the ones reported by hand), and every
+    deviation."""
     per: dict[tuple[str, str | None, str], Counter[str]] = {}
+    reported: dict[tuple[str, str | None, str], Counter[str]] = {}
     for d in found:
         key = (d.party, d.party_kind.value if d.party_kind else None, d.month)
         per.setdefault(key, Counter())[d.rule.value] += 1
+        reported.setdefault(key, Counter())[d.rule.value] += d.reported_by is not None
     return {
         "period": {
             "from": period.first.strftime("%Y-%m"),
@@ -139,6 +142,7 @@ def as_document(found: list[Deviation], period: Period, now: datetime, rules: Pr
                 "month": month,
                 "total": sum(counts.values()),
                 "by_rule": dict(sorted(counts.items())),
+                "reported_by_hand": {r: n for r, n in sorted(reported[party, kind, month].items()) if n},
             }
             for (party, kind, month), counts in sorted(per.items(), key=lambda item: (item[0][0], item[0][2]))
         ],
@@ -157,6 +161,7 @@ def _deviation(d: Deviation) -> dict[str, Any]:
         "due": d.due.isoformat() if d.due else None,
         "done_at": d.done_at.isoformat() if d.done_at else None,
         "message_id": d.message_id,
+        "reported_by": d.reported_by,
     }
 
 
@@ -164,12 +169,24 @@ def to_json(document: dict[str, Any]) -> str:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
-SUMMARY_COLUMNS = ("party", "party_kind", "month", "rule", "count")
-DETAIL_COLUMNS = ("rule", "case_id", "party", "party_kind", "month", "since", "due", "done_at", "message_id")
+SUMMARY_COLUMNS = ("party", "party_kind", "month", "rule", "count", "reported_by_hand")
+DETAIL_COLUMNS = (
+    "rule",
+    "case_id",
+    "party",
+    "party_kind",
+    "month",
+    "since",
+    "due",
+    "done_at",
+    "message_id",
+    "reported_by",
+)
 
 
 def to_csv(document: dict[str, Any], *, detail: bool = False) -> str:
-    """One row per party, month and rule with its count; or (`detail`) one row per deviation."""
+    """One row per party, month and rule with its count (of which reported by hand); or (`detail`)
+    one row per deviation."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if detail:
@@ -179,7 +196,8 @@ def to_csv(document: dict[str, Any], *, detail: bool = False) -> str:
     writer.writerow(SUMMARY_COLUMNS)
     for row in document["by_party_month"]:
         for rule, count in row["by_rule"].items():
-            writer.writerow((row["party"], _cell(row["party_kind"]), row["month"], rule, count))
+            by_hand = row["reported_by_hand"].get(rule, 0)
+            writer.writerow((row["party"], _cell(row["party_kind"]), row["month"], rule, count, by_hand))
     return out.getvalue()
 
 

@@ -16,6 +16,7 @@ from adapter.process.events import (
     FastVardkontaktUtsedd,
     Kvittens,
     Makulering,
+    Meddelande,
     NeedsCategory,
     Planeringsunderlag,
 )
@@ -76,6 +77,16 @@ class Case(Story):
             status=status,
         )
         return self.add(event)
+
+    def rapport(self, at: str, sender: str, code: str, concerns: str) -> Case:
+        """A deviation reported by hand: a meddelande with an avvikelse code, naming the party."""
+        event = Meddelande(
+            **self._common(when(at), sender),  # type: ignore[arg-type]
+            text="Avvikelse",
+            avvikelse=code,
+            concerns=concerns,
+        )
+        return self.add(event)  # type: ignore[return-value]
 
     def ack(self, at: str, number: str, code: str = "ok") -> Case:
         kvittens = Kvittens(

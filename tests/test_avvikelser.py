@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import orjson
 import pytest
 
 from adapter.avvikelser_report import parties_from
@@ -130,6 +131,19 @@ def case_kommun_ready() -> Case:
     c = Case("2026-11-16 10:00", needs_both=False).plan("2026-11-17 10:00", sender=SV)
     c.klar("2026-11-18 10:00").plan("2026-11-18 14:00")
     return c.ut("2026-11-18 16:00")
+
+
+def case_reported_by_hand() -> Case:
+    # As case_kommun_ready (ready at 14:00, discharged 16:00: nothing detected), but the kommun
+    # reports at 17:00 (m6) that the unit discharged the patient before it was ready: listed
+    # against the unit, in the month of the report.
+    return case_kommun_ready().rapport("2026-11-18 17:00", K, "utskriven-innan-kommunen-redo", SV)
+
+
+def case_reported_other() -> Case:
+    # The unit reports a code the rules do not know (m2, Tue 17 Nov 09:00) against the vårdcentral:
+    # counted as "annan".
+    return Case("2026-11-16 10:00", needs_both=False).rapport("2026-11-17 09:00", SV, "ingen-sadan-kod", VC)
 
 
 def case_no_utskrivningsklar() -> Case:
@@ -261,6 +275,20 @@ CASES: list[tuple[str, object, str, Parties, list[tuple[object, ...]]]] = [
     ),
     ("kommun-ready", case_kommun_ready, "2026-11-30 00:00", HUB, []),
     (
+        "reported-by-hand",
+        case_reported_by_hand,
+        "2026-11-30 00:00",
+        HUB,
+        [(Rule.UTSKRIVEN_INNAN_KOMMUNEN_REDO, SV, "2026-11-18 17:00", None, None, "m6")],
+    ),
+    (
+        "reported-other",
+        case_reported_other,
+        "2026-11-17 12:00",
+        HUB,
+        [(Rule.ANNAN, VC, "2026-11-17 09:00", None, None, "m2")],
+    ),
+    (
         "no-utskrivningsklar",
         case_no_utskrivningsklar,
         "2026-11-30 00:00",
@@ -327,3 +355,15 @@ def test_parties_from_the_routing_and_step_tables() -> None:
     assert parties.kommuner == {"1480": K}
     assert parties.kinds == {SV: Party.SLUTENVARD, VC: Party.OPPENVARD, K: Party.KOMMUN}
     assert parties.observer == SV
+
+
+def test_a_deviation_reported_by_hand_says_who_reported_it() -> None:
+    [reported] = deviations(case_reported_by_hand().case(), when("2026-11-30 00:00"), RULES, HUB)
+    assert (reported.reported_by, reported.party_kind) == (K, Party.SLUTENVARD)
+    [detected] = deviations(case_before_kommun_ready().case(), when("2026-11-30 00:00"), RULES, HUB)
+    assert detected.reported_by is None
+
+
+def test_the_avvikelse_code_system_lists_the_rules() -> None:
+    system = orjson.loads((PROJECT_ROOT / "profiles" / "CodeSystem-avvikelse.json").read_bytes())
+    assert [c["code"] for c in system["concept"]] == [r.value for r in Rule]

@@ -98,7 +98,7 @@ def _per_party_month(document: dict[str, object]) -> dict[tuple[str, str, str], 
 def _summary_csv(text: str) -> dict[tuple[str, str, str], dict[str, int]]:
     found: dict[tuple[str, str, str], dict[str, int]] = {}
     reader = csv.DictReader(io.StringIO(text))
-    assert reader.fieldnames == ["party", "party_kind", "month", "rule", "count"]
+    assert reader.fieldnames == ["party", "party_kind", "month", "rule", "count", "reported_by_hand"]
     for row in reader:
         found.setdefault((row["party"], row["party_kind"], row["month"]), {})[row["rule"]] = int(row["count"])
     return found

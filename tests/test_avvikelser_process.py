@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from tests.processes import FHIR, AdapterProcess
 STEPS = sorted((EXAMPLES / "bundles" / "canonical").glob("*.json"))
 SV = "TSTNMT2321000156-SV41"
 K = "TSTNMT2321000156-K1480"
+CASE = "SU-2026-000123"
+HSA = "urn:oid:1.2.752.29.4.19"
+AVVIKELSE = "https://lus-adapter.org/fhir/CodeSystem/avvikelse"
 
 # The example case seen at the hospital unit's adapter (its own party is SV41), worked by hand:
 # - the kommun acknowledges none of the unit's messages it receives within 24 h: the
@@ -36,9 +40,10 @@ K = "TSTNMT2321000156-K1480"
 #   own before the discharge 27 Nov 14:00: 1 × utskriven-innan-kommunen-redo for SV.
 # - on time: inskrivningsmeddelande 47 min after admission, kallelse the day of utskrivningsklar,
 #   utskrivningsmeddelande the day of discharge; fast vårdkontakt named 23 Nov.
+# - the kommun's report by hand (28 Nov) of the same deviation: a second one for SV, by hand.
 EXPECTED = {
     (K, "K", "2026-11", "kvittens-saknas"): 5,
-    (SV, "SV", "2026-11", "utskriven-innan-kommunen-redo"): 1,
+    (SV, "SV", "2026-11", "utskriven-innan-kommunen-redo"): 2,
 }
 
 
@@ -50,6 +55,30 @@ def store_url(tmp_path: Path) -> Iterator[str]:
         return
     with fresh_postgres_database(dsn) as url:
         yield url
+
+
+def _hand_report() -> dict[str, Any]:
+    """The kommun reports by hand, on 28 Nov 10:00, that the unit discharged the patient before
+    the kommun was ready: the kommun's meddelande (step 9) as a new message with an avvikelse code,
+    the unit as recipient and destination, and no thread (a reply would go to the thread's sender)."""
+    bundle = orjson.loads((EXAMPLES / "bundles" / "canonical" / "09-meddelande-svar.json").read_bytes())
+    bundle["id"] = str(uuid.uuid4())
+    bundle["timestamp"] = "2026-11-28T10:00:00+01:00"
+    header = bundle["entry"][0]["resource"]
+    header["id"] = str(uuid.uuid4())
+    header["destination"] = [
+        {"endpoint": "http://127.0.0.1:8081/fhir", "receiver": {"identifier": {"system": HSA, "value": SV}}}
+    ]
+    communication = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"
+    )
+    for name in ("inResponseTo", "identifier"):
+        communication.pop(name, None)
+    communication["sent"] = bundle["timestamp"]
+    communication["category"] = [{"coding": [{"system": AVVIKELSE, "code": "utskriven-innan-kommunen-redo"}]}]
+    communication["recipient"] = [{"identifier": {"system": HSA, "value": SV}}]
+    communication["payload"] = [{"contentString": "Hemtjänsten var inte på plats vid hemkomsten."}]
+    return bundle
 
 
 def _sender(bundle: dict[str, Any]) -> str:
@@ -82,6 +111,18 @@ def test_avvikelser_of_the_example_case_over_http_and_from_the_command_line(
                 timeout=30,
             )
             assert answer.status_code == 200, (step.name, answer.text[:300])
+        report = _hand_report()
+        answer = httpx.post(
+            f"{adapter.base}/fhir/$process-message",
+            content=orjson.dumps(report),
+            headers={**FHIR, "x-lus-party": K},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text[:500]
+        # Routed to the party it concerns only (the unit: here this adapter's own party's system).
+        outbound = httpx.get(f"{adapter.base}/admin/cases/{CASE}/messages", timeout=30).json()["messages"]
+        report_id = report["entry"][0]["resource"]["id"]
+        assert [m["recipient"] for m in outbound if m["source_message_id"] == report_id] == [SV]
         over_http = httpx.get(
             f"{adapter.base}/admin/avvikelser", params={"month": "2026-11", "format": "csv"}, timeout=30
         )
@@ -101,5 +142,11 @@ def test_avvikelser_of_the_example_case_over_http_and_from_the_command_line(
         for rule, n in r["by_rule"].items()
     }
     assert counts == EXPECTED
-    assert {d["case_id"] for d in document["deviations"]} == {"SU-2026-000123"}
+    assert {d["case_id"] for d in document["deviations"]} == {CASE}
+    [by_hand] = [d for d in document["deviations"] if d["reported_by"]]
+    assert (by_hand["reported_by"], by_hand["party"], by_hand["since"]) == (
+        K,
+        SV,
+        "2026-11-28T10:00:00+01:00",
+    )
     assert b"191212121212" not in run.stdout and b"Tolvan" not in run.stdout

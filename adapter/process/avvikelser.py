@@ -11,6 +11,10 @@ What an adapter sees decides what it can judge: a hub sees every message; a side
 messages its own party sent or received, and a kvittens only where it travels (between the
 kommun and the sender of the message it acknowledges), so a kvittens is judged only there.
 
+A party reports a deviation by hand as a meddelande with an avvikelse code (CodeSystem avvikelse,
+Communication.category) naming the party it concerns (Communication.recipient, and as destination,
+so the router sends it there): it is listed beside the detected ones, with who reported it.
+
 "The municipality was ready" is marked by the kommun's own planeringsunderlag (status active or
 completed: its contribution planned) sent before the discharge; it is required when the case's
 needs category says new services are needed (new-social, new-health, new-advanced).
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from adapter.process.case import CaseState, DischargeCase
@@ -30,6 +34,7 @@ from adapter.process.events import (
     FastVardkontaktUtsedd,
     Kvittens,
     Makulering,
+    Meddelande,
     NeedsCategory,
     Party,
     PlaneringsmoteBokat,
@@ -57,6 +62,7 @@ class Rule(enum.StrEnum):
     UTSKRIVEN_UTAN_UTSKRIVNINGSKLAR = "utskriven-utan-utskrivningsklar"  # [SV] no notice ever sent
     UTSKRIVEN_FORE_BERAKNAT_DATUM = "utskriven-fore-beraknat-datum"  # [SV] earlier than last told
     FAST_VARDKONTAKT_SAKNAS = "fast-vardkontakt-saknas"  # [OV] none named by discharge (needs both)
+    ANNAN = "annan"  # any other, reported by hand
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +84,8 @@ class Deviation:
     since: datetime  # when the clock started (or the event itself): the deviation's month
     due: datetime | None  # when it had to be done by, where a deadline applies
     done_at: datetime | None  # when it was done (late), None if not done
-    message_id: str | None = None  # the message concerned (late, unacknowledged, booking)
+    message_id: str | None = None  # the message concerned (late, unacknowledged, booking, the report)
+    reported_by: str | None = None  # HSA-id of the party that reported it by hand; None: detected
 
     @property
     def month(self) -> str:
@@ -95,6 +102,7 @@ def deviations(case: DischargeCase, now: datetime, rules: ProcessRules, parties:
         *ctx.kvittenser(),
         *ctx.late_bookings(),
         *ctx.discharge(),
+        *ctx.reported(),
     ]
     return sorted(found, key=lambda d: (instant(d.since), d.rule.value, d.message_id or ""))
 
@@ -249,6 +257,26 @@ class _Context:
             at_discharge(Rule.FAST_VARDKONTAKT_SAKNAS, case.patient.vardcentral, Party.OPPENVARD)
         return found
 
+    # --- reported by hand: a meddelande with an avvikelse code, naming the party it concerns ---
+
+    def reported(self) -> list[Deviation]:
+        return [
+            replace(
+                self.deviation(
+                    Rule(e.avvikelse) if e.avvikelse in _RULES else Rule.ANNAN,
+                    e.concerns,
+                    None,
+                    since=e.occurred_at,
+                    due=None,
+                    done_at=None,
+                    message_id=e.message_id,
+                ),
+                reported_by=e.sender,
+            )
+            for e in self.current
+            if isinstance(e, Meddelande) and e.avvikelse
+        ]
+
     def _from_kommun_plan(self, plan: Planeringsunderlag) -> bool:
         return (
             plan.sender != self.case.unit
@@ -257,5 +285,6 @@ class _Context:
         )
 
 
+_RULES = frozenset(r.value for r in Rule)
 _LATE = {INSKRIVNING: Rule.INSKRIVNING_SEN, KALLELSE: Rule.KALLELSE_SEN, UTSKRIVNING: Rule.UTSKRIVNING_SEN}
 _RESPONSIBLE = {INSKRIVNING: Party.SLUTENVARD, KALLELSE: Party.OPPENVARD, UTSKRIVNING: Party.SLUTENVARD}
