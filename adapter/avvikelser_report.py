@@ -35,7 +35,8 @@ from adapter.security.audit import patient_hash
 if TYPE_CHECKING:
     from adapter.store.store import Store
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_PATTERN = r"^(\d{4})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 # Receivers that include the case's kommun (the `first: true` steps name one party: left out).
 _KOMMUN_ROLES = {Role.KOMMUN, Party.KOMMUN, Role.OTHERS, Role.PARTIES}
 
@@ -78,6 +79,8 @@ class Period:
     def __post_init__(self) -> None:
         if self.last < self.first:
             raise ValueError("the last month is before the first")
+        if self.last.year >= 9999:  # the month after it has no date
+            raise ValueError("the last month must be before 9999-12")
 
     @property
     def start(self) -> datetime:

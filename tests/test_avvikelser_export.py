@@ -172,6 +172,8 @@ def test_admin_endpoint_json_and_csv(runtime: Runtime) -> None:
             {},
             {"month": "2026-02", "from": "2026-01"},
             {"from": "2026-04", "to": "2026-01"},
+            {"month": "0000-01"},
+            {"month": "9999-12"},
         ):
             refused = client.get("/admin/avvikelser", params=bad)
             assert refused.status_code == 400, (bad, refused.text)

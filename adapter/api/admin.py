@@ -20,6 +20,7 @@ from adapter.routing.table import RoutingError
 from adapter.rules_config import RulesConfigError, load_rules
 from adapter.security.identity import Caller
 
+MONTH = avv.MONTH_PATTERN
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin)])
 
 
@@ -126,9 +127,11 @@ def circuits(request: Request) -> dict[str, Any]:
 def avvikelser_export(
     request: Request,
     caller: Caller = Depends(admin),
-    month: Annotated[str | None, Query(description="One month, YYYY-MM")] = None,
-    from_: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
-    to: Annotated[str | None, Query(description="Last month, included, YYYY-MM")] = None,
+    month: Annotated[str | None, Query(description="One month, YYYY-MM", pattern=MONTH)] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description="First month, YYYY-MM", pattern=MONTH)
+    ] = None,
+    to: Annotated[str | None, Query(description="Last month, included, YYYY-MM", pattern=MONTH)] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     detail: Annotated[bool, Query(description="CSV: one row per deviation, not counts")] = False,
 ) -> Response:
