@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapter.process.case import CaseState, DischargeCase
@@ -117,10 +117,31 @@ class _Context:
         self.kommun = known or (f"kommunkod {kommunkod}" if kommunkod else UNKNOWN)
         self.kommun_known = known is not None
 
-    def deviation(self, rule: Rule, party: str | None, kind: Party | None, **times: object) -> Deviation:
+    def deviation(
+        self,
+        rule: Rule,
+        party: str | None,
+        kind: Party | None,
+        *,
+        since: datetime,
+        due: datetime | None,
+        done_at: datetime | None,
+        message_id: str | None = None,
+        reported_by: str | None = None,
+    ) -> Deviation:
+        """Attributed to `party`, of the kind the routing table says (else `kind`)."""
         party = party or UNKNOWN
-        kind = self.parties.kinds.get(party, kind)
-        return Deviation(rule=rule, case_id=self.case.case_id, party=party, party_kind=kind, **times)  # type: ignore[arg-type]
+        return Deviation(
+            rule=rule,
+            case_id=self.case.case_id,
+            party=party,
+            party_kind=self.parties.kinds.get(party, kind),
+            since=since,
+            due=due,
+            done_at=done_at,
+            message_id=message_id,
+            reported_by=reported_by,
+        )
 
     # --- the legal deadlines, as deadlines() computed them ---
 
@@ -261,16 +282,14 @@ class _Context:
 
     def reported(self) -> list[Deviation]:
         return [
-            replace(
-                self.deviation(
-                    Rule(e.avvikelse) if e.avvikelse in _RULES else Rule.ANNAN,
-                    e.concerns,
-                    None,
-                    since=e.occurred_at,
-                    due=None,
-                    done_at=None,
-                    message_id=e.message_id,
-                ),
+            self.deviation(
+                Rule(e.avvikelse) if e.avvikelse in _RULES else Rule.ANNAN,
+                e.concerns,
+                None,
+                since=e.occurred_at,
+                due=None,
+                done_at=None,
+                message_id=e.message_id,
                 reported_by=e.sender,
             )
             for e in self.current
