@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from adapter.avvikelser_report import avvikelser
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
 from adapter.migration import import_command
@@ -168,6 +169,7 @@ def translate(
 
 app.command(name="import")(import_command)
 app.command()(report)
+app.command()(avvikelser)
 register_ops_commands(app)
 
 

@@ -38,6 +38,7 @@ class _Deadlines(_Strict):
     inskrivningsmeddelande_hours: float = Field(gt=0)
     kallelse_sip_days: int = Field(ge=0)
     kallelse_cutoff: time | None = None
+    kvittens_hours: float = Field(gt=0)
 
 
 class _Agreement(_Strict):
@@ -106,6 +107,7 @@ def load_rules(path: Path, agreement: str | None = None) -> ProcessRules:
             inskrivning_within=timedelta(hours=d.inskrivningsmeddelande_hours),
             kallelse_within_days=d.kallelse_sip_days,
             kallelse_cutoff=d.kallelse_cutoff,
+            kvittens_within=timedelta(hours=d.kvittens_hours),
         ),
         agreement=agreements[chosen],
         agreements=agreements,

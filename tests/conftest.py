@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,12 +47,16 @@ def fresh_copy(bundle: dict[str, Any]) -> dict[str, Any]:
 def write_routing(
     config_dir: Path, endpoints: dict[str, str], base_url: str = "http://127.0.0.1:8080/fhir"
 ) -> Path:
-    """The example routing table with each party's endpoint replaced."""
+    """The example config folder (routing table, LUS rules, step table) with each party's endpoint
+    replaced in the routing table."""
     data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
     data["self"]["base_url"] = base_url
     for party in data["parties"]:
         party["endpoint"] = endpoints.get(party["hsa_id"], party["endpoint"])
     config_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("lus-rules.yaml", "lus-steps.yaml"):
+        if not (config_dir / name).exists():
+            shutil.copy(EXAMPLES / "config" / name, config_dir / name)
     (config_dir / "parties.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return config_dir
 

@@ -22,6 +22,7 @@ from adapter.config import PROJECT_ROOT
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing, outbound_message_id
 from adapter.mapping.template import TemplateError
+from adapter.process.avvikelser import Rule
 from adapter.process.case import DischargeCase
 from adapter.process.events import (
     EVENT_TYPES,
@@ -82,6 +83,8 @@ BY_NAME: dict[str, st.SearchStrategy[Any]] = {
     "message_id": st.uuids().map(str),
     "acknowledged_message_id": st.uuids().map(str),
     "cancelled_message_id": st.uuids().map(str),  # a kallelse without one is sent under its message id
+    "avvikelse": st.none() | st.sampled_from([r.value for r in Rule]),
+    "concerns": st.none() | hsa_ids,
 }
 BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "str": words,

@@ -1,18 +1,26 @@
 """Admin endpoints (JSON): dead letters, the outbound messages of a case with their kvittens,
-messages still without kvittens, and this replica's circuit breakers."""
+messages still without kvittens, this replica's circuit breakers, and the avvikelser export (JSON
+or CSV)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
+from adapter import avvikelser_report as avv
 from adapter.api.caller import admin
+from adapter.process.kalender import STOCKHOLM
 from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.routing.steps import StepsConfigError, load_step_table
+from adapter.routing.table import RoutingError
+from adapter.rules_config import RulesConfigError, load_rules
 from adapter.security.identity import Caller
 
+MONTH = avv.MONTH_PATTERN
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin)])
 
 
@@ -110,3 +118,44 @@ def unacknowledged(
 def circuits(request: Request) -> dict[str, Any]:
     worker = getattr(request.app.state, "delivery_worker", None)
     return {"worker": worker is not None, "circuits": worker.breakers.snapshot() if worker else []}
+
+
+@router.get(
+    "/avvikelser",
+    summary="Avvikelser per party and month for the regional follow-up (JSON, or CSV with format=csv)",
+)
+def avvikelser_export(
+    request: Request,
+    caller: Caller = Depends(admin),
+    month: Annotated[str | None, Query(description="One month, YYYY-MM", pattern=MONTH)] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description="First month, YYYY-MM", pattern=MONTH)
+    ] = None,
+    to: Annotated[str | None, Query(description="Last month, included, YYYY-MM", pattern=MONTH)] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    detail: Annotated[bool, Query(description="CSV: one row per deviation, not counts")] = False,
+) -> Response:
+    first = month or from_
+    if first is None or (month is not None and (from_ is not None or to is not None)):
+        raise HTTPException(400, "Name a month, or a range with from (and to)")
+    try:
+        period = avv.Period(
+            first=avv.parse_month(first, "month" if month else "from"),
+            last=avv.parse_month(month or to or first, "month" if month else "to"),
+        )
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    runtime = request.app.state.runtime
+    config_dir = runtime.settings.config_dir
+    try:
+        rules = load_rules(config_dir)
+        parties = avv.parties_from(runtime.routing, load_step_table(config_dir))
+    except (RulesConfigError, StepsConfigError, RoutingError) as exc:
+        raise HTTPException(503, f"The regional rules cannot be read: {exc}") from None
+    now = min(datetime.fromtimestamp(runtime.pipeline.clock(), STOCKHOLM), period.end)
+    found = avv.collect(runtime.store.iter_cases(), period, rules, parties, now)
+    avv.audit_export(runtime.store, found, caller.party, runtime.pipeline.audit_key, period)
+    document = avv.as_document(found.deviations, period, now, rules)
+    if format == "csv":
+        return Response(avv.to_csv(document, detail=detail), media_type="text/csv; charset=utf-8")
+    return Response(avv.to_json(document), media_type="application/json")

@@ -44,9 +44,11 @@ class DeadlineStatus(enum.StrEnum):
 @dataclass(frozen=True, kw_only=True)
 class Deadline:
     kind: str  # the LUS event code of the message that must be sent
+    since: datetime  # the moment the clock started: admission, utskrivningsklar, discharge
     due: datetime  # sent from this moment on is late (for "on the day": midnight after that day)
     met_at: datetime | None  # when it was sent
     sender: str | None  # HSA-id of the unit that sent it (or is expected to), if known
+    message_id: str | None  # the message that met it, if sent
     late: bool  # sent, but counted after `due` (cut-off rules included)
     overdue: bool  # not sent and `due` has passed, at the `now` it was computed for
 
@@ -79,15 +81,22 @@ def _deadline_rules(rules: ProcessRules | DeadlineRules) -> DeadlineRules:
 
 
 def _deadline(
-    kind: str, due: datetime, now: datetime, sent: Event | None, counted_at: datetime | None = None
+    kind: str,
+    since: datetime,
+    due: datetime,
+    now: datetime,
+    sent: Event | None,
+    counted_at: datetime | None = None,
 ) -> Deadline:
     met_at = sent.occurred_at if sent is not None else None
     counted = counted_at or met_at
     return Deadline(
         kind=kind,
+        since=since,
         due=due,
         met_at=met_at,
         sender=sent.sender if sent is not None else None,
+        message_id=sent.message_id if sent is not None else None,
         late=counted is not None and instant(counted) >= instant(due),
         overdue=met_at is None and instant(now) >= instant(due),
     )
@@ -95,7 +104,7 @@ def _deadline(
 
 def _inskrivning(case: DischargeCase, now: datetime, rules: DeadlineRules) -> Deadline:
     due = after(case.admitted_at, rules.inskrivning_within)
-    return _deadline(INSKRIVNING, due, now, case.events[0])
+    return _deadline(INSKRIVNING, case.admitted_at, due, now, case.events[0])
 
 
 def _kallelse(case: DischargeCase, now: datetime, rules: DeadlineRules) -> Deadline | None:
@@ -110,7 +119,7 @@ def _kallelse(case: DischargeCase, now: datetime, rules: DeadlineRules) -> Deadl
     cutoff = rules.kallelse_cutoff
     if sent is not None and cutoff is not None and local_time(sent.occurred_at) >= cutoff:
         counted_at = day_start(next_weekday(local_day(sent.occurred_at)))
-    deadline = _deadline(KALLELSE, due, now, sent, counted_at)
+    deadline = _deadline(KALLELSE, period.start, due, now, sent, counted_at)
     if sent is None and case.patient.vardcentral:
         # The fast vårdkontakt at the patient's vårdcentral calls the SIP.
         return replace(deadline, sender=case.patient.vardcentral)
@@ -146,7 +155,7 @@ def _utskrivning(case: DischargeCase, now: datetime) -> Deadline | None:
     if case.discharged_at is None:
         return None
     sent = _current(case, Utskrivningsmeddelande, None)
-    return _deadline(UTSKRIVNING, day_end(local_day(case.discharged_at)), now, sent)
+    return _deadline(UTSKRIVNING, case.discharged_at, day_end(local_day(case.discharged_at)), now, sent)
 
 
 def _current(case: DischargeCase, kind: type[Event], at: datetime | None) -> Event | None:

@@ -218,6 +218,9 @@ class Meddelande(Event):
     text: str
     thread_id: str | None = None
     in_response_to: str | None = None
+    # A deviation reported by hand: its code (CodeSystem avvikelse) and the party it concerns.
+    avvikelse: str | None = None
+    concerns: str | None = None  # HSA-id
 
 
 @dataclass(frozen=True, kw_only=True)

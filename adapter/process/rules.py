@@ -33,6 +33,8 @@ class DeadlineRules:
     kallelse_within_days: int  # kallelse till SIP, calendar days after utskrivningsklar
     # A kallelse sent at or after this local time counts from the next weekday (Meddix); None: never.
     kallelse_cutoff: time | None = None
+    # A message the kommun receives, not acknowledged (ok kvittens) within this: an avvikelse.
+    kvittens_within: timedelta
 
 
 class MissingDayAmount(LookupError):
