@@ -89,3 +89,13 @@ def test_a_copy_that_arrives_before_its_case_is_answered_425_and_applies_later(r
     again = runtime.pipeline.process_message(orjson.dumps(kallelse), caller=VARDCENTRAL)
     assert (again.status, again.duplicate) == (200, True)
     assert KOMMUN not in {r.recipient for r in rows if r.kind == "kallelse-sip"}
+
+
+def test_a_copy_addressed_to_another_party_is_not_sent_on(runtime: Runtime) -> None:
+    replay(runtime, STEPS[:4])
+    kallelse = as_copy(example(5), KOMMUN)  # meant for the kommun's adapter, not this one
+    result = runtime.pipeline.process_message(orjson.dumps(kallelse), caller=VARDCENTRAL)
+    assert result.status == 422
+    assert orjson.loads(result.body)["issue"][0]["details"]["coding"][0]["code"] == "not-addressed-here"
+    _, rows = case_and_outbox(runtime, "SU-2026-000123")
+    assert "kallelse-sip" not in {r.kind for r in rows}
