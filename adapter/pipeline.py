@@ -8,6 +8,7 @@ then is the response returned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,11 @@ from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
+from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
-from adapter.routing.router import RoutingRejected, choose_recipients
+from adapter.routing.parties import PartyUnknown
+from adapter.routing.router import choose_recipients
+from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
@@ -39,6 +43,7 @@ from adapter.validation.validator import Validator
 log = structlog.get_logger("adapter.pipeline")
 
 FHIR_JSON = "application/fhir+json"
+NOT_YET = 425  # Too Early: a copy that cannot apply before a message it follows (docs/delivery.md)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Pipeline:
         validator: Validator,
         mapper: Mapper,
         routing: RoutingTable,
+        steps: StepTable,
         audit_key: bytes,
         limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
@@ -78,9 +84,12 @@ class Pipeline:
         self.validator = validator
         self.mapper = mapper
         self.routing = routing
+        self.steps = steps
         self.audit_key = audit_key
         self.clock = clock
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
+        self.origin_url = mapper.extensions["origin-message"]
+        self._party_ids = tuple(p.hsa_id for p in routing.parties)
         me = routing.party(routing.self_.hsa_id)
         self.source_name = f"LUS adapter for {me.name if me else routing.self_.hsa_id}"
 
@@ -112,7 +121,10 @@ class Pipeline:
                 return self._previous_response(str(message_id), caller) or Result(409, b"{}")
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
-            metrics.message_rejected(header, issues)
+            if rejected.status == NOT_YET:  # no fault of the sender's: counted apart
+                metrics.message_in(metrics.kind_of(header), "not-yet")
+            else:
+                metrics.message_rejected(header, issues)
             self._audit_rejection(rejected, caller, raw)
             return Result(rejected.status, orjson.dumps(operation_outcome(issues)))
         finally:
@@ -213,25 +225,39 @@ class Pipeline:
         _fits_store(event)
         header = index.header
         assert header is not None  # validated above
-        destinations = _destination_ids(header.resource)
+        received_id = event.message_id  # this copy's MessageHeader.id: the inbox dedupes on it
+        origin = origin_id(header.resource, self.origin_url)
+        # A copy another party's adapter made and routed already (this adapter's own party's system
+        # sends only its own messages, whatever it puts in them).
+        copy = origin is not None and caller != self.routing.self_.hsa_id
+        event = as_origin(event, origin)
+        event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
         with self.store.transaction() as conn:
-            if self.store.inbox_get(conn, event.message_id) is not None:
+            if self.store.inbox_get(conn, received_id) is not None:
                 # Lost the race with a concurrent copy of the same message: answer as it was answered.
                 raise _Retry
             case = self.store.load_case(conn, event.case_id)
             created = case is None
+            resolved = resolve_reference(event, case, self._party_ids)
+            if resolved is None and copy:
+                raise _not_yet(
+                    f"The message {reference(event)} that this {event.kind} names has not arrived."
+                )
+            event = resolved or event
             try:
                 next_case = DischargeCase.open(event) if case is None else case.with_event(event)
-                recipients = choose_recipients(event, next_case, self.routing, destinations)
+                recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
                 late = case.late_for(event) if case is not None else None
                 if late is not None:  # accepted (it is not lost), but its sender is told
                     issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]
             except CaseRejected as exc:
+                if copy and exc.code == "not-found":  # what it follows is still on its way here
+                    raise _not_yet(exc.reason) from exc
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except RoutingRejected as exc:
+            except PartyUnknown as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
@@ -263,9 +289,7 @@ class Pipeline:
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
-                InboxRecord(
-                    event.message_id, index.bundle.get("id"), event.sender, event.case_id, 200, response
-                ),
+                InboxRecord(received_id, index.bundle.get("id"), event.sender, event.case_id, 200, response),
                 now,
             )
             self.store.audit(
@@ -289,7 +313,11 @@ class Pipeline:
 
     def _render(self, event: Event, party: PartyConfig, case: DischargeCase, shared: SharedEntries) -> bytes:
         """The outbound message for one recipient, in its outbound dialect (a protected patient's
-        details only to those configured to see them)."""
+        details only to those configured to see them); an earlier message it names, by the id this
+        recipient knows (entries that name it are then its own, not shared)."""
+        known = as_known_by(event, party.hsa_id, case)
+        if known is not event:
+            event, shared = known, SharedEntries()
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
             event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c, shared)
@@ -388,6 +416,24 @@ def _fits_store(event: Event) -> None:
                     )
                 ],
             )
+
+
+def _not_yet(reason: str) -> Rejected:
+    """A copy that cannot apply yet because a message it follows has not reached this adapter (it
+    crossed on the network): 425 Too Early, which the sending adapter retries with backoff; after
+    its redelivery policy gives up, a dead letter there (docs/delivery.md, "Out-of-order arrival")."""
+    return Rejected(
+        NOT_YET,
+        [
+            Issue(
+                "error",
+                "not-found",
+                f"{reason} It may still be on its way from another party's adapter: send this again later.",
+                "Bundle",
+                "not-yet",
+            )
+        ],
+    )
 
 
 class _Retry(Exception):
