@@ -108,8 +108,10 @@ class Pipeline:
                     return previous
             try:
                 return self._process_new(bundle, caller, translation)
-            except _Retry:
-                return self._previous_response(str(message_id), caller) or Result(409, b"{}")
+            except _Retry as retry:
+                previous = self._previous_response(retry.message_id, caller)
+                assert previous is not None  # its inbox row was committed: rows are never deleted
+                return previous
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
             metrics.message_rejected(header, issues)
@@ -125,7 +127,11 @@ class Pipeline:
         with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
             if seen is None and isinstance(bundle_id, str):
-                _refuse_reused_bundle_id(bundle_id, self.store.inbox_by_bundle_id(conn, bundle_id))
+                earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
+                if earlier == message_id:  # a copy of this very message committed in between
+                    seen = self.store.inbox_get(conn, message_id)
+                else:
+                    _refuse_reused_bundle_id(bundle_id, earlier)
         if seen is None:
             return None
         if caller is not None and seen.sender is not None:
@@ -216,9 +222,10 @@ class Pipeline:
         destinations = _destination_ids(header.resource)
         now = self.clock()
         with self.store.transaction() as conn:
+            self.store.serialize_case(conn, event.case_id)
             if self.store.inbox_get(conn, event.message_id) is not None:
                 # Lost the race with a concurrent copy of the same message: answer as it was answered.
-                raise _Retry
+                raise _Retry(event.message_id)
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             try:
@@ -389,6 +396,10 @@ def _fits_store(event: Event) -> None:
 
 class _Retry(Exception):
     """A concurrent copy of the same message committed first."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
