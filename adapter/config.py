@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
     max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")
     max_json_string_chars: int = Field(100_000, ge=1, description="Longest JSON string accepted.")
+    max_json_object_keys: int = Field(
+        200,
+        ge=1,
+        description="Most members of any one JSON object (the largest FHIR type has fewer elements);"
+        " a body with more is refused right after parsing, before anything walks it.",
+    )
 
     # --- who is calling (see README "Security") ---
     auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(

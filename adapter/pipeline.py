@@ -33,7 +33,7 @@ from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue, operation_outcome
+from adapter.validation.issues import MAX_EXPRESSION, Issue, bounded, operation_outcome
 from adapter.validation.validator import Validator
 
 log = structlog.get_logger("adapter.pipeline")
@@ -326,7 +326,10 @@ class Pipeline:
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),
-                "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
+                "issues": [
+                    {"rule": i.rule, "expression": bounded(i.expression or "", MAX_EXPRESSION) or None}
+                    for i in rejected.issues[:50]
+                ],
             },
         )
 
@@ -419,7 +422,7 @@ def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
                 )
             ],
         ) from exc
-    too_costly = limits.check(data)
+    too_costly = limits.check(data, raw=raw)
     if too_costly is not None:
         raise Rejected(400, [too_costly])
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":

@@ -47,7 +47,7 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
         return outcome_response(
             400, Issue("error", "structure", f"The body is not valid JSON: {exc.msg} at position {exc.pos}.")
         )
-    too_costly = runtime.pipeline.limits.check(data, resource_type)
+    too_costly = runtime.pipeline.limits.check(data, resource_type, raw=body)
     if too_costly is not None:
         return outcome_response(400, too_costly)
     resource, profile = _unwrap(data, profile)

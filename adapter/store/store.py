@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, func, insert, select, update
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
@@ -50,6 +50,9 @@ _CASE_UPDATE = Prepared(
 _EVENT_COLUMNS = ["case_id", "message_id", "kind", "occurred_at", "received_at", "payload"]
 _EVENT_INSERT = Prepared(insert(schema.events), columns=_EVENT_COLUMNS)
 _AUDIT_COLUMNS = [c.name for c in schema.audit.c if c.name != "id"]
+_AUDIT_WIDTHS = {
+    c.name: c.type.length for c in schema.audit.c if isinstance(c.type, String) and c.type.length
+}
 _AUDIT_INSERT = Prepared(insert(schema.audit), columns=_AUDIT_COLUMNS)
 
 
@@ -200,6 +203,10 @@ class Store(OutboxQueries):
 
     def audit(self, conn: Connection | None, **record: Any) -> None:
         values = dict.fromkeys(_AUDIT_COLUMNS) | {"at": time.time(), **record}
+        for column, width in _AUDIT_WIDTHS.items():  # a refusal's record is written whatever came in
+            value = values[column]
+            if isinstance(value, str) and len(value) > width:
+                values[column] = value[: width - 1] + "…"
         if conn is not None:
             _AUDIT_INSERT.execute(conn, values)
             return
