@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     audit_key: str = Field(
         DEVELOPMENT_AUDIT_KEY,
         description="Secret for the keyed hash of patient identifiers in the audit log. Must be set"
-        " (to a long random secret) unless LUS_AUTH_MODE is development: with the published default,"
-        " anyone holding the log can hash every personnummer and find the patient.",
+        " (to a random secret of at least 32 bytes, none of the values published in this repository)"
+        " unless LUS_AUTH_MODE is development: with a known key, anyone holding the log can hash"
+        " every personnummer and find the patient.",
     )
     pipeline_threads: int | None = Field(
         None,

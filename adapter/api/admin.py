@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from adapter.api.caller import admin
-from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.routing.deadletters import DeadLetterFilter, audit_shown, replay, select
 from adapter.security.identity import Caller
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(admin)])
@@ -41,20 +41,30 @@ def list_dead_letters(
 
 
 @router.get("/deadletters/{message_id}", summary="One dead letter: history, message and last answer")
-def show_dead_letter(request: Request, message_id: str) -> dict[str, Any]:
-    return _message_view(request, message_id)
+def show_dead_letter(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(request, message_id, caller)
 
 
 @router.get("/messages/{message_id}", summary="One outbound message: history, message and last answer")
-def show_message(request: Request, message_id: str) -> dict[str, Any]:
-    return _message_view(request, message_id)
+def show_message(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(request, message_id, caller)
 
 
-def _message_view(request: Request, message_id: str) -> dict[str, Any]:
-    found = request.app.state.runtime.store.outbox_message(message_id)
+def _message_view(request: Request, message_id: str, caller: Caller) -> dict[str, Any]:
+    """The message (it holds the patient's details: the read is audited)."""
+    runtime = request.app.state.runtime
+    found = runtime.store.outbox_message(message_id)
     if found is None:
         raise HTTPException(404, f"No outbound message {message_id}")
     record, body, response = found
+    audit_shown(
+        runtime.store,
+        message_id,
+        record.case_id,
+        by=caller.party,
+        audit_key=runtime.pipeline.audit_key,
+        via="api",
+    )
     return {**record.to_json(), "message": orjson.loads(body), "response": _json_or_text(response)}
 
 
@@ -83,7 +93,8 @@ def replay_dead_letters(
     if which == DeadLetterFilter() and not body.all:
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
     runtime = request.app.state.runtime
-    replayed = replay(runtime.store, which, by=caller.party, now=runtime.pipeline.clock())
+    now = runtime.pipeline.clock()
+    replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
 
 

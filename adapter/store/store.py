@@ -174,6 +174,19 @@ class Store(OutboxQueries):
                 ],
             )
 
+    def case_patient(self, case_id: str) -> str | None:
+        """The patient identifier of a case, for the patient hash of an audit record about it (a
+        read, no row lock); None if there is no such case."""
+        with self.reading() as conn:
+            row = _CASE_VERSION.execute(conn, {"case_id": case_id}).fetchone()
+            if row is None:
+                return None
+            case = self.cases.get(case_id, row[0])
+            if case is None:
+                rows = _CASE_EVENTS.execute(conn, {"case_id": case_id}).fetchall()
+                case = replay([event_from_dict(json_value(payload)) for (payload,) in rows])
+        return case.patient.identifier
+
     def iter_cases(self, *, batch: int = 500) -> Iterator[DischargeCase]:
         """Every stored case, rebuilt from its event log, in case-id order.
 
