@@ -84,6 +84,7 @@ def build_runtime(settings: Settings) -> Runtime:
             settings.max_json_array_items,
             settings.max_json_string_chars,
             settings.max_json_object_keys,
+            settings.max_json_members,
         ),
         dialects=dialects,
     )

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         description="Most members of any one JSON object (the largest FHIR type has fewer elements);"
         " a body with more is refused right after parsing, before anything walks it.",
     )
+    max_json_members: int = Field(
+        50_000,
+        ge=1,
+        description="Most members of all JSON objects of a body together (a 1000-entry message has"
+        " about 13 000); counted before parsing where the body is compact JSON, so that a body"
+        " built of members is refused without the cost of parsing it.",
+    )
 
     # --- who is calling (see README "Security") ---
     auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(

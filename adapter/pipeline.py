@@ -407,6 +407,9 @@ class _Retry(Exception):
 
 def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
     """JSON → dict, or Rejected(400) with where the body broke or what limit it exceeds."""
+    too_many = limits.prescreen(raw)
+    if too_many is not None:
+        raise Rejected(400, [too_many])
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -275,3 +275,23 @@ def test_a_party_id_over_the_column_width_is_refused_audited_and_not_echoed(
         assert reply.status_code == 403, reply.text[:300]
         assert len(reply.content) < 1_000
     assert counts(runtime)["audit"] == before + 2
+
+
+def test_a_body_of_members_is_refused_before_it_is_parsed() -> None:
+    limits = JsonLimits(max_members=1000)
+    compact = orjson.dumps({"resourceType": "Bundle", **{f"x{i}": 0 for i in range(1001)}})
+    issue = limits.prescreen(compact)
+    assert issue is not None and issue.code == "too-costly" and "before parsing" in issue.message
+    # Colons in strings are not members: such a body is parsed and checked as any other.
+    colons = orjson.dumps({"resourceType": "Bundle", "text": ":" * 5000})
+    assert limits.prescreen(colons) is None
+    assert limits.check(orjson.loads(colons), raw=colons) is None
+    # Members spaced from their colons escape the count before parsing, not the one after.
+    spaced = b'{"resourceType": "Bundle", ' + b", ".join(b'"x%d" : 0' % i for i in range(1001)) + b"}"
+    assert limits.prescreen(spaced) is None
+    issue = limits.check(orjson.loads(spaced), raw=spaced)
+    assert issue is not None and issue.code == "too-costly"
+    assert (
+        JsonLimits(max_members=2000).check(orjson.loads(spaced), raw=spaced) is not None
+    )  # 1001 in one object
+    assert JsonLimits(max_keys=5000, max_members=2000).check(orjson.loads(spaced), raw=spaced) is None

@@ -41,6 +41,9 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
         return outcome_response(
             404, Issue("error", "not-supported", f"{resource_type!r} is not a FHIR R4 resource type.")
         )
+    too_many = runtime.pipeline.limits.prescreen(body, resource_type)
+    if too_many is not None:
+        return outcome_response(400, too_many)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
