@@ -372,7 +372,11 @@ def _sender_is_caller(sender: str, caller: str) -> None:
 
 
 # The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
-_KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+_KEY_WIDTHS = {
+    "case_id": ("case identifier (Encounter.identifier)", 200),
+    "sender": ("sender HSA-id", 100),
+    "message_id": ("message id", 200),
+}
 
 
 def _within(value: str, width: int) -> str | None:

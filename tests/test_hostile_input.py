@@ -295,3 +295,17 @@ def test_a_body_of_members_is_refused_before_it_is_parsed() -> None:
         JsonLimits(max_members=2000).check(orjson.loads(spaced), raw=spaced) is not None
     )  # 1001 in one object
     assert JsonLimits(max_keys=5000, max_members=2000).check(orjson.loads(spaced), raw=spaced) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message_id": "a\x00b"},
+        {"recipient": "K\x01"},
+        {"message_id": "m" * 300},
+        {"since": "2026-01-01" * 10},
+    ],
+)
+def test_a_hostile_replay_request_is_a_4xx(client: TestClient, body: dict[str, str]) -> None:
+    reply = client.post("/admin/deadletters/replay", content=orjson.dumps(body), headers=FHIR)
+    assert 400 <= reply.status_code < 500, reply.text[:300]

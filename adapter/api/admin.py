@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from adapter.api.caller import admin
 from adapter.routing.deadletters import DeadLetterFilter, audit_shown, replay, select
@@ -77,11 +77,15 @@ def _json_or_text(raw: bytes | None) -> Any:
         return raw.decode(errors="replace")
 
 
+# Identifiers as the store holds them: no control characters (PostgreSQL text cannot hold NUL).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class ReplayRequest(BaseModel):
-    message_id: str | None = None
-    recipient: str | None = None
-    since: str | None = None
-    until: str | None = None
+    message_id: str | None = Field(None, max_length=200, pattern=_NO_CONTROL)
+    recipient: str | None = Field(None, max_length=100, pattern=_NO_CONTROL)
+    since: str | None = Field(None, max_length=40)
+    until: str | None = Field(None, max_length=40)
     all: bool = False
 
 
