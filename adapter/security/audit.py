@@ -73,8 +73,12 @@ class AuditRecord:
 
 def search_hashes(identifier: str, key: bytes, *, today: date | None = None) -> list[str]:
     """The patient hashes a search for `identifier` looks for. A 10-digit personnummer does not say
-    its century for sure (many systems write `-` whatever the age): both it could be are searched."""
+    its century for sure (many systems write `-` whatever the age): both it could be are searched;
+    so is the form as typed, which records written before the hash took the 12-digit form hold."""
     found = [patient_hash(identifier, key)]
+    typed = hmac.new(key, identifier.strip().encode(), hashlib.sha256).hexdigest()
+    if typed not in found:
+        found.append(typed)
     digits = normalise_personnummer(identifier, today=today)
     if digits is not None and len(identifier.strip().replace("-", "").replace("+", "")) == 10:
         century = int(digits[:2]) - 1
