@@ -38,7 +38,7 @@ network: install
 
 # Benchmarks print figures (never run by `make test`): the ingest path per stage, HTTP against a bare
 # FastAPI floor, profile validation, the process arithmetic,
-# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set).
+# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set), hostile bodies (memory, /health meanwhile).
 bench: install-test
 	$(BIN)/python -m bench
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
+from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
 from adapter.logging import configure_logging, get_logger
 from adapter.mapping.dialects import Dialects
@@ -83,7 +84,11 @@ def build_runtime(settings: Settings) -> Runtime:
         steps=steps,
         audit_key=audit_key(settings),
         limits=JsonLimits(
-            settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
+            settings.max_json_depth,
+            settings.max_json_array_items,
+            settings.max_json_string_chars,
+            settings.max_json_object_keys,
+            settings.max_json_members,
         ),
         dialects=dialects,
     )
@@ -130,6 +135,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.add_middleware(RefuseControlCharacters)
     errors.install(app)
     app.include_router(fhir.router)
     app.include_router(health.router)

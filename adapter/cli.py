@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,17 @@ app = typer.Typer(
     help="LUS adapter: FHIR R4 discharge-planning messages (lag 2017:612).", no_args_is_help=True
 )
 err = Console(stderr=True)
+
+
+@contextmanager
+def _configuration_refused() -> Iterator[None]:
+    """A setting the adapter will not start with (a published LUS_AUDIT_KEY, a missing TLS file):
+    its one-sentence reason and exit status 2, not a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -47,8 +60,9 @@ def serve(
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    application = create_app(settings)
+    with _configuration_refused():
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        application = create_app(settings)
     settle_heap()
     uvicorn.run(
         application,
@@ -67,9 +81,10 @@ def deliver(
     from adapter.app import build_runtime, settle_heap
     from adapter.logging import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    worker = build_runtime(settings).delivery_worker()
+    with _configuration_refused():
+        settings = Settings()
+        configure_logging(settings.log_level, json=settings.log_json)
+        worker = build_runtime(settings).delivery_worker()
     settle_heap()
     if once:
         while worker.run_once():

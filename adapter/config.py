@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     audit_key: str = Field(
         DEVELOPMENT_AUDIT_KEY,
         description="Secret for the keyed hash of patient identifiers in the audit log. Must be set"
-        " (to a long random secret) unless LUS_AUTH_MODE is development: with the published default,"
-        " anyone holding the log can hash every personnummer and find the patient.",
+        " (to a random secret of at least 32 bytes, none of the values published in this repository)"
+        " unless LUS_AUTH_MODE is development: with a known key, anyone holding the log can hash"
+        " every personnummer and find the patient.",
     )
     pipeline_threads: int | None = Field(
         None,
@@ -113,6 +114,19 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
     max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")
     max_json_string_chars: int = Field(100_000, ge=1, description="Longest JSON string accepted.")
+    max_json_object_keys: int = Field(
+        200,
+        ge=1,
+        description="Most members of any one JSON object (the largest FHIR type has fewer elements);"
+        " a body with more is refused right after parsing, before anything walks it.",
+    )
+    max_json_members: int = Field(
+        50_000,
+        ge=1,
+        description="Most members of all JSON objects of a body together (a 1000-entry message has"
+        " about 13 000); counted before parsing where the body is compact JSON, so that a body"
+        " built of members is refused without the cost of parsing it.",
+    )
 
     # --- who is calling (see README "Security") ---
     auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(

@@ -37,7 +37,7 @@ from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue, operation_outcome
+from adapter.validation.issues import MAX_EXPRESSION, Issue, bounded, operation_outcome
 from adapter.validation.validator import Validator
 
 log = structlog.get_logger("adapter.pipeline")
@@ -117,8 +117,10 @@ class Pipeline:
                     return previous
             try:
                 return self._process_new(bundle, caller, translation)
-            except _Retry:
-                return self._previous_response(str(message_id), caller) or Result(409, b"{}")
+            except _Retry as retry:
+                previous = self._previous_response(retry.message_id, caller)
+                assert previous is not None  # its inbox row was committed: rows are never deleted
+                return previous
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
             if rejected.status == NOT_YET:  # no fault of the sender's: counted apart
@@ -137,7 +139,11 @@ class Pipeline:
         with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
             if seen is None and isinstance(bundle_id, str):
-                _refuse_reused_bundle_id(bundle_id, self.store.inbox_by_bundle_id(conn, bundle_id))
+                earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
+                if earlier == message_id:  # a copy of this very message committed in between
+                    seen = self.store.inbox_get(conn, message_id)
+                else:
+                    _refuse_reused_bundle_id(bundle_id, earlier)
         if seen is None:
             return None
         if caller is not None and seen.sender is not None:
@@ -234,9 +240,10 @@ class Pipeline:
         event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
         with self.store.transaction() as conn:
+            self.store.serialize_case(conn, event.case_id)
             if self.store.inbox_get(conn, received_id) is not None:
                 # Lost the race with a concurrent copy of the same message: answer as it was answered.
-                raise _Retry
+                raise _Retry(received_id)
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             resolved = resolve_reference(event, case, self._party_ids)
@@ -350,7 +357,10 @@ class Pipeline:
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),
-                "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
+                "issues": [
+                    {"rule": i.rule, "expression": bounded(i.expression or "", MAX_EXPRESSION) or None}
+                    for i in rejected.issues[:50]
+                ],
             },
         )
 
@@ -393,7 +403,11 @@ def _sender_is_caller(sender: str, caller: str) -> None:
 
 
 # The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
-_KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+_KEY_WIDTHS = {
+    "case_id": ("case identifier (Encounter.identifier)", 200),
+    "sender": ("sender HSA-id", 100),
+    "message_id": ("message id", 200),
+}
 
 
 def _within(value: str, width: int) -> str | None:
@@ -439,9 +453,16 @@ def _not_yet(reason: str) -> Rejected:
 class _Retry(Exception):
     """A concurrent copy of the same message committed first."""
 
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+
 
 def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
     """JSON → dict, or Rejected(400) with where the body broke or what limit it exceeds."""
+    too_many = limits.prescreen(raw)
+    if too_many is not None:
+        raise Rejected(400, [too_many])
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -457,7 +478,7 @@ def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
                 )
             ],
         ) from exc
-    too_costly = limits.check(data)
+    too_costly = limits.check(data, raw=raw)
     if too_costly is not None:
         raise Rejected(400, [too_costly])
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
@@ -257,7 +258,7 @@ class Adapter:
             "LUS_TLS_KEY_FILE": str(pki / "server.key"),
             "LUS_TLS_CLIENT_CERT_FILE": str(pki / f"{self.hsa_id}.pem"),
             "LUS_TLS_CLIENT_KEY_FILE": str(pki / f"{self.hsa_id}.key"),
-            "LUS_AUDIT_KEY": f"network-demo-{PARTIES[self.hsa_id]}",
+            "LUS_AUDIT_KEY": secrets.token_hex(32),  # a new secret each run: the demo keeps no data
             "LUS_LOG_JSON": "false",
             # Quick turns on loopback: a message that crossed another on the network is retried
             # within a second, and a destination's circuit opened by such retries closes as soon.

@@ -90,7 +90,7 @@ def secured(
         jwt_jwks_file=tokens.jwks,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
-        audit_key="a-secret-only-this-test-knows",
+        audit_key="a-secret-only-this-test-knows-32b",
     )
     runtime = build_runtime(settings)
     with serving(runtime, free_port()) as base:

@@ -6,6 +6,7 @@ conflict among its start-up options (once: `uvicorn.run() got multiple values fo
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -77,7 +78,7 @@ def local_env(env: dict[str, str], files: dict[str, Path], folder: Path, port: i
         "LUS_HOST": "127.0.0.1",
         "LUS_PORT": str(port),
         "LUS_DATABASE_URL": f"sqlite:///{folder / 'lus.db'}",
-        "LUS_AUDIT_KEY": "serve-tls-test",
+        "LUS_AUDIT_KEY": secrets.token_hex(32),
     }
 
 

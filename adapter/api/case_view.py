@@ -19,6 +19,7 @@ from adapter.process.deadlines import Deadline, deadlines
 from adapter.process.kalender import STOCKHOLM
 from adapter.process.rules import ProcessRules
 from adapter.rules_config import RULES_FILE, load_rules
+from adapter.security.audit import patient_hash
 from adapter.store import queries
 
 if TYPE_CHECKING:  # adapter.app imports the routers that import this module
@@ -61,9 +62,26 @@ class Reader:
         """The case if the reader may see it (the read is audited), else a 404."""
         held = self.holdings.case(self.party, case_id)
         if held is None:
+            self._audit_refused(case_id, action, detail or {})
             raise HTTPException(404, f"No case {case_id} that you may read.")
         audit_reads(self.runtime, self.party, [(case_id, held.case.patient.identifier)], action, detail or {})
         return held
+
+    def _audit_refused(self, case_id: str, action: str, detail: dict[str, Any]) -> None:
+        """A read answered 404 is audited too: `denied` with the patient's hash where the case
+        exists (the caller is not told which), `not-found` where it does not."""
+        runtime = self.runtime
+        existing = self.holdings.case(runtime.routing.self_.hsa_id, case_id)
+        patient = existing.case.patient.identifier if existing else None
+        runtime.store.audit(
+            None,
+            party=self.party,
+            action=action,
+            outcome="denied" if existing else "not-found",
+            case_id=case_id,
+            patient_hash=patient_hash(patient, runtime.pipeline.audit_key) if patient else None,
+            detail={**detail, "status": 404},
+        )
 
     def timeline(self, held: HeldCase) -> list[TimelineEntry]:
         with self.runtime.store.reading() as conn:

@@ -164,6 +164,13 @@ def _read_endpoint(resource_type: str) -> Callable[..., Response]:
                     {"type": resource_type},
                 )
                 return fhir_response(resource)
+        runtime_of(request).store.audit(  # a refused read is audited as a read is
+            None,
+            party=party,
+            action="fhir-read",
+            outcome="not-found",
+            detail={"type": resource_type, "id": resource_id[:200], "status": 404},
+        )
         return outcome_response(404, Issue("error", "not-found", f"{wanted} is not known here."))
 
     read.__name__ = f"read_{resource_type.lower()}"
