@@ -30,6 +30,7 @@ from adapter.routing.router import RoutingRejected, choose_recipients
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.patient import MessagePatient, PatientIdentity, PatientMismatch
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
@@ -80,6 +81,7 @@ class Pipeline:
         self.routing = routing
         self.audit_key = audit_key
         self.clock = clock
+        self.patients = PatientIdentity(validator.terminology)
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
         me = routing.party(routing.self_.hsa_id)
         self.source_name = f"LUS adapter for {me.name if me else routing.self_.hsa_id}"
@@ -191,11 +193,16 @@ class Pipeline:
         if cycle is not None:
             raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, None if translation else caller)
+        try:
+            patient = self.patients.of_message(index, event.occurred_at.date())
+        except PatientMismatch as exc:
+            raise Rejected(422, [exc.issue]) from exc
+        event = self.patients.in_one_form(event, patient)
         if translation is not None:  # the mapper's own warnings first, where both found the same
             found = {w.expression for w in warnings}
             warnings = [w for w in translation.warnings if w.expression not in found] + warnings
         try:
-            return self._accept(index, event, warnings + issues, caller, translation)
+            return self._accept(index, event, patient, warnings + issues, caller, translation)
         except Rejected as rejected:
             rejected.about = event  # the audit record then names the case and the patient
             raise
@@ -204,6 +211,7 @@ class Pipeline:
         self,
         index: BundleIndex,
         event: Event,
+        patient: MessagePatient | None,
         issues: list[Issue],
         caller: str | None,
         translation: Translation | None = None,
@@ -222,13 +230,15 @@ class Pipeline:
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             try:
+                if case is not None:
+                    self.patients.check(patient, case)
                 next_case = DischargeCase.open(event) if case is None else case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, destinations)
             except CaseRejected as exc:
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except RoutingRejected as exc:
+            except (RoutingRejected, PatientMismatch) as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
