@@ -3,7 +3,7 @@ from __future__ import annotations
 import copy
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,15 @@ def fresh_copy(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_routing(
-    config_dir: Path, endpoints: dict[str, str], base_url: str = "http://127.0.0.1:8080/fhir"
+    config_dir: Path,
+    endpoints: dict[str, str],
+    base_url: str = "http://127.0.0.1:8080/fhir",
+    more_parties: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """The example routing table with each party's endpoint replaced."""
+    """The example routing table with each party's endpoint replaced (and `more_parties` added)."""
     data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
     data["self"]["base_url"] = base_url
+    data["parties"] += list(more_parties)
     for party in data["parties"]:
         party["endpoint"] = endpoints.get(party["hsa_id"], party["endpoint"])
     config_dir.mkdir(parents=True, exist_ok=True)
