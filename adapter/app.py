@@ -19,6 +19,7 @@ from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
+from adapter.routing.steps import StepTable, load_step_table
 from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
 from adapter.security.audit import audit_key
 from adapter.security.identity import Authenticator
@@ -37,6 +38,7 @@ class Runtime:
     validator: Validator
     mapper: Mapper
     routing: RoutingTable
+    steps: StepTable
     pipeline: Pipeline
     authenticator: Authenticator
 
@@ -68,6 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
+    steps = load_step_table(settings.config_dir)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
@@ -77,6 +80,7 @@ def build_runtime(settings: Settings) -> Runtime:
         validator=validator,
         mapper=mapper,
         routing=routing,
+        steps=steps,
         audit_key=audit_key(settings),
         limits=JsonLimits(
             settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
@@ -86,7 +90,7 @@ def build_runtime(settings: Settings) -> Runtime:
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
     )
-    return Runtime(settings, store, validator, mapper, routing, pipeline, authenticator)
+    return Runtime(settings, store, validator, mapper, routing, steps, pipeline, authenticator)
 
 
 def settle_heap() -> None:

@@ -8,6 +8,7 @@ then is the response returned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
 from adapter.routing.kvittens import record_kvittens
-from adapter.routing.router import RoutingRejected, choose_recipients
+from adapter.routing.parties import PartyUnknown
+from adapter.routing.router import choose_recipients
+from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
@@ -68,6 +71,7 @@ class Pipeline:
         validator: Validator,
         mapper: Mapper,
         routing: RoutingTable,
+        steps: StepTable,
         audit_key: bytes,
         limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
@@ -79,6 +83,7 @@ class Pipeline:
         self.validator = validator
         self.mapper = mapper
         self.routing = routing
+        self.steps = steps
         self.audit_key = audit_key
         self.clock = clock
         self.patients = PatientIdentity(validator.terminology)
@@ -221,7 +226,7 @@ class Pipeline:
         _fits_store(event)
         header = index.header
         assert header is not None  # validated above
-        destinations = _destination_ids(header.resource)
+        event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
         with self.store.transaction() as conn:
             if self.store.inbox_get(conn, event.message_id) is not None:
@@ -233,12 +238,12 @@ class Pipeline:
                 if case is not None:
                     self.patients.check(patient, case)
                 next_case = DischargeCase.open(event) if case is None else case.with_event(event)
-                recipients = choose_recipients(event, next_case, self.routing, destinations)
+                recipients = choose_recipients(event, next_case, self.routing, self.steps)
             except CaseRejected as exc:
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except (RoutingRejected, PatientMismatch) as exc:
+            except (PartyUnknown, PatientMismatch) as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [

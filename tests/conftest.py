@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import yaml
 
 from adapter.app import Runtime, build_runtime
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.routing.steps import STEPS_FILE
 
 EXAMPLES = PROJECT_ROOT / "examples"
 CONFORMANCE = PROJECT_ROOT.parent / "shared" / "conformance" / "r4-examples"
@@ -49,7 +51,8 @@ def write_routing(
     base_url: str = "http://127.0.0.1:8080/fhir",
     more_parties: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """The example routing table with each party's endpoint replaced (and `more_parties` added)."""
+    """The example routing table with each party's endpoint replaced (and `more_parties` added),
+    beside the example step table."""
     data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
     data["self"]["base_url"] = base_url
     data["parties"] += list(more_parties)
@@ -57,6 +60,7 @@ def write_routing(
         party["endpoint"] = endpoints.get(party["hsa_id"], party["endpoint"])
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "parties.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    shutil.copy(EXAMPLES / "config" / STEPS_FILE, config_dir / STEPS_FILE)
     return config_dir
 
 
