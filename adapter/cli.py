@@ -54,8 +54,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        http="httptools",
-        **uvicorn_tls_options(settings),
+        # httptools, unless TLS asks for the protocol that hands the client certificate on
+        **({"http": "httptools"} | uvicorn_tls_options(settings)),
     )
 
 

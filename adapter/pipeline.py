@@ -26,6 +26,7 @@ from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
+from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_sender
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.parties import PartyUnknown
 from adapter.routing.router import choose_recipients
@@ -235,15 +236,21 @@ class Pipeline:
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             try:
-                if case is not None:
+                if case is None:
+                    next_case = DischargeCase.open(event)
+                    check_opening(event, next_case, self.routing, self.steps)
+                else:
+                    check_sender(event, case, self.routing, self.steps)
                     self.patients.check(patient, case)
-                next_case = DischargeCase.open(event) if case is None else case.with_event(event)
+                    next_case = case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, self.steps)
+            except AccessDenied as exc:
+                raise Rejected(403, [exc.issue]) from exc
             except CaseRejected as exc:
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except (PartyUnknown, PatientMismatch) as exc:
+            except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
