@@ -37,7 +37,7 @@ def serve(
     import uvicorn
 
     from adapter.app import create_app, settle_heap
-    from adapter.security.tls import uvicorn_tls_options
+    from adapter.security.tls import uvicorn_http_options
 
     overrides: dict[str, object] = {}
     if worker is not None:  # an unset flag leaves LUS_WORKER its say
@@ -54,8 +54,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        # httptools, unless TLS asks for the protocol that hands the client certificate on
-        **({"http": "httptools"} | uvicorn_tls_options(settings)),
+        **uvicorn_http_options(settings),
     )
 
 

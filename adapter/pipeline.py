@@ -27,6 +27,7 @@ from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
 from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_sender
+from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.parties import PartyUnknown
 from adapter.routing.router import choose_recipients
@@ -89,6 +90,8 @@ class Pipeline:
         self.clock = clock
         self.patients = PatientIdentity(validator.terminology)
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
+        self.origin_url = mapper.extensions["origin-message"]
+        self._party_ids = tuple(p.hsa_id for p in routing.parties)
         me = routing.party(routing.self_.hsa_id)
         self.source_name = f"LUS adapter for {me.name if me else routing.self_.hsa_id}"
 
@@ -227,14 +230,24 @@ class Pipeline:
         _fits_store(event)
         header = index.header
         assert header is not None  # validated above
+        received_id = event.message_id  # this copy's MessageHeader.id: the inbox dedupes on it
+        origin = origin_id(header.resource, self.origin_url)
+        copy = origin is not None  # made by another adapter, which routed it already
+        event = as_origin(event, origin)
         event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
         with self.store.transaction() as conn:
-            if self.store.inbox_get(conn, event.message_id) is not None:
+            if self.store.inbox_get(conn, received_id) is not None:
                 # Lost the race with a concurrent copy of the same message: answer as it was answered.
                 raise _Retry
             case = self.store.load_case(conn, event.case_id)
             created = case is None
+            resolved = resolve_reference(event, case, self._party_ids)
+            if resolved is None and copy:
+                raise _not_yet(
+                    f"The message {reference(event)} that this {event.kind} names has not arrived."
+                )
+            event = resolved or event
             try:
                 if case is None:
                     next_case = DischargeCase.open(event)
@@ -243,10 +256,12 @@ class Pipeline:
                     check_sender(event, case, self.routing, self.steps)
                     self.patients.check(patient, case)
                     next_case = case.with_event(event)
-                recipients = choose_recipients(event, next_case, self.routing, self.steps)
+                recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
             except AccessDenied as exc:
                 raise Rejected(403, [exc.issue]) from exc
             except CaseRejected as exc:
+                if copy and exc.code == "not-found":  # what it follows is still on its way here
+                    raise _not_yet(exc.reason) from exc
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
@@ -282,9 +297,7 @@ class Pipeline:
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
-                InboxRecord(
-                    event.message_id, index.bundle.get("id"), event.sender, event.case_id, 200, response
-                ),
+                InboxRecord(received_id, index.bundle.get("id"), event.sender, event.case_id, 200, response),
                 now,
             )
             self.store.audit(
@@ -308,7 +321,11 @@ class Pipeline:
 
     def _render(self, event: Event, party: PartyConfig, case: DischargeCase, shared: SharedEntries) -> bytes:
         """The outbound message for one recipient, in its outbound dialect (a protected patient's
-        details only to those configured to see them)."""
+        details only to those configured to see them); an earlier message it names, by the id this
+        recipient knows (entries that name it are then its own, not shared)."""
+        known = as_known_by(event, party.hsa_id, case)
+        if known is not event:
+            event, shared = known, SharedEntries()
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
             event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c, shared)
@@ -407,6 +424,24 @@ def _fits_store(event: Event) -> None:
                     )
                 ],
             )
+
+
+def _not_yet(reason: str) -> Rejected:
+    """A copy that cannot apply yet because a message it follows has not reached this adapter (it
+    crossed on the network): 425 Too Early, which the sending adapter retries with backoff; after
+    its redelivery policy gives up, a dead letter there (docs/delivery.md, "Out-of-order arrival")."""
+    return Rejected(
+        425,
+        [
+            Issue(
+                "error",
+                "not-found",
+                f"{reason} It may still be on its way from another party's adapter: send this again later.",
+                "Bundle",
+                "not-yet",
+            )
+        ],
+    )
 
 
 class _Retry(Exception):

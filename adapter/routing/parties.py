@@ -17,7 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from adapter.process.case import DischargeCase
-from adapter.process.events import Event, KallelseTillSip, Kvittens, Makulering, Meddelande, Party
+from adapter.process.events import (
+    Event,
+    KallelseTillSip,
+    Kvittens,
+    Makulering,
+    Meddelande,
+    Party,
+    PlaneringsmoteBokat,
+    PlaneringsmoteOmbokat,
+)
 from adapter.routing.steps import Role, StepRule, StepTable, Who
 from adapter.routing.table import RoutingTable
 from adapter.validation.issues import Issue
@@ -102,6 +111,8 @@ def resolve(
             return case_parties(case, table) - {event.sender}
         case Role.SUMMONED:
             return _summoned(case, table, steps)
+        case Role.MEETING:
+            return _meeting(case, event, table)
         case Role.REFERENCED_SENDER:
             earlier = referenced_event(case, event)
             return frozenset({earlier.sender}) if earlier else frozenset()
@@ -202,6 +213,26 @@ def _named(event: Event, table: RoutingTable) -> frozenset[str]:
         p.hsa_id for p in getattr(event, "participants", ()) if p.party and p.hsa_id
     )
     return frozenset(event.destinations) | {h for h in participants if table.party(h) is not None}
+
+
+def _meeting(case: DischargeCase, event: Event, table: RoutingTable) -> frozenset[str]:
+    """The parties of the meeting this message is about: who booked or rebooked it and whom each
+    booking named (a cancellation names no one itself)."""
+    appointment = getattr(event, "appointment_id", None)
+    if appointment is None:
+        return frozenset()
+    found: set[str] = set()
+    for e in case.events:
+        if (
+            isinstance(e, _BOOKINGS)
+            and e.appointment_id == appointment
+            and e.message_id not in case.cancelled
+        ):
+            found |= {e.sender} | _named(e, table)
+    return frozenset(found)
+
+
+_BOOKINGS = (KallelseTillSip, PlaneringsmoteBokat, PlaneringsmoteOmbokat)
 
 
 def _summoned(case: DischargeCase, table: RoutingTable, steps: StepTable) -> frozenset[str]:

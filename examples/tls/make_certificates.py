@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PARTIES = ("TSTNMT2321000156-SV41", "TSTNMT2321000156-VC01", "TSTNMT2321000156-K1480")
+COMPOSE_HOSTS = ("adapter-sv", "adapter-vc", "adapter-k")  # examples/compose.yaml's adapters reach each other so
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -84,7 +85,8 @@ def party_name(hsa_id: str) -> x509.Name:
 
 
 def make_certificates(folder: Path, parties: tuple[str, ...] = PARTIES) -> Path:
-    """ca.pem, server.pem/.key (localhost, 127.0.0.1), <hsa-id>.pem/.key per party and
+    """ca.pem, server.pem/.key (localhost, 127.0.0.1, the compose adapters' host names),
+    <hsa-id>.pem/.key per party and
     expired.pem/.key (the first party's, already expired)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
@@ -99,7 +101,11 @@ def make_certificates(folder: Path, parties: tuple[str, ...] = PARTIES) -> Path:
         server_key,
         ca,
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
-        san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        san=[
+            x509.DNSName("localhost"),
+            *(x509.DNSName(name) for name in COMPOSE_HOSTS),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ],
     )
     _write(folder, "server", server, server_key)
     for hsa_id in parties:
