@@ -6,6 +6,7 @@ import copy
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -72,7 +73,7 @@ class AdapterProcess:
                 f"the adapter exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
             )
         try:
-            verify: str | bool = str(self.ca) if self.ca else True
+            verify = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
             return httpx.get(f"{self.base}/ready", timeout=1, verify=verify).status_code == 200
         except httpx.TransportError:
             return False
