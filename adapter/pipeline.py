@@ -29,7 +29,7 @@ from adapter.process.events import Event, Kvittens
 from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_sender
 from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
-from adapter.routing.parties import PartyUnknown
+from adapter.routing.parties import PartyUnknown, case_parties
 from adapter.routing.router import choose_recipients
 from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
@@ -183,6 +183,8 @@ class Pipeline:
         if case_id is not None:
             with self.store.reading() as conn:
                 case = self.store.load_case(conn, case_id)
+        if case is not None and caller not in case_parties(case, self.routing):
+            case = None  # a case is read only by its parties: the message is then refused as theirs is not
         try:
             translation = self.dialects.to_canonical(
                 dialect, bundle, caller, case_state(case) if case else None

@@ -17,7 +17,7 @@ from adapter.app import Runtime, build_runtime, create_app
 from adapter.config import Settings
 from adapter.pipeline import Result
 from tests.case_messages import message, message_id
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
+from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, write_routing
 
 OTHER_KOMMUN = "TSTNMT2321000156-K1481"
 OTHER_UNIT = "TSTNMT2321000156-SV42"
@@ -170,3 +170,33 @@ def test_reads_follow_the_same_parties_and_the_admin_role_reads_all(rt: Runtime)
         assert (status(KOMMUN, read), status(OTHER_KOMMUN, read)) == (200, 404)
         found = client.get("/fhir/Patient", headers={"X-LUS-Party": OTHER_KOMMUN}).json()
         assert found["total"] == 0
+
+
+def test_a_dialect_translation_reads_no_case_its_sender_is_no_party_of(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A vendor's transaction is translated by the state of its case: a party outside the case is
+    translated as if the case did not exist, and refused as a non-party."""
+    sends_transactions = {**MORE_PARTIES[0], "dialect": {"inbound": "transaction", "outbound": "canonical"}}
+    config = write_routing(
+        tmp_path / "config",
+        dict.fromkeys((SELF, VARDCENTRAL, KOMMUN), NOWHERE),
+        more_parties=[sends_transactions, MORE_PARTIES[1]],
+    )
+    rt = build_runtime(Settings(database_url=database_url, config_dir=config, worker=False))
+    try:
+        assert send(rt, SELF, message("01-inskrivningsmeddelande", "SU-2026-000123")).status == 200
+        path = EXAMPLES / "bundles" / "transaction" / "06-utskrivningsmeddelande.json"
+        discharge = orjson.loads(path.read_bytes())
+        elsewhere = orjson.loads(path.read_bytes().replace(b"SU-2026-000123", b"SU-2026-999999"))
+        elsewhere["id"] = "0f0e0d0c-0b0a-4909-8807-060504030201"
+        elsewhere["identifier"]["value"] = f"urn:uuid:{elsewhere['id']}"
+        here, nowhere = send(rt, OTHER_KOMMUN, discharge), send(rt, OTHER_KOMMUN, elsewhere)
+        # answered as for a case that does not exist: nothing about the case's state leaks
+        assert here.status == nowhere.status == 422, here.body
+        assert refusal(here)[2] == refusal(nowhere)[2]
+        with rt.store.reading() as conn:
+            case = rt.store.load_case(conn, "SU-2026-000123")
+        assert case is not None and case.state.value == "inskriven" and len(case.events) == 1
+    finally:
+        rt.store.engine.dispose()
