@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     )
     config_dir: Path = Field(
         PROJECT_ROOT / "examples" / "config",
-        description="Folder with parties.yaml: this adapter's identity and the routing table.",
+        description="Folder with parties.yaml (this adapter's identity and the routing table) and"
+        " lus-steps.yaml (who may send each LUS step and who receives it).",
     )
     profiles_dir: Path = Field(PROJECT_ROOT / "profiles", description="FHIR package folder (or .tgz).")
     extra_packages_dir: Path | None = Field(

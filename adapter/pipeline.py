@@ -45,6 +45,7 @@ from adapter.validation.validator import Validator
 log = structlog.get_logger("adapter.pipeline")
 
 FHIR_JSON = "application/fhir+json"
+NOT_YET = 425  # Too Early: a copy that cannot apply before a message it follows (docs/delivery.md)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,10 @@ class Pipeline:
                 return self._previous_response(str(message_id), caller) or Result(409, b"{}")
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
-            metrics.message_rejected(header, issues)
+            if rejected.status == NOT_YET:  # no fault of the sender's: counted apart
+                metrics.message_in(metrics.kind_of(header), "not-yet")
+            else:
+                metrics.message_rejected(header, issues)
             self._audit_rejection(rejected, caller, raw)
             return Result(rejected.status, orjson.dumps(operation_outcome(issues)))
         finally:
@@ -234,7 +238,9 @@ class Pipeline:
         assert header is not None  # validated above
         received_id = event.message_id  # this copy's MessageHeader.id: the inbox dedupes on it
         origin = origin_id(header.resource, self.origin_url)
-        copy = origin is not None  # made by another adapter, which routed it already
+        # A copy another party's adapter made and routed already (this adapter's own party's system
+        # sends only its own messages, whatever it puts in them).
+        copy = origin is not None and caller != self.routing.self_.hsa_id
         event = as_origin(event, origin)
         event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
@@ -433,7 +439,7 @@ def _not_yet(reason: str) -> Rejected:
     crossed on the network): 425 Too Early, which the sending adapter retries with backoff; after
     its redelivery policy gives up, a dead letter there (docs/delivery.md, "Out-of-order arrival")."""
     return Rejected(
-        425,
+        NOT_YET,
         [
             Issue(
                 "error",

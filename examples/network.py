@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
@@ -313,11 +314,11 @@ class Adapter:
         except httpx.TransportError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 20) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
@@ -371,13 +372,23 @@ class Network:
                 }
                 adapter.configure(self.systems[h].url, endpoints)
                 adapter.start()
-                stack.callback(adapter.stop)
+            stack.callback(self.stop)
             for client in self.clients.values():
                 stack.callback(client.close)
             self.wait(
                 lambda: all(a.ready(self.clients[h]) for h, a in self.adapters.items()), 90, "the adapters"
             )
             yield self
+
+    def stop(self) -> None:
+        """All adapters at once, killed after a short grace: each one's graceful shutdown waits
+        for the TLS keep-alive connections the others' delivery workers hold to it (up to 30 s),
+        and nothing in flight needs it here: the network has settled."""
+        for adapter in self.adapters.values():
+            if adapter.proc is not None and adapter.proc.poll() is None:
+                adapter.proc.terminate()
+        for adapter in self.adapters.values():
+            adapter.stop(grace=3)
 
     def post(self, bundle: dict[str, Any]) -> httpx.Response:
         """The message, posted by its sender's system to its sender's adapter."""
@@ -430,14 +441,18 @@ class Network:
         }
 
     def report(self) -> str:
+        """Per party's system, per case: the example steps it received, in arrival order, and from
+        whom (SV: the hospital unit, VC: the vårdcentral, K: the kommun)."""
         lines = []
         for h, got in self.received().items():
             lines.append(f"{NAMES[h]}'s system ({h}) received {len(got)}:")
             for case_id in CASES:
-                steps = [
-                    f"{step} (from {PARTIES[sender].upper()})" for c, step, _, sender in got if c == case_id
-                ]
-                lines.append(f"  {case_id}: {', '.join(steps) or '-'}")
+                steps = [f"{step}\u00a0({PARTIES[who].upper()})" for c, step, _, who in got if c == case_id]
+                text = f"{case_id}: {', '.join(steps) or '-'}"
+                wrapped = textwrap.wrap(
+                    text, 100, initial_indent="  ", subsequent_indent=" " * 18, break_on_hyphens=False
+                )
+                lines += [line.replace("\u00a0", " ") for line in wrapped]
         return "\n".join(lines)
 
 

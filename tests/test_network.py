@@ -81,7 +81,7 @@ def played(network: Any) -> Any:
                 network.wait(lambda r=receiver, s=step: _got(network, r, CANONICAL, s), 30, f"step {step}")
     kommun = network.adapters[KOMMUN]
     network.wait(
-        lambda: kommun.metric(network.clients[KOMMUN], "lus_validation_failures_total", 'rule="not-yet"') > 0,
+        lambda: kommun.metric(network.clients[KOMMUN], "lus_messages_in_total", 'outcome="not-yet"') > 0,
         30,
         "the kommun's adapter to answer the early kallelse 425",
     )

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PARTIES = ("TSTNMT2321000156-SV41", "TSTNMT2321000156-VC01", "TSTNMT2321000156-K1480")
-COMPOSE_HOSTS = ("adapter-sv", "adapter-vc", "adapter-k")  # examples/compose.yaml's adapters reach each other so
+# The host names examples/compose.yaml's adapters reach each other by: the server certificate names them.
+COMPOSE_HOSTS = ("adapter-sv", "adapter-vc", "adapter-k")
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -69,7 +70,9 @@ def _issue(
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    )
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -110,7 +113,9 @@ def make_certificates(folder: Path, parties: tuple[str, ...] = PARTIES) -> Path:
     _write(folder, "server", server, server_key)
     for hsa_id in parties:
         key = _key()
-        _write(folder, hsa_id, _issue(party_name(hsa_id), key, ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH), key)
+        _write(
+            folder, hsa_id, _issue(party_name(hsa_id), key, ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH), key
+        )
     key = _key()
     expired = _issue(
         party_name(parties[0]),
