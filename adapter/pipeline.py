@@ -26,7 +26,7 @@ from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
-from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_sender
+from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_party, check_step
 from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.parties import PartyUnknown, case_parties
@@ -250,18 +250,20 @@ class Pipeline:
                 raise _Retry
             case = self.store.load_case(conn, event.case_id)
             created = case is None
-            resolved = resolve_reference(event, case, self._party_ids)
-            if resolved is None and copy:
-                raise _not_yet(
-                    f"The message {reference(event)} that this {event.kind} names has not arrived."
-                )
-            event = resolved or event
             try:
+                if case is not None:  # a party outside the case learns nothing more of it
+                    check_party(event, case, self.routing)
+                resolved = resolve_reference(event, case, self._party_ids)
+                if resolved is None and copy:
+                    raise _not_yet(
+                        f"The message {reference(event)} that this {event.kind} names has not arrived."
+                    )
+                event = resolved or event
                 if case is None:
                     next_case = DischargeCase.open(event)
                     check_opening(event, next_case, self.routing, self.steps)
                 else:
-                    check_sender(event, case, self.routing, self.steps)
+                    check_step(event, case, self.routing, self.steps)
                     self.patients.check(patient, case)
                     next_case = case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)

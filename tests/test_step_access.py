@@ -125,6 +125,11 @@ def test_a_party_outside_the_case_is_refused_before_anything_else(rt: Runtime) -
     status, rule, text = refusal(send(rt, OTHER_KOMMUN, note))
     assert (status, rule) == (403, "case-party")
     assert "195009072553" not in text and "19…53" not in text  # says nothing about the case
+    # nor told to send its copy again later when what it names has not arrived (as an adapter is)
+    copy = message("10-kvittens", CASE, OTHER_KOMMUN, acknowledges="not-arrived-yet")
+    origin = {"url": rt.mapper.extensions["origin-message"], "valueId": "an-origin-id"}
+    copy["entry"][0]["resource"]["extension"] = [origin]
+    assert refusal(send(rt, OTHER_KOMMUN, copy))[:2] == (403, "case-party")
     # another hospital unit may not take the case over with an admission notice of its own
     status, rule, _ = refusal(send(rt, OTHER_UNIT, message("01-inskrivningsmeddelande", CASE, OTHER_UNIT)))
     assert (status, rule) == (403, "case-party")

@@ -63,9 +63,9 @@ def check_opening(event: Event, case: DischargeCase, table: RoutingTable, steps:
     _check_step(event, case, table, steps)
 
 
-def check_sender(event: Event, case: DischargeCase, table: RoutingTable, steps: StepTable) -> None:
-    """A message into an existing `case` (as it stands before the message): its sender is a party
-    of the case whose role may send the step."""
+def check_party(event: Event, case: DischargeCase, table: RoutingTable) -> None:
+    """A message into an existing `case` (as it stands before the message) comes from a party of
+    it: checked before anything else is read of the case."""
     if event.sender not in case_parties(case, table):
         raise AccessDenied(
             _forbidden(
@@ -75,6 +75,11 @@ def check_sender(event: Event, case: DischargeCase, table: RoutingTable, steps: 
                 "case-party",
             )
         )
+
+
+def check_step(event: Event, case: DischargeCase, table: RoutingTable, steps: StepTable) -> None:
+    """A party of `case` (as it stands before the message) sends a step its role may send; the
+    earlier message a makulering or kvittens names must be the case's."""
     wanted = referenced_id(event)
     if wanted is not None and referenced_event(case, event) is None and event.kind != "meddelande":
         raise ReferenceUnknown(
