@@ -123,6 +123,7 @@ def _who(who: Who, event: Event) -> str:
         Role.PARTIES: "any party of the case",
         Role.OTHERS: "another party of the case",
         Role.SUMMONED: "a party summoned to the case's SIP",
+        Role.MEETING: "a party of the meeting",
         Role.REFERENCED_SENDER: f"the sender of the {earlier} message",
         Role.REFERENCED_RECEIVERS: f"a receiver of the {earlier} message",
     }.get(who, str(who))
