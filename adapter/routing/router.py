@@ -3,8 +3,8 @@
 A message from a party's own system is routed by the step table (`lus-steps.yaml`): its step's
 receivers, resolved for the case (adapter/routing/parties.py). A copy that another adapter made
 (it carries the origin message id, docs/delivery.md) was routed there already: this adapter hands
-it only to the parties its header names as destination, which in a network of sidecars is this
-adapter's own party. So every party gets one copy, from the adapter beside the sender.
+it only to its own party, which the copy's header must name as destination (it is never sent on).
+So every party gets one copy, from the adapter beside the sender.
 """
 
 from __future__ import annotations
@@ -22,11 +22,20 @@ def choose_recipients(
 ) -> list[PartyConfig]:
     """The recipients of `event` (`case` holds it), in the routing table's order, never the sender.
     Raises PartyUnknown when a receiver the step needs is not in the routing table."""
-    if copy:
-        chosen = frozenset(event.destinations)
-        for i, hsa_id in enumerate(event.destinations):
-            if routing.party(hsa_id) is None:
-                raise PartyUnknown(_unknown(hsa_id, f"Bundle.entry[0].resource.destination[{i}].receiver"))
+    if copy:  # routed by the adapter that made it: here only to this adapter's own party
+        own = routing.self_.hsa_id
+        if own not in event.destinations:
+            raise PartyUnknown(
+                Issue(
+                    "error",
+                    "not-found",
+                    f"This copy is addressed to {', '.join(event.destinations) or 'no one'}, not to {own},"
+                    " the party this adapter stands beside; a copy is not sent on.",
+                    "Bundle.entry[0].resource.destination",
+                    "not-addressed-here",
+                )
+            )
+        chosen = frozenset({own})
     else:
         chosen = receivers(steps.rule(event.kind), case=case, event=event, table=routing, steps=steps)
         missing = sorted(h for h in chosen if routing.party(h) is None)
