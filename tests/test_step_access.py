@@ -12,10 +12,12 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from adapter.app import Runtime, build_runtime, create_app
 from adapter.config import Settings
 from adapter.pipeline import Result
+from adapter.store import schema
 from tests.case_messages import message, message_id
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, write_routing
 
@@ -173,6 +175,16 @@ def test_reads_follow_the_same_parties_and_the_admin_role_reads_all(rt: Runtime)
         encounter = client.get(f"/fhir/Encounter?identifier={CASE}").json()["entry"][0]["resource"]
         read = f"/fhir/Encounter/{encounter['id']}"
         assert (status(KOMMUN, read), status(OTHER_KOMMUN, read)) == (200, 404)
+        with rt.store.engine.connect() as conn:
+            a = schema.audit.c
+            refused = conn.execute(
+                select(a.action, a.case_id, a.patient_hash).where(
+                    a.party == OTHER_KOMMUN, a.outcome == "denied"
+                )
+            ).all()
+        # every refused read audited: the case's pages, and the FHIR read of its Encounter
+        assert [r.action for r in refused] == ["read-case", "read-timeline", "read-case", "fhir-read"]
+        assert {r.case_id for r in refused} == {CASE} and all(r.patient_hash for r in refused)
         found = client.get("/fhir/Patient", headers={"X-LUS-Party": OTHER_KOMMUN}).json()
         assert found["total"] == 0
 

@@ -26,6 +26,7 @@ from adapter.api.search_params import (
     parse_criterion,
 )
 from adapter.mapping.outbound import Addressing
+from adapter.security.audit import patient_hash
 from adapter.security.identity import Caller
 from adapter.uuids import random_uuid
 from adapter.validation.issues import Issue, operation_outcome
@@ -127,19 +128,35 @@ def _read_endpoint(resource_type: str) -> Callable[..., Response]:
         held_cases: Holdings = Depends(holdings),
         view: FhirView = Depends(fhir_view),
     ) -> Response:
-        wanted, party = f"{resource_type}/{resource_id}", caller.party
-        details = sees_protected_details(runtime_of(request), party)
-        for held in held_cases.cases(reading_scope(caller)):
+        wanted, party, scope = f"{resource_type}/{resource_id}", caller.party, reading_scope(caller)
+        runtime = runtime_of(request)
+        details = sees_protected_details(runtime, party)
+        for held in held_cases.cases(scope):
             resource = view.resources(held, details).get(wanted)
             if resource is not None:
                 audit_reads(
-                    runtime_of(request),
+                    runtime,
                     party,
                     [(held.row.case_id, held.case.patient.identifier)],
                     "fhir-read",
                     {"type": resource_type},
                 )
                 return fhir_response(resource)
+        # Answered as not known either way; audited as denied where a case the caller is no party of holds it.
+        owner = None
+        if scope is not None:
+            owner = next((h for h in held_cases.cases(None) if wanted in view.resources(h, details)), None)
+        runtime.store.audit(
+            None,
+            party=party,
+            action="fhir-read",
+            outcome="denied" if owner else "not-found",
+            case_id=owner.row.case_id if owner else None,
+            patient_hash=patient_hash(owner.case.patient.identifier, runtime.pipeline.audit_key)
+            if owner
+            else None,
+            detail={"type": resource_type, "id": resource_id[:200], "status": 404},
+        )
         return outcome_response(404, Issue("error", "not-found", f"{wanted} is not known here."))
 
     read.__name__ = f"read_{resource_type.lower()}"
