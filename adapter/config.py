@@ -151,7 +151,10 @@ class Settings(BaseSettings):
     )
     tls_client_key_file: Path | None = Field(None, description="Private key of tls_client_cert_file.")
     admin_parties: list[str] = Field(
-        [], description="HSA-ids whose client certificate carries the admin role (JSON list)."
+        [],
+        description="HSA-ids whose client certificate carries the admin role: /admin/*, and reading"
+        " every case the adapter holds (any other party reads only the cases it is a party to)."
+        " A JSON list.",
     )
     jwt_jwks_file: Path | None = Field(None, description="JWKS file with the token issuer's public keys.")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the token issuer (fetched, cached).")

@@ -26,14 +26,16 @@ from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
+from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_party, check_step
 from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
-from adapter.routing.parties import PartyUnknown
+from adapter.routing.parties import PartyUnknown, case_parties
 from adapter.routing.router import choose_recipients
 from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.patient import MessagePatient, PatientIdentity, PatientMismatch
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
@@ -87,6 +89,7 @@ class Pipeline:
         self.steps = steps
         self.audit_key = audit_key
         self.clock = clock
+        self.patients = PatientIdentity(validator.terminology)
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
         self.origin_url = mapper.extensions["origin-message"]
         self._party_ids = tuple(p.hsa_id for p in routing.parties)
@@ -190,6 +193,8 @@ class Pipeline:
         if case_id is not None:
             with self.store.reading() as conn:
                 case = self.store.load_case(conn, case_id)
+        if case is not None and caller not in case_parties(case, self.routing):
+            case = None  # a case is read only by its parties: the message is then refused as theirs is not
         try:
             translation = self.dialects.to_canonical(
                 dialect, bundle, caller, case_state(case) if case else None
@@ -209,11 +214,16 @@ class Pipeline:
         if cycle is not None:
             raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, None if translation else caller)
+        try:
+            patient = self.patients.of_message(index, event.occurred_at.date())
+        except PatientMismatch as exc:
+            raise Rejected(422, [exc.issue]) from exc
+        event = self.patients.in_one_form(event, patient)
         if translation is not None:  # the mapper's own warnings first, where both found the same
             found = {w.expression for w in warnings}
             warnings = [w for w in translation.warnings if w.expression not in found] + warnings
         try:
-            return self._accept(index, event, warnings + issues, caller, translation)
+            return self._accept(index, event, patient, warnings + issues, caller, translation)
         except Rejected as rejected:
             rejected.about = event  # the audit record then names the case and the patient
             raise
@@ -222,6 +232,7 @@ class Pipeline:
         self,
         index: BundleIndex,
         event: Event,
+        patient: MessagePatient | None,
         issues: list[Issue],
         caller: str | None,
         translation: Translation | None = None,
@@ -246,25 +257,35 @@ class Pipeline:
                 raise _Retry(received_id)
             case = self.store.load_case(conn, event.case_id)
             created = case is None
-            resolved = resolve_reference(event, case, self._party_ids)
-            if resolved is None and copy:
-                raise _not_yet(
-                    f"The message {reference(event)} that this {event.kind} names has not arrived."
-                )
-            event = resolved or event
             try:
-                next_case = DischargeCase.open(event) if case is None else case.with_event(event)
+                if case is not None:  # a party outside the case learns nothing more of it
+                    check_party(event, case, self.routing)
+                resolved = resolve_reference(event, case, self._party_ids)
+                if resolved is None and copy:
+                    raise _not_yet(
+                        f"The message {reference(event)} that this {event.kind} names has not arrived."
+                    )
+                event = resolved or event
+                if case is None:
+                    next_case = DischargeCase.open(event)
+                    check_opening(event, next_case, self.routing, self.steps)
+                else:
+                    check_step(event, case, self.routing, self.steps)
+                    self.patients.check(patient, case)
+                    next_case = case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
                 late = case.late_for(event) if case is not None else None
                 if late is not None:  # accepted (it is not lost), but its sender is told
                     issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]
+            except AccessDenied as exc:
+                raise Rejected(403, [exc.issue]) from exc
             except CaseRejected as exc:
                 if copy and exc.code == "not-found":  # what it follows is still on its way here
                     raise _not_yet(exc.reason) from exc
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except PartyUnknown as exc:
+            except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
