@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
 from adapter.config import Settings
-from adapter.logging import configure_logging, get_logger
+from adapter.logging import configure_logging
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
@@ -26,8 +26,6 @@ from adapter.security.limits import JsonLimits
 from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
-
-log = get_logger("adapter.app")
 
 
 @dataclass
@@ -68,6 +66,8 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
+    if not routing.self_.base_url:
+        routing.self_.base_url = own_base_url(settings)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
@@ -87,6 +87,14 @@ def build_runtime(settings: Settings) -> Runtime:
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
     )
     return Runtime(settings, store, validator, mapper, routing, pipeline, authenticator)
+
+
+def own_base_url(settings: Settings) -> str:
+    """The FHIR base this adapter advertises when parties.yaml gives no `self.base_url`: the
+    address it is bound to (`serve` passes the port actually bound)."""
+    from adapter.serving import listening_url
+
+    return f"{listening_url(settings, settings.port)}/fhir"
 
 
 def settle_heap() -> None:
@@ -113,7 +121,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 target=worker.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
             )
             thread.start()
-        log.info("adapter started", party=rt.routing.self_.hsa_id, worker=settings.worker)
         yield
         stop.set()
         if thread is not None:

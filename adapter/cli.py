@@ -11,8 +11,10 @@ import orjson
 import typer
 from rich.console import Console
 
+from adapter.cli_errors import ConfigurationError, run_explaining
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
+from adapter.logging import get_logger
 from adapter.migration import import_command
 from adapter.report import report
 from adapter.validation.bundle import BundleIndex
@@ -22,6 +24,7 @@ app = typer.Typer(
     help="LUS adapter: FHIR R4 discharge-planning messages (lag 2017:612).", no_args_is_help=True
 )
 err = Console(stderr=True)
+log = get_logger("adapter.cli")
 
 
 @app.command()
@@ -33,9 +36,9 @@ def serve(
         typer.Option(help="Run the delivery worker in this process (default LUS_WORKER or yes)"),
     ] = None,
 ) -> None:
-    """Run the HTTP API (and the delivery worker)."""
-    import uvicorn
-
+    """Run the HTTP API (and the delivery worker). `--port 0` takes a free port; the log line
+    "adapter started" names the URL once the port is bound."""
+    from adapter import serving
     from adapter.app import create_app, settle_heap
     from adapter.security.tls import uvicorn_tls_options
 
@@ -44,19 +47,32 @@ def serve(
         overrides["worker"] = worker
     if host:
         overrides["host"] = host
-    if port:
+    if port is not None:
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        sock = serving.bind(settings.host, settings.port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            "choose another port with --port P (or LUS_PORT; `make run PORT=P`)",
+        ) from exc
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     application = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        http="httptools",
-        **uvicorn_tls_options(settings),
-    )
+    url = serving.listening_url(settings, settings.port)
+    runtime = application.state.runtime
+
+    def started() -> None:
+        log.info(
+            "adapter started",
+            url=url,
+            fhir_base=runtime.routing.self_.base_url,
+            party=runtime.routing.self_.hsa_id,
+            worker=settings.worker,
+        )
+
+    serving.run(application, sock, started, **uvicorn_tls_options(settings))
 
 
 @app.command()
@@ -172,4 +188,4 @@ register_ops_commands(app)
 
 
 def main() -> None:
-    app()
+    run_explaining(app)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.cli_errors import require_database
 from adapter.config import Settings
 from adapter.routing.deadletters import DeadLetterFilter, parse_instant, replay, select
 from adapter.security.audit import audit_key, audit_log, patient_hash
@@ -39,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _store() -> Store:
+    """The adapter's store, which must exist (these commands read it)."""
     settings = Settings()
+    require_database(settings.database_url)
     return Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
 
 
@@ -71,7 +74,9 @@ def db_current() -> None:
     from adapter.store import migrate
     from adapter.store.engine import create_store_engine
 
-    engine = create_store_engine(Settings().database_url)
+    url = Settings().database_url
+    require_database(url)
+    engine = create_store_engine(url)
     with engine.connect() as conn:
         current = migrate.current_revision(conn)
     engine.dispose()
