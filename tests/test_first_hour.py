@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -237,3 +238,31 @@ def test_bench_help_prints_usage() -> None:
         timeout=60,
     )
     assert wrong.returncode == 2 and "unknown benchmark nonsense" in wrong.stderr
+
+
+def test_make_run_as_the_readme_says_starts_an_adapter_that_answers(tmp_path: Path) -> None:
+    # The README's first command, in this checkout (.ci/run runs the suite in a fresh clone with
+    # nothing beside it): it installs, starts, says where it listens and answers there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "make-run.log"
+    env = {**os.environ, "LUS_DATABASE_URL": f"sqlite:///{tmp_path / 'lus.db'}", "LUS_WORKER": "false"}
+    with log.open("ab") as out:
+        make = subprocess.Popen(
+            ["make", "run", f"PORT={port}"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make and the adapter it starts: one group, stopped together
+        )
+    try:
+        line = started_line(log, make)
+        assert line["url"] == f"http://127.0.0.1:{port}"
+        statement = httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5).json()
+        assert statement["implementation"]["url"] == f"http://127.0.0.1:{port}/fhir"
+        assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200
+    finally:
+        os.killpg(make.pid, signal.SIGTERM)
+        make.wait(timeout=30)
