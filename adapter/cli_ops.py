@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -185,12 +186,20 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
     table = Table()
     columns = ("message_id", "case_id", "recipient", "kind", "status", "attempts", when, "kvittens_code")
     for column in (*columns, "last_error"):
-        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", when))
+        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", "case_id", when))
     for row in rows:
         cells = ["" if row[c] is None else str(row[c])[: 19 if c == when else None] for c in columns]
-        table.add_row(*cells, (row["last_error"] or "")[:80])
-    Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
+        table.add_row(*cells, row["last_error"] or "")
+    stdout_console().print(table)
     err.print(f"{len(rows)} message(s)")
+
+
+def stdout_console() -> Console:
+    """Where tables go: a terminal's width (or COLUMNS) on a terminal; piped or redirected, as
+    wide as the rows are, so that nothing is cut or wrapped for the program reading them."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=100_000)
 
 
 # --- audit ---
@@ -231,5 +240,5 @@ def audit(
         table.add_column(column.replace("_", " "), no_wrap=column == "at")
     for row in rows:
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    Console().print(table)
+    stdout_console().print(table)
     err.print(f"{len(rows)} record(s)")
