@@ -71,8 +71,12 @@ class Pipeline:
         limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
         clock: Callable[[], float] = time.time,
+        route: bool = True,
     ) -> None:
         self.limits = limits or JsonLimits()
+        # False: messages change their cases but are sent to no one (`import` of history that
+        # the other parties already had from the earlier system).
+        self.route = route
         self.dialects = dialects
         self.store = store
         self.validator = validator
@@ -224,6 +228,7 @@ class Pipeline:
             try:
                 next_case = DischargeCase.open(event) if case is None else case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, destinations)
+                recipients = recipients if self.route else []
             except CaseRejected as exc:
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
