@@ -266,3 +266,30 @@ def test_make_run_as_the_readme_says_starts_an_adapter_that_answers(tmp_path: Pa
     finally:
         os.killpg(make.pid, signal.SIGTERM)
         make.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("folder", "config", "steps"),
+    [
+        ("canonical", "config", 13),
+        ("transaction", "config-dialects/transaction", 6),
+        ("communication", "config-dialects/communication", 6),
+    ],
+)
+def test_play_posts_a_whole_example_case_each_step_as_its_sender(
+    tmp_path: Path, folder: str, config: str, steps: int
+) -> None:
+    proc, log = serve(tmp_path, "--port", "0", env={"LUS_CONFIG_DIR": str(EXAMPLES / config)})
+    try:
+        url = str(started_line(log, proc)["url"])
+        played = cli("play", str(EXAMPLES / "bundles" / folder), "--url", url, cwd=tmp_path)
+        assert played.returncode == 0, played.stdout + played.stderr
+        lines = played.stdout.splitlines()
+        assert len(lines) == steps and all(" 200 " in line for line in lines), played.stdout
+        if folder == "canonical":  # the steps the vårdcentral and the kommun send went as them
+            assert any("TSTNMT2321000156-VC01" in line for line in lines)
+            assert any("TSTNMT2321000156-K1480" in line for line in lines)
+        else:  # a dialect's unread context is one warning per answer, not one per element
+            assert all(line.endswith("(1 warning(s))") for line in lines), played.stdout
+    finally:
+        stop(proc)
