@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="LUS adapter: FHIR R4 discharge-planning messages (lag 2017:612).", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, piped or not
 log = get_logger("adapter.cli")
 
 

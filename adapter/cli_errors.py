@@ -93,20 +93,27 @@ def _first_line(exc: BaseException | object, lines: int = 1) -> str:
     return " ".join(line.strip() for line in text[:lines]) or type(exc).__name__
 
 
-def require_database(url: str) -> None:
-    """For commands that only read: a SQLite file that does not exist is a wrong path, not an
-    empty store (opening it would create one and report zeros)."""
+def missing_database_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it does not exist (opening it would create it)."""
     from sqlalchemy.engine import make_url
 
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return  # said by whoever opens it
+        return None  # said by whoever opens it
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
+        return None
     path = Path(parsed.database).resolve()
-    if not path.exists():
+    return None if path.exists() else path
+
+
+def require_database(url: str) -> None:
+    """For commands that only read: a SQLite file that does not exist is a wrong path, not an
+    empty store (opening it would create one and report zeros)."""
+    path = missing_database_file(url)
+    if path is not None:
         raise ConfigurationError(
             f"no database at {path} (LUS_DATABASE_URL={url})",
-            "set LUS_DATABASE_URL to the adapter's database; `lus-adapter serve` or `import` creates one",
+            "set LUS_DATABASE_URL to the adapter's database (`lus-adapter db upgrade`, `serve` or"
+            " `import` create one)",
         )

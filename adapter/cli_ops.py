@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapter.cli_errors import require_database
+from adapter.cli_errors import missing_database_file, require_database
 from adapter.config import Settings
 from adapter.routing.deadletters import DeadLetterFilter, parse_instant, replay, select
 from adapter.security.audit import audit_key, audit_log, patient_hash
@@ -26,7 +26,7 @@ deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", 
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, piped or not
 
 Format = Annotated[str, typer.Option("--format", help="text or json")]
 Since = Annotated[str | None, typer.Option(help="Given up at or after this ISO 8601 time (UTC if no offset)")]
@@ -76,12 +76,16 @@ def db_current() -> None:
     from adapter.store.engine import create_store_engine
 
     url = Settings().database_url
-    require_database(url)
+    head = migrate.head_revision()
+    missing = missing_database_file(url)
+    if missing is not None:  # not created just to say that it is empty
+        print(f"database: (none)   adapter needs: {head}")
+        err.print(f"no database file at {missing}", highlight=False)
+        raise typer.Exit(1)
     engine = create_store_engine(url)
     with engine.connect() as conn:
         current = migrate.current_revision(conn)
     engine.dispose()
-    head = migrate.head_revision()
     print(f"database: {current or '(none)'}   adapter needs: {head}")
     raise typer.Exit(0 if current == head else 1)
 

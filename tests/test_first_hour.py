@@ -206,7 +206,6 @@ def test_the_default_database_is_the_same_file_from_any_directory(
     [
         ["deadletters", "list"],
         ["outbox", "unacknowledged"],
-        ["db", "current"],
         ["report", "--from", "2026-01-01", "--to", "2026-01-31"],
     ],
 )
@@ -217,6 +216,14 @@ def test_reading_a_database_that_is_not_there_says_so_and_creates_nothing(
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"no database at {tmp_path / 'var' / 'lus-adapter.db'}" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_db_current_on_a_database_that_is_not_there_says_none_and_creates_nothing(tmp_path: Path) -> None:
+    result = cli("db", "current", cwd=tmp_path, env={"LUS_DATABASE_URL": "sqlite:///var/lus-adapter.db"})
+    assert result.returncode == 1
+    assert "database: (none)" in result.stdout
+    assert f"no database file at {tmp_path / 'var' / 'lus-adapter.db'}" in result.stderr
     assert not (tmp_path / "var").exists()
 
 
