@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from adapter.cli_errors import ConfigurationError, run_explaining
 from adapter.cli_ops import register as register_ops_commands
@@ -138,10 +139,10 @@ def validate(
             outcome = operation_outcome(issues) if problem is None else _unreadable(problem)
             results.append({"file": str(path), "valid": valid, "outcome": outcome})
         elif problem is not None:
-            err.print(f"{path}: [red]{problem}[/red]", highlight=False)
+            err.print(f"{escape(str(path))}: [red]{escape(problem)}[/red]", highlight=False)
         else:
             verdict = "[green]valid[/green]" if valid else "[red]invalid[/red]"
-            err.print(f"{path}: {verdict}", highlight=False)
+            err.print(f"{escape(str(path))}: {verdict}", highlight=False)
             for issue in issues:
                 err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}", markup=False)
     if output == "json":

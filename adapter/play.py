@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
+from rich.markup import escape
 
 from adapter.cli_errors import ConfigurationError
 from adapter.config import Settings
@@ -53,12 +54,14 @@ def play(
             try:
                 answer = client.post(target, content=path.read_bytes(), headers=headers)
             except httpx.TransportError as exc:
-                out.print(f"[red]{url}: cannot connect ({exc}); is `lus-adapter serve` running there?[/red]")
-                raise typer.Exit(2) from exc
+                raise ConfigurationError(
+                    f"{url}: cannot connect ({exc})", "is `lus-adapter serve` running there? (--url URL)"
+                ) from exc
             who = sender or "(the adapter's own party)"
             colour = "green" if answer.is_success else "red"
             out.print(
-                f"{path.name:40} as {who:28} [{colour}]{answer.status_code}[/{colour}] {_summary(answer)}"
+                f"{escape(path.name):40} as {who:28} [{colour}]{answer.status_code}[/{colour}]"
+                f" {escape(_summary(answer))}"
             )
             if not answer.is_success:
                 raise typer.Exit(1)
