@@ -1,5 +1,6 @@
 # The two commands a newcomer needs (see README):
-#   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config)
+#   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config);
+#               `make run PORT=8090` for another port
 #   make test   install test tools into .venv and run ruff, mypy and pytest
 #   make network  three adapters over mutual TLS on loopback play the example cases
 PYTHON ?= python3
@@ -18,8 +19,9 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+PORT ?=
 run: install
-	$(BIN)/lus-adapter serve
+	$(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples

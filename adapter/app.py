@@ -14,7 +14,7 @@ from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
 from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
-from adapter.logging import configure_logging, get_logger
+from adapter.logging import configure_logging
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
@@ -28,8 +28,6 @@ from adapter.security.limits import JsonLimits
 from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
-
-log = get_logger("adapter.app")
 
 
 @dataclass
@@ -72,6 +70,8 @@ def build_runtime(settings: Settings) -> Runtime:
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
     steps = load_step_table(settings.config_dir)
+    if not routing.self_.base_url:
+        routing.self_.base_url = own_base_url(settings)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
@@ -98,6 +98,14 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings, store, validator, mapper, routing, steps, pipeline, authenticator)
 
 
+def own_base_url(settings: Settings) -> str:
+    """The FHIR base this adapter advertises when parties.yaml gives no `self.base_url`: the
+    address it is bound to (`serve` passes the port actually bound)."""
+    from adapter.serving import listening_url
+
+    return f"{listening_url(settings, settings.port)}/fhir"
+
+
 def settle_heap() -> None:
     """For a process that has compiled what it keeps (profiles, rules, routing): collect the
     start-up garbage, then take the rest out of the cyclic collector's sight. Otherwise every full
@@ -122,7 +130,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 target=worker.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
             )
             thread.start()
-        log.info("adapter started", party=rt.routing.self_.hsa_id, worker=settings.worker)
         yield
         stop.set()
         if thread is not None:

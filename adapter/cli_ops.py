@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.cli_errors import missing_database_file, require_database
 from adapter.config import Settings
 from adapter.routing.deadletters import DeadLetterFilter, audit_shown, parse_instant, replay, select
 from adapter.security.audit import AuditQuery, audit_key, audit_log, search_hashes
@@ -24,7 +26,7 @@ deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", 
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, piped or not
 
 Format = Annotated[str, typer.Option("--format", help="text or json")]
 Since = Annotated[str | None, typer.Option(help="Given up at or after this ISO 8601 time (UTC if no offset)")]
@@ -53,7 +55,9 @@ def _audit_key(settings: Settings) -> bytes:
 
 
 def _store() -> Store:
+    """The adapter's store, which must exist (these commands read it)."""
     settings = Settings()
+    require_database(settings.database_url)
     return Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
 
 
@@ -85,11 +89,17 @@ def db_current() -> None:
     from adapter.store import migrate
     from adapter.store.engine import create_store_engine
 
-    engine = create_store_engine(Settings().database_url)
+    url = Settings().database_url
+    head = migrate.head_revision()
+    missing = missing_database_file(url)
+    if missing is not None:  # not created just to say that it is empty
+        print(f"database: (none)   adapter needs: {head}")
+        err.print(f"no database file at {missing}", highlight=False)
+        raise typer.Exit(1)
+    engine = create_store_engine(url)
     with engine.connect() as conn:
         current = migrate.current_revision(conn)
     engine.dispose()
-    head = migrate.head_revision()
     print(f"database: {current or '(none)'}   adapter needs: {head}")
     raise typer.Exit(0 if current == head else 1)
 
@@ -197,12 +207,20 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
     table = Table()
     columns = ("message_id", "case_id", "recipient", "kind", "status", "attempts", when, "kvittens_code")
     for column in (*columns, "last_error"):
-        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", when))
+        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", "case_id", when))
     for row in rows:
         cells = ["" if row[c] is None else str(row[c])[: 19 if c == when else None] for c in columns]
-        table.add_row(*cells, (row["last_error"] or "")[:80])
-    Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
+        table.add_row(*cells, row["last_error"] or "")
+    stdout_console().print(table)
     err.print(f"{len(rows)} message(s)")
+
+
+def stdout_console() -> Console:
+    """Where tables go: a terminal's width (or COLUMNS) on a terminal; piped or redirected, as
+    wide as the rows are, so that nothing is cut or wrapped for the program reading them."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=100_000)
 
 
 # --- audit ---
@@ -246,7 +264,7 @@ def audit(
             table.add_column(column.replace("_", " "), no_wrap=column == "at")
         for row in rows:
             table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-        Console().print(table)
+        stdout_console().print(table)
     if hashes is not None and len(hashes) > 1:
         err.print("A 10-digit personnummer: both centuries it may belong to were searched.")
     err.print(_shown(len(rows), page.total, offset), markup=False, highlight=False)

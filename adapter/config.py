@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8080, description="Port the HTTP server listens on.")
     database_url: str = Field(
-        "sqlite:///var/lus-adapter.db",
-        description="SQLAlchemy URL of the store: SQLite by default, postgresql+psycopg://… for replicas.",
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'lus-adapter.db'}",
+        description="SQLAlchemy URL of the store: SQLite by default, postgresql+psycopg://… for replicas"
+        " (needs the `postgres` extra: pip install 'lus-adapter[postgres]'). The default file is"
+        " inside the installation, the same whatever the working directory; commands that only read"
+        " refuse a SQLite file that does not exist.",
     )
     config_dir: Path = Field(
         PROJECT_ROOT / "examples" / "config",

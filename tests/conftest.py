@@ -17,7 +17,8 @@ from adapter.app import Runtime, build_runtime
 from adapter.config import PROJECT_ROOT, Settings
 
 EXAMPLES = PROJECT_ROOT / "examples"
-CONFORMANCE = PROJECT_ROOT.parent / "shared" / "conformance" / "r4-examples"
+# Official HL7 FHIR R4 examples (CC0), copied into the repository: see tests/data/r4-examples/README.md.
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "r4-examples"
 SELF = "TSTNMT2321000156-SV41"
 VARDCENTRAL = "TSTNMT2321000156-VC01"
 KOMMUN = "TSTNMT2321000156-K1480"

@@ -37,6 +37,7 @@ from adapter.routing.policy import (
     Policies,
     RetryPolicy,
     TransientFailure,
+    answer_text,
 )
 from adapter.store.store import OutboxItem, Store
 
@@ -206,7 +207,7 @@ class DeliveryWorker:
         if reply.status_code in TRANSIENT_STATUS:
             raise TransientFailure(f"HTTP {reply.status_code}", _retry_after(reply, self.clock()))
         if not reply.is_success:
-            raise FatalFailure(f"HTTP {reply.status_code}", reply.text[:300])
+            raise FatalFailure(f"HTTP {reply.status_code}", answer_text(reply.content))
         try:
             code = response_code(orjson.loads(reply.content))
         except orjson.JSONDecodeError:
