@@ -1,19 +1,27 @@
-"""Dead Letter Channel: messages given up on, listed, inspected and replayed.
+"""Dead Letter Channel: messages given up on, listed, inspected, replayed or skipped.
 
 A dead letter stays in the outbox under its original MessageHeader.id, so a replay sends the very
 same message again and a receiver that did take it after all recognises it and dedupes it. Replay
 selects one message, a recipient, or a time range of when the messages were given up; it restarts
 the attempt count and the give-up clock, and is written to the audit trail.
+
+A dead letter holds its (case, recipient) line: what follows it for that case and recipient waits.
+Replay releases the line in order (the dead letter first); skipping one dead letter, with a reason,
+releases it without sending that message, and is audited in the same transaction.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapter.store.outbox import DeadLetterFilter
+from adapter.store.outbox import DeadLetterFilter, OutboxRecord
 from adapter.store.store import Store
 
-__all__ = ["DeadLetterFilter", "parse_instant", "replay", "select"]
+__all__ = ["DeadLetterFilter", "NotADeadLetter", "parse_instant", "replay", "select", "skip"]
+
+
+class NotADeadLetter(LookupError):
+    """Skip names a message that is not (or no longer) a dead letter."""
 
 
 def replay(store: Store, which: DeadLetterFilter, *, by: str, now: float) -> list[str]:
@@ -32,6 +40,30 @@ def replay(store: Store, which: DeadLetterFilter, *, by: str, now: float) -> lis
         },
     )
     return message_ids
+
+
+def skip(store: Store, message_id: str, *, by: str, reason: str, now: float) -> OutboxRecord:
+    """Release the line a dead letter holds without sending it; the skip and its reason audited."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a reason is required to skip a dead letter")
+    with store.transaction() as conn:
+        record = store.skip(conn, message_id, by=by, reason=reason, now=now)
+        if record is not None:
+            store.audit(
+                conn,
+                party=by,
+                action="skip",
+                outcome="skipped",
+                message_id=message_id,
+                case_id=record.case_id,
+                detail={"recipient": record.recipient, "kind": record.kind, "reason": reason},
+            )
+    if record is None:
+        found = store.outbox_message(message_id)
+        state = f"is {found[0].status}" if found else "does not exist"
+        raise NotADeadLetter(f"outbound message {message_id} {state}; only a dead letter can be skipped")
+    return record
 
 
 def select(

@@ -1,8 +1,9 @@
 """Guaranteed Delivery: the worker that POSTs outbox messages to their recipients.
 
 The worker keeps up to `concurrency` deliveries in flight, claiming more as each one finishes;
-the claim hands out at most one message per (case, recipient), so running them side by side
-never breaks the order (see adapter/store/outbox.py). Each claimed message gets a few attempts
+the claim hands out only the first open message of each (case, recipient) line, so running them
+side by side never breaks the order, and a dead letter holds its line until it is replayed or
+skipped (see adapter/store/outbox.py). Each claimed message gets a few attempts
 in one go (tenacity) while the waits between them are short; a longer wait, or an open circuit
 (a Retry-After pauses the destination's circuit), puts it back in the queue with a later due
 time instead of holding a thread. What
@@ -80,7 +81,7 @@ class DeliveryWorker:
             self.clock(),
             limit=limit,
             lease_seconds=self.lease_seconds,
-            skip_endpoints=self.breakers.open_endpoints(),
+            open_circuits=self.breakers.open_endpoints(),
         )
 
     def run_once(self) -> int:
