@@ -7,11 +7,12 @@ import threading
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from adapter.app import Runtime
+from adapter.app import Runtime, create_app
 from adapter.routing.deadletters import NotADeadLetter, replay, skip
 from adapter.routing.deadletters import select as dead_letters
 from adapter.routing.delivery import DeliveryWorker
@@ -278,6 +279,21 @@ def test_a_dead_letter_holds_its_line_other_lines_go_on_and_replay_releases_it_i
     with runtime.store.engine.connect() as conn:
         audit = conn.execute(select(schema.audit).where(schema.audit.c.action == "replay")).one()
     assert audit.party == "test" and audit.message_id == "a1"
+
+
+def test_the_dashboard_shows_the_lines_dead_letters_hold(runtime: Runtime) -> None:
+    clock = FakeClock()
+    with running(Receiver(refuse={"a1", "b1"})) as receiver:
+        enqueue(runtime, receiver.url, "a1", "a2", "a3", case_id="case-a")
+        enqueue(runtime, receiver.url, "b1", case_id="case-b")
+        w = worker(runtime, clock)
+        while w.run_once():
+            pass
+    with TestClient(create_app(runtime=runtime)) as client:
+        page = client.get("/dashboard").text
+    row = page[page.index(f'data-recipient="{KOMMUN}"') :]
+    held = row[row.index('class="num held"') : row.index("</tr>")]
+    assert ">2</span>" in held and "(2 väntar)" in held
 
 
 def test_skipping_a_dead_letter_releases_its_line_and_is_audited(runtime: Runtime) -> None:
