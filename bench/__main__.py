@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_measures, delivery, http, ingest, profile, validation
+from bench import bench_measures, claims, delivery, drain, http, ingest, profile, validation
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -12,6 +12,8 @@ BENCHMARKS = {
     "validation": validation.main,
     "measures": bench_measures.main,
     "delivery": delivery.main,
+    "claims": claims.main,
+    "drain": drain.main,
     "profile": profile.main,
 }
 
