@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, exists, func, insert, literal_column, select, update
+from sqlalchemy import Connection, Select, case, func, insert, literal_column, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from adapter.store import schema
@@ -222,21 +222,35 @@ def held_by_recipient(conn: Connection) -> dict[str, tuple[int, int]]:
     return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
 
 
-def _first_in_line(conn: Connection, ids: list[int]) -> set[int]:
-    """Those of `ids` with nothing earlier still open in their (case, recipient) line."""
-    if not ids:
-        return set()
-    earlier = ob.alias("earlier")
-    query = select(ob.c.id).where(
-        ob.c.id.in_(ids),
-        ~exists().where(
-            earlier.c.case_id == ob.c.case_id,
-            earlier.c.recipient == ob.c.recipient,
-            _open(earlier),
-            earlier.c.id < ob.c.id,
-        ),
+def due_candidates(now: float, scan: int) -> Select[Any]:
+    """The first `scan` due messages not leased, in due order (a walk of ix_outbox_due)."""
+    return (
+        select(ob.c.id, ob.c.endpoint)
+        .where(
+            _is(PENDING),
+            ob.c.next_attempt_at <= now,
+            ob.c.lease_until.is_(None) | (ob.c.lease_until < now),
+        )
+        .order_by(ob.c.next_attempt_at, ob.c.id)
+        .limit(scan)
     )
-    return {r.id for r in conn.execute(query)}
+
+
+def first_in_line(ids: list[int]) -> Select[Any]:
+    """Those of `ids` that are the first open message of their line. A correlated scalar subquery,
+    so each is one probe of ix_outbox_open_lines: as an anti-join PostgreSQL may hash every open
+    row instead (it does on a small table, or one it has no statistics of yet)."""
+    line = ob.alias("line")
+    first = (
+        select(func.min(line.c.id))
+        .where(line.c.case_id == ob.c.case_id, line.c.recipient == ob.c.recipient, _open(line))
+        .scalar_subquery()
+    )
+    return select(ob.c.id).where(ob.c.id.in_(ids), ob.c.id == first)
+
+
+def _first_in_line(conn: Connection, ids: list[int]) -> set[int]:
+    return {r.id for r in conn.execute(first_in_line(ids))} if ids else set()
 
 
 def _wake_next(conn: Connection, case_id: str, recipient: str, now: float) -> None:
@@ -286,47 +300,41 @@ class OutboxQueries(Database):
 
         `open_circuits`: endpoint → when its circuit allows a trial; their messages wait till then."""
         circuits = open_circuits or {}
+        lease_until = now + lease_seconds
         with self.transaction() as conn:
             taken: list[int] = []
             for _ in range(_CLAIM_ROUNDS):
                 wanted = limit - len(taken)
                 scan = max(4 * wanted, 32)
-                query = (
-                    select(ob.c.id, ob.c.endpoint)
-                    .where(
-                        _is(PENDING),
-                        ob.c.next_attempt_at <= now,
-                        ob.c.lease_until.is_(None) | (ob.c.lease_until < now),
-                    )
-                    .order_by(ob.c.next_attempt_at, ob.c.id)
-                    .limit(scan)
-                )
+                query = due_candidates(now, scan)
                 if not self.is_sqlite:
                     query = query.with_for_update(skip_locked=True)
                 candidates = conn.execute(query).all()
                 if not candidates:
                     break
                 firsts = _first_in_line(conn, [c.id for c in candidates if c.endpoint not in circuits])
+                took: list[int] = []
                 postponed: dict[float, list[int]] = {}
                 for c in candidates:
                     if c.endpoint in circuits:
                         postponed.setdefault(circuits[c.endpoint], []).append(c.id)
                     elif c.id not in firsts:
                         postponed.setdefault(now + PARK_SECONDS, []).append(c.id)
-                    elif len(taken) < limit:
-                        taken.append(c.id)
+                    elif len(took) < wanted:
+                        took.append(c.id)
                 for until, ids in postponed.items():
                     conn.execute(update(ob).where(ob.c.id.in_(ids)).values(next_attempt_at=until))
+                if took:  # leased now, so that the next round walks past them
+                    conn.execute(
+                        update(ob)
+                        .where(ob.c.id.in_(took))
+                        .values(lease_owner=owner, lease_until=lease_until, next_attempt_at=lease_until)
+                    )
+                    taken += took
                 if len(taken) >= limit or len(candidates) < scan:
                     break
             if not taken:
                 return []
-            lease_until = now + lease_seconds
-            conn.execute(
-                update(ob)
-                .where(ob.c.id.in_(taken))
-                .values(lease_owner=owner, lease_until=lease_until, next_attempt_at=lease_until)
-            )
             rows = conn.execute(select(ob).where(ob.c.id.in_(taken)).order_by(ob.c.id)).all()
         return [
             OutboxItem(
