@@ -249,6 +249,14 @@ def first_in_line(ids: list[int]) -> Select[Any]:
     return select(ob.c.id).where(ob.c.id.in_(ids), ob.c.id == first)
 
 
+# For the claim's transaction on PostgreSQL: walk the indexes, never a bitmap or sequential scan
+# and a sort. Without statistics of a table that just filled up (an outage), the planner takes the
+# due rows for a handful and sorts all of them (140 ms a claim at 100 000, against under 1 ms).
+_INDEX_WALKS_ONLY = select(
+    func.set_config("enable_bitmapscan", "off", True), func.set_config("enable_seqscan", "off", True)
+)
+
+
 def _first_in_line(conn: Connection, ids: list[int]) -> set[int]:
     return {r.id for r in conn.execute(first_in_line(ids))} if ids else set()
 
@@ -302,6 +310,8 @@ class OutboxQueries(Database):
         circuits = open_circuits or {}
         lease_until = now + lease_seconds
         with self.transaction() as conn:
+            if not self.is_sqlite:
+                conn.execute(_INDEX_WALKS_ONLY)
             taken: list[int] = []
             for _ in range(_CLAIM_ROUNDS):
                 wanted = limit - len(taken)
