@@ -229,10 +229,11 @@ def _cpu_seconds(adapter: AdapterProcess) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backlogs", default="1000,10000,100000", help="deliveries, comma-separated")
+    parser.add_argument("--stores", default="SQLite,PostgreSQL", help="which of SQLite, PostgreSQL")
     args = parser.parse_args()
     backlogs = [int(b) for b in args.backlogs.split(",")]
     dsn = os.environ.get("LUS_BENCH_POSTGRES_DSN") or os.environ.get("LUS_TEST_POSTGRES_DSN")
-    stores = ["SQLite", "PostgreSQL"] if dsn else ["SQLite"]
+    stores = [s for s in args.stores.split(",") if s == "SQLite" or dsn]
     if not dsn:
         print("(PostgreSQL not measured: set LUS_BENCH_POSTGRES_DSN or LUS_TEST_POSTGRES_DSN)")
     results: dict[tuple[str, int], dict[str, float]] = {}
