@@ -146,8 +146,7 @@ def deadletters_skip(
     message_id: Annotated[str, typer.Argument(help="The dead letter's MessageHeader.id")],
     reason: Annotated[str, typer.Option(help="Why it is not to be sent (kept on it and in the audit log)")],
 ) -> None:
-    """Release the line a dead letter holds without sending it: the messages after it for that case
-    and recipient go on. Final (a skipped message is not replayed); audited."""
+    """Release the line a dead letter holds without sending it (final; audited with the reason)."""
     try:
         record = skip(_store(), message_id, by=f"cli:{getpass.getuser()}", reason=reason, now=time.time())
     except ValueError as exc:
@@ -165,8 +164,7 @@ def deadletters_held(
     recipient: Annotated[str | None, typer.Option(help="HSA-id of the recipient")] = None,
     output: Format = "text",
 ) -> None:
-    """The (case, recipient) lines a dead letter holds, with how many messages wait behind each;
-    exit 1 if any."""
+    """The (case, recipient) lines dead letters hold, with the messages waiting; exit 1 if any."""
     lines = _store().held_lines(recipient=recipient)
     rows = [line.to_json() for line in lines]
     if output == "json":
