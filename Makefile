@@ -40,7 +40,9 @@ network: install
 
 # Benchmarks print figures (never run by `make test`): the ingest path per stage, HTTP against a bare
 # FastAPI floor, profile validation, the process arithmetic,
-# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set), hostile bodies (memory, /health meanwhile).
+# delivery, claim cost by backlog, drain rate after an outage up to 100 000 deliveries (the long one),
+# hostile bodies (memory, /health meanwhile); `python -m bench NAME` runs one (PostgreSQL too when
+# LUS_TEST_POSTGRES_DSN is set).
 bench: install-test
 	$(BIN)/python -m bench
 

@@ -16,13 +16,23 @@ from rich.table import Table
 
 from adapter.cli_errors import missing_database_file, require_database
 from adapter.config import Settings
-from adapter.routing.deadletters import DeadLetterFilter, audit_shown, parse_instant, replay, select
+from adapter.routing.deadletters import (
+    DeadLetterFilter,
+    NotADeadLetter,
+    audit_shown,
+    parse_instant,
+    replay,
+    select,
+    skip,
+)
 from adapter.security.audit import AuditQuery, audit_key, audit_log, search_hashes
 from adapter.store.outbox import OutboxRecord
 from adapter.store.store import Store
 
 db_app = typer.Typer(help="The store's schema (Alembic migrations).", no_args_is_help=True)
-deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", no_args_is_help=True)
+deadletters_app = typer.Typer(
+    help="Messages given up on: list, show, the lines they hold, replay or skip.", no_args_is_help=True
+)
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
 )
@@ -164,6 +174,47 @@ def deadletters_replay(
         print(mid)
     err.print(f"{len(replayed)} message(s) back in the queue")
     raise typer.Exit(0 if replayed or not message_id else 1)
+
+
+@deadletters_app.command("skip")
+def deadletters_skip(
+    message_id: Annotated[str, typer.Argument(help="The dead letter's MessageHeader.id")],
+    reason: Annotated[str, typer.Option(help="Why it is not to be sent (kept on it and in the audit log)")],
+) -> None:
+    """Release the line a dead letter holds without sending it (final; audited with the reason)."""
+    try:
+        record = skip(_store(), message_id, by=f"cli:{getpass.getuser()}", reason=reason, now=time.time())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except NotADeadLetter as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    print(record.message_id)
+    err.print(f"skipped; the line of case {record.case_id} to {record.recipient} goes on")
+
+
+@deadletters_app.command("held")
+def deadletters_held(
+    recipient: Annotated[str | None, typer.Option(help="HSA-id of the recipient")] = None,
+    output: Format = "text",
+) -> None:
+    """The (case, recipient) lines dead letters hold, with the messages waiting; exit 1 if any."""
+    lines = _store().held_lines(recipient=recipient)
+    rows = [line.to_json() for line in lines]
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        table = Table()
+        columns = ("case_id", "recipient", "message_id", "dead_at", "waiting")
+        for column in (*columns, "last_error"):
+            table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", "dead_at"))
+        for row in rows:
+            cells = ["" if row[c] is None else str(row[c])[: 19 if c == "dead_at" else None] for c in columns]
+            table.add_row(*cells, (row["last_error"] or "")[:80])
+        Console().print(table)
+        err.print(f"{len(rows)} held line(s)")
+    raise typer.Exit(1 if rows else 0)
 
 
 def _filter(

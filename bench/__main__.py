@@ -13,6 +13,8 @@ BENCHMARKS = {
     "validation": "bench.validation",
     "measures": "bench.bench_measures",
     "delivery": "bench.delivery",
+    "claims": "bench.claims",
+    "drain": "bench.drain",
     "profile": "bench.profile",
     "hostile": "bench.hostile",
 }
