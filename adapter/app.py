@@ -65,7 +65,11 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)

@@ -100,7 +100,11 @@ def validate(
     from adapter.validation.validator import Validator
 
     settings = Settings()
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
     failed = False
     for path in files:
         try:

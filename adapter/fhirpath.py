@@ -36,9 +36,21 @@ class _EvaluationFallback(Exception):
     """Data outside the subset's semantics: fhirpathpy evaluates this call."""
 
 
+def _has_value(inputs: list[Any]) -> list[bool]:
+    """FHIRPath hasValue(): a single primitive with a value (fhirpathpy 2.2 lacks it)."""
+    return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
+
+
+# trace() logs to stdout in fhirpathpy: the R4 invariants use it for debugging only
+_OPTIONS = {
+    "traceFn": lambda *_: None,
+    "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
+}
+
+
 def compile_expression(expression: str) -> Compiled:
     """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple."""
-    general: Compiled = fhirpathpy.compile(expression, model=models["r4"])
+    general: Compiled = fhirpathpy.compile(expression, model=models["r4"], options=_OPTIONS)
     try:
         node = _Parser(expression).parse()
     except _Unsupported:
@@ -338,7 +350,7 @@ class _Parser:
 def _compile_fast(expression: str) -> Compiled:
     """The compiled closure alone (for tests): raises _Unsupported outside the subset."""
     node = _Parser(expression).parse()
-    general = fhirpathpy.compile(expression, model=models["r4"])
+    general = fhirpathpy.compile(expression, model=models["r4"], options=_OPTIONS)
 
     def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
         try:

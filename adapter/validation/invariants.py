@@ -1,0 +1,155 @@
+"""Which keys of an object a FHIRPath invariant can see, so that most invariants cost a glance.
+
+Nearly every invariant of the R4 core is about a few child elements (`contained.contained.empty()`,
+`reference.startsWith('#').not() or ...`): when an object has none of them, every path from the
+object is empty and the invariant's answer is the one it gives on an empty object, computed once.
+`focus_keys` names the keys that can matter: every member name in the expression, as JSON keys
+(`value` also matches `valueQuantity`, `_value…` its primitive extensions). It returns None —
+always evaluate — when the expression looks at its focus other than through member names:
+`$this`, `%resource`/`%context`, or a function called on the focus itself (`hasValue()`,
+`children()`, `descendants()`, `is(...)`) outside the argument of another function.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+_TOKEN = re.compile(
+    r"\s+|//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|`[^`]*`|@[0-9T:.\-+Z]*|\d+(?:\.\d+)?|"
+    r"[%$]?[A-Za-z_][A-Za-z0-9_]*|!=|<=|>=|!~|.",
+    re.DOTALL,
+)
+# functions that do not read their focus (iif: its arguments are paths from the focus, seen here)
+_CONSTANT_CALLS = frozenset({"today", "now", "iif"})
+# functions whose arguments are evaluated per item of their input (or only logged: trace)
+_ITERATING = frozenset(
+    {"where", "select", "all", "exists", "repeat", "aggregate", "ofType", "is", "as", "trace"}
+)
+_OPERATOR_WORDS = frozenset({"and", "or", "xor", "implies", "in", "contains", "is", "as", "div", "mod"})
+_FOCUS_VARIABLES = frozenset({"%resource", "%rootResource", "%context", "$this", "$index", "$total"})
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def focus_keys(expression: str) -> tuple[str, ...] | None:
+    """The JSON keys whose absence makes every path of `expression` from its focus empty."""
+    names: set[str] = set()
+    stack: list[str] = []  # per open parenthesis: "iter" (criteria run per item), "call" or "group"
+    previous, before, typed = "", "", False
+    tokens = [t for t in _TOKEN.findall(expression) if t.strip() and not t.startswith(("//", "/*"))]
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token == "(":
+            if previous in _ITERATING or (previous == "iif" and before == "."):
+                stack.append("iter")
+            elif _NAME.fullmatch(previous) and previous not in _OPERATOR_WORDS:
+                stack.append("call")
+            else:
+                stack.append("group")
+        elif token == ")":
+            if stack:
+                stack.pop()
+        elif "iter" in stack:
+            pass  # evaluated per item of a path: empty when the path is
+        elif token in _FOCUS_VARIABLES:
+            return None
+        elif token[0] == "`" and (previous != "." or typed):
+            names.add(token[1:-1])
+            typed = False
+        elif typed and _NAME.fullmatch(token) and previous == ".":
+            names.add(token)  # Appointment.status: the member after the type name
+            typed = False
+        elif _NAME.fullmatch(token) and token not in _OPERATOR_WORDS and previous != ".":
+            if following == "(":
+                if token not in _CONSTANT_CALLS:
+                    return None  # a function applied to the focus itself
+            elif previous in ("is", "as"):
+                pass  # a type name
+            elif token[0].isupper():
+                if following != ".":
+                    return None  # a type name as a value
+                typed = True  # a type name starting a path: Patient.name
+            elif token in ("true", "false"):
+                pass
+            else:
+                names.add(token)
+        before, previous = previous, token
+    return tuple(sorted(names | {"_" + n for n in names}))
+
+
+# Invariants of the R4 core the validator runs natively, where they are checked on every object
+# (ele-1: ObjectChecker; ext-1: ExtensionValue; per-1: PeriodOrder).
+NATIVE = frozenset({"ele-1", "ext-1", "per-1"})
+
+
+def _starts_with_hash(value: Any) -> bool:
+    reference = value.get("reference") if isinstance(value, dict) else None
+    return isinstance(reference, str) and reference.startswith("#")
+
+
+def _home_use(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("use") == "home"
+
+
+# Invariants that can fail only when a cheap test holds (else their first clause is true):
+# ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`.
+GUARDS: dict[str, Callable[[Any], bool]] = {
+    "ref-1": _starts_with_hash,
+    "org-2": _home_use,
+    "org-3": _home_use,
+}
+
+# Invariants of the R4 core that cannot run here, with why; listed at start-up.
+UNSUPPORTED: dict[str, str] = {
+    "txt-1": "htmlChecks() (XHTML content rules) is not implemented by fhirpathpy",
+    "txt-2": "htmlChecks() (XHTML content rules) is not implemented by fhirpathpy",
+    "ctm-1": "resolve() needs the referenced resource, which fhirpathpy cannot fetch",
+    "dom-6": "a best-practice guideline (narrative in every resource), which the HL7 validator also"
+    " leaves out unless asked",
+}
+
+
+def _decimal(value: Any) -> Any:
+    return value.get("value") if isinstance(value, dict) else None
+
+
+def _range_order(value: dict[str, Any]) -> list[bool]:
+    """rng-2 `low.empty() or high.empty() or (low <= high)`: Quantities of one unit compared."""
+    low, high = value.get("low"), value.get("high")
+    a, b = _decimal(low), _decimal(high)
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or isinstance(a, bool):
+        return [True]
+    assert isinstance(low, dict) and isinstance(high, dict)
+    if (low.get("code"), low.get("system")) != (high.get("code"), high.get("system")):
+        return [True]  # other units: unit conversion is not done here
+    return [a <= b]
+
+
+def _exists_is_boolean(value: dict[str, Any]) -> list[bool]:
+    """que-7 `operator = 'exists' implies (answer is Boolean)` (fhirpathpy cannot type answer[x])."""
+    return [value.get("operator") != "exists" or "answerBoolean" in value]
+
+
+def _several_enable_when(value: dict[str, Any]) -> list[bool]:
+    """que-12 as its text says, "more than one enableWhen": R4's expression has `count() > 2`
+    (an erratum; the HL7 validator runs it as > 1)."""
+    when = value.get("enableWhen")
+    return [not (isinstance(when, list) and len(when) > 1) or "enableBehavior" in value]
+
+
+# Invariants of the R4 core that fhirpathpy evaluates wrongly (or R4 states wrongly), in Python.
+PYTHON: dict[str, Callable[[dict[str, Any]], list[bool]]] = {
+    "rng-2": _range_order,
+    "que-7": _exists_is_boolean,
+    "que-12": _several_enable_when,
+}
+
+UCUM = "http://unitsofmeasure.org"
+
+# Invariants of the R4 core that run as warnings, with why; listed at start-up. A known deviation
+# of the LUS messages this adapter renders, to be fixed in their mapping, never a silent skip.
+AS_WARNING: dict[str, str] = {
+    "app-2": "the LUS kallelse-sip, planeringsmöte bokat and ombokat messages carry an Appointment.start"
+    " without an end (the domain events have no end); R4 wants both or neither",
+}
