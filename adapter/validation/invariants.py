@@ -149,7 +149,11 @@ UCUM = "http://unitsofmeasure.org"
 
 # Invariants of the R4 core that run as warnings, with why; listed at start-up. A known deviation
 # of the LUS messages this adapter renders, to be fixed in their mapping, never a silent skip.
+_NO_END = (
+    "the LUS kallelse-sip, planeringsmöte bokat and ombokat messages may carry an Appointment.start"
+    " without an end (the domain events' end is optional)"
+)
 AS_WARNING: dict[str, str] = {
-    "app-2": "the LUS kallelse-sip, planeringsmöte bokat and ombokat messages carry an Appointment.start"
-    " without an end (the domain events have no end); R4 wants both or neither",
+    "app-2": f"{_NO_END}; R4 wants both or neither",
+    "app-3": f"{_NO_END}; R4 wants both unless proposed, cancelled or waitlisted",
 }
