@@ -5,12 +5,12 @@ Nearly every mapping rule, and many profile invariants, is a simple path — `pe
 fhirpathpy interprets its parse tree and wraps every node on each call: half the ingest time.
 This module compiles the subset such rules, and most R4 core invariants, use (member paths with
 choice types, `where`, `select`, `all`, `exists`, `empty`, `skip`, `first`, `tail`, `not`,
-`count`, `hasValue`, `isDistinct`, `toInteger`, `trace`, `contains`, `startsWith`, `endsWith`,
-`extension(url)`, `matches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on integers, `in`, `|`, `and`, `or`,
-`xor`, `implies`, `$this`, %variables, string and integer literals) into closures; anything else
-returns fhirpathpy's own compiled function, so every expression still works. Tests check both
-agree on every expression in mappings/, every invariant in profiles/ and the R4 core invariants
-on the conformance files.
+`count`, `hasValue`, `isDistinct`, `toInteger`, `trace`, `iif`, `children`, `contains`,
+`startsWith`, `endsWith`, `extension(url)`, `matches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on
+integers, `in`, `|`, `&`, `+` on integers and strings, `and`, `or`, `xor`, `implies`, `$this`,
+%variables, string and integer literals) into closures; anything else returns fhirpathpy's own
+compiled function, so every expression still works. Tests check both agree on every expression
+in mappings/, every invariant in profiles/ and the R4 core invariants on the conformance files.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fhirpathpy.models import models
 Compiled = Callable[..., list[Any]]
 Node = Callable[[list[Any], dict[str, Any]], list[Any]]
 
-_TOKEN = re.compile(r"\s*(?:([%$]?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|<=|>=|[.()=|,<>]))")
+_TOKEN = re.compile(r"\s*(?:([%$]?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|<=|>=|[.()=|,<>&+]))")
 
 
 class _Unsupported(Exception):
@@ -58,13 +58,18 @@ def compile_expression(expression: str) -> Compiled:
     except _Unsupported:
         return general
 
-    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+    def evaluate(
+        resource: Any, variables: dict[str, Any] | None = None, type_name: str | None = None
+    ) -> list[Any]:
         data = resource.data if isinstance(resource, ResourceNode) else resource  # typed for fhirpathpy
         try:
             return node([data], variables or {})
         except _EvaluationFallback:  # data outside the subset's semantics, e.g. comparing decimals
+            if type_name is not None and isinstance(resource, dict) and "resourceType" not in resource:
+                resource = ResourceNode.create_node(resource, type_name)  # so that value is valueCoding
             return general(resource, variables or {})
 
+    evaluate.fast = True  # type: ignore[attr-defined]  # takes plain dicts and the type's name
     return evaluate
 
 
@@ -164,6 +169,10 @@ def _function(name: str, args: list[Node]) -> Node:
         return _is_distinct
     if name == "toInteger" and not args:
         return _to_integer
+    if name == "children" and not args:
+        return _children
+    if name == "iif" and len(args) in (2, 3):
+        return _iif(*args)
     if name == "not" and not args:
         return lambda items, _: [not flag] if (flag := _boolean(items)) is not None else []
     if name == "count" and not args:
@@ -202,6 +211,30 @@ def _is_distinct(items: list[Any], _: dict[str, Any]) -> list[Any]:
     return [len({(type(x), x) for x in items}) == len(items)]
 
 
+def _children(items: list[Any], _: dict[str, Any]) -> list[Any]:
+    """The child elements of each object ("_name" keys belong to their primitive's node)."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "resourceType" or key[:1] == "_" or value is None:
+                    continue
+                if isinstance(value, list):
+                    out += [v for v in value if v is not None]
+                else:
+                    out.append(value)
+    return out
+
+
+def _iif(criterion: Node, then: Node, otherwise: Node | None = None) -> Node:
+    def iif(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        if _boolean(criterion(items, env)):
+            return then(items, env)
+        return otherwise(items, env) if otherwise is not None else []
+
+    return iif
+
+
 def _to_integer(items: list[Any], _: dict[str, Any]) -> list[Any]:
     if not items:
         return []
@@ -212,6 +245,8 @@ def _to_integer(items: list[Any], _: dict[str, Any]) -> list[Any]:
         return [value]
     if type(value) is str and re.fullmatch(r"[+-]?\d+", value):
         return [int(value)]
+    if type(value) is str:
+        return []  # not convertible: empty, as FHIRPath says
     raise _EvaluationFallback
 
 
@@ -317,6 +352,27 @@ def _boolean(value: list[Any]) -> bool | None:
     raise _EvaluationFallback  # singleton evaluation of non-booleans
 
 
+def _add(op: str, left: Node, right: Node) -> Node:
+    """`&` joins strings (empty as ''); `+` adds integers or joins strings (empty if either is)."""
+
+    def add(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = left(items, env), right(items, env)
+        if len(a) > 1 or len(b) > 1:
+            raise _EvaluationFallback
+        if op == "&":
+            if any(type(v) is not str for v in a + b):
+                raise _EvaluationFallback
+            return [(a[0] if a else "") + (b[0] if b else "")]
+        if not a or not b:
+            return []
+        x, y = a[0], b[0]
+        if type(x) is type(y) and type(x) in (int, str):
+            return [x + y]
+        raise _EvaluationFallback
+
+    return add
+
+
 def _union(left: Node, right: Node) -> Node:
     def union(items: list[Any], env: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
@@ -385,10 +441,17 @@ class _Parser:
         return node
 
     def union(self) -> Node:
-        node = self.term()
+        node = self.additive()
         while self.peek() == "|":
             self.take()
-            node = _union(node, self.term())
+            node = _union(node, self.additive())
+        return node
+
+    def additive(self) -> Node:
+        node = self.term()
+        while self.peek() in ("&", "+"):
+            op = self.take()
+            node = _add(op, node, self.term())
         return node
 
     def term(self) -> Node:
@@ -437,7 +500,6 @@ class _Parser:
             "mod",
             "is",
             "as",
-            "contains",
         ):
             raise _Unsupported(name)
         if self.peek() != "(":

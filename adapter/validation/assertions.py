@@ -121,7 +121,7 @@ class Invariant:
     object has none of the keys the expression can see (invariants.focus_keys), its answer is the
     one on an empty object, computed once."""
 
-    __slots__ = ("constraint", "empty", "evaluate", "guard", "keys", "type_name", "where")
+    __slots__ = ("constraint", "empty", "evaluate", "fast", "guard", "keys", "scoped", "type_name", "where")
 
     def __init__(
         self,
@@ -137,6 +137,9 @@ class Invariant:
         self.keys = keys
         self.guard = guard
         self.empty: list[Any] | None = None
+        self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhirpath closures)
+        # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
+        self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if self.guard is not None and not self.guard(value):
@@ -150,17 +153,22 @@ class Invariant:
                 if self._on_empty(value, ctx) != [False]:
                     return
         c = self.constraint
-        focus = value
-        if isinstance(value, dict) and "resourceType" not in value:
-            focus = ResourceNode.create_node(value, self.type_name)
-        variables = {
-            **ctx.env,
-            "ucum": UCUM,
-            "resource": ctx.resource or value,
-            "rootResource": ctx.root or value,
-        }
+        variables: dict[str, Any] = ctx.env
+        if self.scoped or not self.fast:
+            variables = {
+                **ctx.env,
+                "ucum": UCUM,
+                "resource": ctx.resource or value,
+                "rootResource": ctx.root or value,
+            }
         try:
-            result = self.evaluate(focus, variables)
+            if self.fast:
+                result = self.evaluate(value, variables, self.type_name)
+            else:
+                focus = value
+                if isinstance(value, dict) and "resourceType" not in value:
+                    focus = ResourceNode.create_node(value, self.type_name)
+                result = self.evaluate(focus, variables)
         except Exception as exc:  # fhirpathpy raises plain Exceptions on data it cannot evaluate
             ctx.add(
                 "error",

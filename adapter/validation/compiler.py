@@ -47,10 +47,11 @@ from adapter.validation.valuesets import Codes, Expander
 
 
 def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list[Any]]:
-    def evaluate(focus: Any, _variables: Any = None) -> list[Any]:
+    def evaluate(focus: Any, _variables: Any = None, _type_name: Any = None) -> list[Any]:
         data = getattr(focus, "data", focus)
         return check(data) if isinstance(data, dict) else []
 
+    evaluate.fast = True  # type: ignore[attr-defined]
     return evaluate
 
 
