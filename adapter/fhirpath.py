@@ -83,6 +83,11 @@ def _choice_suffixes() -> dict[str, tuple[str, ...]]:
     return {name: tuple(types) for name, types in suffixes.items()}
 
 
+def choice_names() -> frozenset[str]:
+    """Names that are choice elements somewhere in R4 (value, onset, …): many JSON keys each."""
+    return frozenset(_choice_suffixes())
+
+
 def _member(name: str) -> Node:
     # a choice name has dozens of typed keys (fixedString, fixedCode, …): look the object's few
     # keys up among them rather than each of them in the object

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fhirpathpy.engine.nodes import ResourceNode
 
+from adapter.fhirpath import choice_names
 from adapter.validation.checkers import ObjectChecker, Where
 from adapter.validation.identifiers import RULES, Implausible
 from adapter.validation.invariants import UCUM
 from adapter.validation.snapshot import Constraint
 from adapter.validation.terminology import Terminology
+
+CHOICE_NAMES = choice_names()
 
 if TYPE_CHECKING:
     from adapter.validation.context import Context
@@ -121,7 +124,21 @@ class Invariant:
     object has none of the keys the expression can see (invariants.focus_keys), its answer is the
     one on an empty object, computed once."""
 
-    __slots__ = ("constraint", "empty", "evaluate", "fast", "guard", "keys", "scoped", "type_name", "where")
+    __slots__ = (
+        "absent",
+        "constraint",
+        "empty",
+        "evaluate",
+        "exact",
+        "fast",
+        "guard",
+        "keys",
+        "prefixes",
+        "present",
+        "scoped",
+        "type_name",
+        "where",
+    )
 
     def __init__(
         self,
@@ -131,11 +148,16 @@ class Invariant:
         where: Where,
         keys: tuple[str, ...] | None = None,
         guard: Callable[[Any], bool] | None = None,
+        sufficient: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
     ) -> None:
         self.constraint, self.evaluate, self.where = constraint, evaluate, where
         self.type_name = type_name  # what the element is, so that value resolves to valueCoding
         self.keys = keys
+        names = keys or ()
+        self.prefixes = tuple(k for k in names if k.lstrip("_") in CHOICE_NAMES)
+        self.exact = tuple(k for k in names if k.lstrip("_") not in CHOICE_NAMES)
         self.guard = guard
+        self.present, self.absent = sufficient  # keys whose presence / absence makes it true
         self.empty: list[Any] | None = None
         self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhirpath closures)
         # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
@@ -144,14 +166,20 @@ class Invariant:
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if self.guard is not None and not self.guard(value):
             return
-        keys = self.keys
-        if keys is not None and type(value) is dict:
-            for key in value:
-                if key.startswith(keys):
-                    break
-            else:
-                if self._on_empty(value, ctx) != [False]:
+        if type(value) is dict:
+            for key in self.present:
+                if value.get(key) not in (None, []):
                     return
+            for key in self.absent:
+                if key not in value and "_" + key not in value:
+                    return
+        if (
+            self.keys is not None
+            and type(value) is dict
+            and not self._sees(value)
+            and self._on_empty(value, ctx) != [False]
+        ):
+            return
         c = self.constraint
         variables: dict[str, Any] = ctx.env
         if self.scoped or not self.fast:
@@ -188,6 +216,15 @@ class Invariant:
                 c.key,
                 self.where.url,
             )
+
+    def _sees(self, value: dict[str, Any]) -> bool:
+        """Whether the object has a key the expression can see: names looked up, choice names
+        (value: valueQuantity, valueString …) matched as prefixes of the object's keys."""
+        for key in self.exact:
+            if key in value:
+                return True
+        prefixes = self.prefixes
+        return bool(prefixes) and any(key.startswith(prefixes) for key in value)
 
     def _on_empty(self, value: dict[str, Any], ctx: Context) -> list[Any] | None:
         if self.empty is None:

@@ -1,7 +1,7 @@
 """The R4 Bundle rules beyond its invariants (bdl-1…bdl-12 run as invariants): every fullUrl is
 absolute or a urn:uuid:/urn:oid:, and references inside a Bundle resolve to one entry — never two;
-a versioned reference (Type/id/_history/v) to the entry with that meta.versionId; in a document or a
-message, to an entry that is there at all (R4 2.36.4 "Resolving references in Bundles")."""
+in a document, to an entry that is there at all, a versioned one (Type/id/_history/v) to the entry
+with that meta.versionId (R4 2.36.4 "Resolving references in Bundles")."""
 
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ class BundleRules:
                 by_type_id.setdefault(key, []).append((i, version))
         if kind == "history":
             return  # one resource in several versions: the same Type/id more than once is its nature
+        twice = any(n > 1 for n in by_url.values()) or any(len(v) > 1 for v in by_type_id.values())
+        if kind not in _CLOSED and not twice:
+            return  # nothing to match twice, nothing that must be found: no walk (every message)
         for i, entry in enumerate(entries):
             resource = entry.get("resource") if type(entry) is dict else None
             if type(resource) is dict:

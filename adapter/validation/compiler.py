@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from adapter.fhirpath import compile_expression
+from adapter.fhirpath import choice_names, compile_expression
 from adapter.validation.assertions import (
     AttachmentSize,
     Binding,
@@ -38,7 +38,15 @@ from adapter.validation.checkers import (
     TypeNotAllowed,
     Where,
 )
-from adapter.validation.invariants import AS_WARNING, GUARDS, NATIVE, PYTHON, UNSUPPORTED, focus_keys
+from adapter.validation.invariants import (
+    AS_WARNING,
+    GUARDS,
+    NATIVE,
+    PYTHON,
+    UNSUPPORTED,
+    focus_keys,
+    sufficient_keys,
+)
 from adapter.validation.package import FhirPackage, PackageError
 from adapter.validation.r4 import BASE, CoreDefinitions
 from adapter.validation.snapshot import Constraint, Discriminator, Node, Slicing, TreeBuilder, TypeRef
@@ -55,6 +63,7 @@ def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list
     return evaluate
 
 
+_CHOICE_NAMES = choice_names()
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
 
 
@@ -309,7 +318,9 @@ class Compiler:
                 self.invariants[(c.source, c.key)] = f"runs as a warning: {AS_WARNING[c.key]}"
                 c = dataclasses.replace(c, severity="warning")
             keys = focus_keys(c.expression)
-            out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, GUARDS.get(c.key)))
+            sufficient = sufficient_keys(c.expression, _CHOICE_NAMES)
+            guard = GUARDS.get(c.key) if core else None
+            out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, guard, sufficient))
         return out
 
     def not_run(self) -> dict[tuple[str, str], str]:

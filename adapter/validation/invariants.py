@@ -93,11 +93,18 @@ def _home_use(value: Any) -> bool:
 
 
 # Invariants that can fail only when a cheap test holds (else their first clause is true):
-# ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`.
+# ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`;
+# bdl-8 `fullUrl.contains('/_history/').not()`.
+def _versioned_full_url(value: Any) -> bool:
+    full_url = value.get("fullUrl") if isinstance(value, dict) else None
+    return isinstance(full_url, str) and "/_history/" in full_url
+
+
 GUARDS: dict[str, Callable[[Any], bool]] = {
     "ref-1": _starts_with_hash,
     "org-2": _home_use,
     "org-3": _home_use,
+    "bdl-8": _versioned_full_url,  # fullUrl.contains('/_history/').not()
 }
 
 # Invariants of the R4 core that cannot run here, with why; listed at start-up.
@@ -181,6 +188,51 @@ def _refers_to_container(resource: Any) -> bool:
     return False
 
 
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _entry_part(part: str, kinds: tuple[str, ...]) -> Callable[[dict[str, Any]], list[bool]]:
+    """bdl-3/bdl-4 `entry.all(request.exists() = (%resource.type = 'batch' or …))`."""
+
+    def check(bundle: dict[str, Any]) -> list[bool]:
+        wanted = bundle.get("type") in kinds
+        return [all((e.get(part) is not None) == wanted for e in _entries(bundle))]
+
+    return check
+
+
+def _distinct_full_urls(bundle: dict[str, Any]) -> list[bool]:
+    """bdl-7 `(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl &
+    resource.meta.versionId).isDistinct()`."""
+    if bundle.get("type") == "history":
+        return [True]
+    seen = []
+    for e in _entries(bundle):
+        url = e.get("fullUrl")
+        if not isinstance(url, str):
+            continue
+        resource = e.get("resource")
+        meta = resource.get("meta") if isinstance(resource, dict) else None
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        seen.append(url + (version if isinstance(version, str) else ""))
+    return [len(set(seen)) == len(seen)]
+
+
+def _first_entry_is(kind: str, rtype: str) -> Callable[[dict[str, Any]], list[bool]]:
+    """bdl-11/bdl-12 `type = 'document' implies entry.first().resource.is(Composition)`."""
+
+    def check(bundle: dict[str, Any]) -> list[bool]:
+        if bundle.get("type") != kind:
+            return [True]
+        entries = _entries(bundle)
+        resource = entries[0].get("resource") if entries else None
+        return [isinstance(resource, dict) and resource.get("resourceType") == rtype]
+
+    return check
+
+
 # Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly),
 # in Python; tests compare each with fhirpathpy where fhirpathpy can answer.
 PYTHON: dict[str, Callable[[dict[str, Any]], list[bool]]] = {
@@ -188,6 +240,11 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool]]] = {
     "que-7": _exists_is_boolean,
     "que-12": _several_enable_when,
     "dom-3": _contained_referenced,
+    "bdl-3": _entry_part("request", ("batch", "transaction", "history")),
+    "bdl-4": _entry_part("response", ("batch-response", "transaction-response", "history")),
+    "bdl-7": _distinct_full_urls,
+    "bdl-11": _first_entry_is("document", "Composition"),
+    "bdl-12": _first_entry_is("message", "MessageHeader"),
 }
 
 UCUM = "http://unitsofmeasure.org"
@@ -202,3 +259,50 @@ AS_WARNING: dict[str, str] = {
     "app-2": f"{_NO_END}; R4 wants both or neither",
     "app-3": f"{_NO_END}; R4 wants both unless proposed, cancelled or waitlisted",
 }
+
+
+_OPERAND = re.compile(r"^\(?\s*([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)\s*\)?$")
+
+
+def sufficient_keys(expression: str, choices: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(present, absent): keys whose presence, or absence, alone makes an `or` of `x.exists()` and
+    `y.empty()` operands true (bdl-5 `resource.exists() or request.exists() or …`, cpl-3
+    `detail.empty() or reference.empty()`), so that it need not be evaluated. Choice names (value)
+    have many keys: left out."""
+    parts = _split_or(expression)
+    if parts is None:
+        return (), ()
+    present: list[str] = []
+    absent: list[str] = []
+    for part in parts:
+        m = _OPERAND.match(part.strip())
+        if m is None or m[1] in choices:
+            continue
+        (present if m[2] == "exists" else absent).append(m[1])
+    return tuple(present), tuple(absent)
+
+
+def _split_or(expression: str) -> list[str] | None:
+    """The operands of a top-level `or` chain, or None if the top level has another operator."""
+    parts, depth, start, i = [], 0, 0, 0
+    text = expression
+    while i < len(text):
+        ch = text[i]
+        if ch == "'":
+            i = text.index("'", i + 1) if "'" in text[i + 1 :] else len(text)
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and re.match(r"\s(or|and|xor|implies)\s", text[i:]):
+            word = re.match(r"\s(or|and|xor|implies)\s", text[i:])
+            assert word is not None
+            if word[1] != "or":
+                return None
+            parts.append(text[start:i])
+            start = i + len(word[0])
+            i = start
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts if len(parts) > 1 else None
