@@ -284,10 +284,11 @@ def test_bundle_full_urls_and_references() -> None:
     relative["entry"][0]["fullUrl"] = "Patient/p1"
     assert ("bundle-fullurl", "Bundle.entry[0].fullUrl") in rules(relative)
     versioned = copy.deepcopy(ok)
+    versioned["type"] = "document"  # a document carries what it refers to, in the version named
     versioned["entry"][1]["resource"]["subject"]["reference"] = "Patient/p1/_history/3"
-    assert rules(versioned) == [("bundle-reference-not-found", "Bundle.entry[1].resource")]
+    assert ("bundle-reference-not-found", "Bundle.entry[1].resource") in rules(versioned)
     versioned["entry"][1]["resource"]["subject"]["reference"] = "Patient/p1/_history/2"
-    assert rules(versioned) == []
+    assert [r for r, _ in rules(versioned) if r and r.startswith("bundle-")] == []
     twice = _bundle(
         "collection",
         [
