@@ -240,6 +240,29 @@ class Invariant:
         return self.empty
 
 
+class InvariantGroup:
+    """Invariants that see the same few keys (dom-2…dom-5: `contained`): one look for all."""
+
+    __slots__ = ("exact", "members")
+
+    def __init__(self, members: list[Invariant]) -> None:
+        self.members = members
+        self.exact = members[0].exact
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if type(value) is dict:
+            for key in self.exact:
+                if key in value:
+                    break
+            else:
+                for member in self.members:
+                    if member._on_empty(value, ctx) == [False]:
+                        member.check(value, path, ctx)
+                return
+        for member in self.members:
+            member.check(value, path, ctx)
+
+
 class ReferenceTarget:
     """A Reference resolved inside the Bundle: its target's type, and the profiles it must meet."""
 

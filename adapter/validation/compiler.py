@@ -19,6 +19,7 @@ from adapter.validation.assertions import (
     Fixed,
     IdentifierRules,
     Invariant,
+    InvariantGroup,
     Pattern,
     PeriodOrder,
     ReferenceTarget,
@@ -64,6 +65,23 @@ def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list
 
 
 _CHOICE_NAMES = choice_names()
+
+
+def _grouped(invariants: list[Assertion]) -> list[Assertion]:
+    """Invariants that look at the same keys only (no guard, no choice names) as one group."""
+    groups: dict[tuple[str, ...], list[Invariant]] = {}
+    out: list[Assertion] = []
+    for inv in invariants:
+        plain = isinstance(inv, Invariant) and inv.guard is None and not (inv.present or inv.absent)
+        if plain and isinstance(inv, Invariant) and inv.keys and not inv.prefixes:
+            groups.setdefault(inv.exact, []).append(inv)
+            continue
+        out.append(inv)
+    for members in groups.values():
+        out.append(InvariantGroup(members) if len(members) > 1 else members[0])
+    return out
+
+
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
 
 
@@ -321,7 +339,7 @@ class Compiler:
             sufficient = sufficient_keys(c.expression, _CHOICE_NAMES)
             guard = GUARDS.get(c.key) if core else None
             out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, guard, sufficient))
-        return out
+        return _grouped(out)
 
     def not_run(self) -> dict[tuple[str, str], str]:
         """The invariants met that cannot run or run as warnings, with why (logged at start-up)."""
