@@ -31,7 +31,7 @@ class BundleRules:
         entries = bundle.get("entry")
         if type(entries) is not list:
             return
-        kind = bundle.get("type")
+        kind = bundle.get("type") if type(bundle.get("type")) is str else None  # else reported as such
         by_url: dict[str, int] = {}
         by_type_id: dict[str, list[tuple[int, Any]]] = {}
         for i, entry in enumerate(entries):
