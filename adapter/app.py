@@ -66,23 +66,30 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
-    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
+    # What a person writes (routing, step table, audit key, database URL) is checked before the
+    # profiles compile: a mistake there is said at once, not after seconds of start-up.
     routing = load_routing_table(settings.config_dir)
     steps = load_step_table(settings.config_dir)
     if not routing.self_.base_url:
         routing.self_.base_url = own_base_url(settings)
+    key = audit_key(settings)
+    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
+    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
-    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
     pipeline = Pipeline(
         store=store,
         validator=validator,
         mapper=mapper,
         routing=routing,
         steps=steps,
-        audit_key=audit_key(settings),
+        audit_key=key,
         limits=JsonLimits(
             settings.max_json_depth,
             settings.max_json_array_items,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -41,6 +42,8 @@ def _configuration_refused() -> Iterator[None]:
     its one-sentence reason and exit status 2, not a traceback."""
     try:
         yield
+    except ValidationError:
+        raise  # an invalid LUS_* value: cli_errors says which, in its two lines
     except ValueError as exc:
         err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
@@ -145,7 +148,11 @@ def validate(
     if output not in ("text", "json"):
         raise typer.BadParameter("text or json", param_hint="--format")
     settings = Settings()
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
     results: list[dict[str, object]] = []
     all_valid = True
     for path in files:
@@ -246,4 +253,15 @@ register_ops_commands(app)
 
 
 def main() -> None:
+    import logging
+
+    import structlog
+
+    # Until a command configures logging (serve and deliver do): warnings and errors only, on
+    # stderr, so that what a command prints on stdout (validate --format json, translate, report)
+    # stays one parseable document and a mistake is said in its own two lines.
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
     run_explaining(app)

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         description="Folder of further FHIR package folders or .tgz files (a region's own profiles,"
         " reservnummer systems, codes), loaded beside profiles_dir at start-up.",
     )
+    unknown_modifier_extensions: Literal["reject", "warn"] = Field(
+        "reject",
+        description="A modifierExtension whose definition is in no loaded package changes the meaning of"
+        " the resource in a way the adapter cannot read: reject the message (an error in the"
+        " OperationOutcome), or warn and accept it.",
+    )
     mappings_dir: Path = Field(PROJECT_ROOT / "mappings", description="Folder of mapping rule files.")
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable console).")

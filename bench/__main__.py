@@ -17,6 +17,7 @@ BENCHMARKS = {
     "drain": "bench.drain",
     "profile": "bench.profile",
     "hostile": "bench.hostile",
+    "conformance": "bench.conformance",
 }
 
 

@@ -145,9 +145,13 @@ def _project_rules_compiled_once() -> Iterator[None]:
     validators: dict[Path, Validator] = {}
     mappers: dict[int, Mapper] = {}
 
-    def validator(path: Path, extra_packages: Path | None = None) -> Validator:
-        if extra_packages is not None or Path(path) != PROJECT_ROOT / "profiles":
-            return load_validator(path, extra_packages)
+    def validator(path: Path, extra_packages: Path | None = None, **options: Any) -> Validator:
+        if (
+            extra_packages is not None
+            or Path(path) != PROJECT_ROOT / "profiles"
+            or options.get("unknown_modifier_extensions", "reject") != "reject"
+        ):
+            return load_validator(path, extra_packages, **options)
         if path not in validators:
             validators[path] = load_validator(path)
         return validators[path]

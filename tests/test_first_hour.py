@@ -5,6 +5,7 @@ store, `python -m bench --help`."""
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import signal
 import socket
@@ -104,7 +105,7 @@ def test_a_base_url_in_parties_yaml_is_advertised_as_configured(tmp_path: Path) 
     # Behind a proxy the address others use is not the one bound: configured, it wins.
     data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
     data["self"]["base_url"] = "https://lus.example.invalid/fhir"
-    (tmp_path / "config").mkdir()
+    shutil.copytree(EXAMPLES / "config", tmp_path / "config")
     (tmp_path / "config" / "parties.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     proc, log = serve(tmp_path, "--port", "0", env={"LUS_CONFIG_DIR": str(tmp_path / "config")})
     try:
