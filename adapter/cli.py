@@ -18,6 +18,7 @@ from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
 from adapter.migration import import_command
 from adapter.report import report
+from adapter.testkit.command import testkit
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import operation_outcome
 
@@ -184,6 +185,7 @@ def translate(
 app.command(name="import")(import_command)
 app.command()(report)
 app.command()(avvikelser)
+app.command()(testkit)
 register_ops_commands(app)
 
 
