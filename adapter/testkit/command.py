@@ -27,7 +27,11 @@ def testkit(
         ),
     ] = "127.0.0.1:8443",
     server_cert: Annotated[
-        Path | None, typer.Option(help="Server certificate of the kit's receiver (default: the first --cert)")
+        Path | None,
+        typer.Option(
+            help="Server certificate of the kit's receiver (default: the first --cert, which a"
+            " target that checks the certificate's use for servers refuses)"
+        ),
     ] = None,
     server_key: Annotated[Path | None, typer.Option(help="Its key")] = None,
     system_cert: Annotated[
