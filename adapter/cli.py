@@ -23,6 +23,7 @@ from adapter.logging import get_logger
 from adapter.migration import import_command
 from adapter.play import play
 from adapter.report import report
+from adapter.testkit.command import testkit
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
 
@@ -249,6 +250,7 @@ app.command(name="import")(import_command)
 app.command()(play)
 app.command()(report)
 app.command()(avvikelser)
+app.command()(testkit)
 register_ops_commands(app)
 
 
