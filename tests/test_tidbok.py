@@ -5,6 +5,8 @@ by a cancellation. Across adapters as deployed: tests/test_tidbok_network.py."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from adapter.app import Runtime, create_app
-from adapter.store import schema
+from adapter.store import schema, tidbok
+from adapter.store.tidbok import SlotTaken
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example
 from tests.tidbok_messages import FIRST_STEPS, booking, cancellation, new_id, rebooking, schedule, slot
 
@@ -200,3 +203,32 @@ def test_booking_takes_slots_once_rebooking_and_cancelling_free_them(
     assert free_slots(client) == [ten, one]
     assert send(client, cancellation(meeting)).status_code == 200
     assert free_slots(client) == [ten, one, three]
+
+
+def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runtime: Runtime) -> None:
+    """Two meetings of different cases (no case lock between them) take one slot in concurrent
+    transactions: the conditional UPDATE lets exactly one have it, on SQLite and PostgreSQL."""
+    _, (ten, _, _) = publish(client)
+    gate = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+
+    def book(case_id: str) -> None:
+        gate.wait()
+        try:
+            with runtime.store.transaction() as conn:
+                tidbok.book(conn, [ten], case_id, "PM-1", time.time())
+                time.sleep(0.2)  # hold the row while the other tries it
+            outcome[case_id] = "booked"
+        except SlotTaken:
+            outcome[case_id] = "taken"
+
+    threads = [threading.Thread(target=book, args=(case_id,)) for case_id in ("CASE-A", "CASE-B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcome.values()) == ["booked", "taken"], outcome
+    [winner] = [c for c, o in outcome.items() if o == "booked"]
+    with runtime.store.reading() as conn:
+        held = tidbok.slot_get(conn, ten)
+    assert held is not None and (held.status, held.case_id) == ("busy", winner)
