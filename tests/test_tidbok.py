@@ -157,6 +157,7 @@ def test_bad_searches_are_400(client: TestClient) -> None:
     for params in (
         {"start": "ge26 nov"},
         {"start": "ge2026-11-26T10:00"},
+        {"start": "le9999-12-31"},
         {"status": "taken"},
         {"_count": "0"},
     ):

@@ -220,11 +220,12 @@ def _instant(resource: dict[str, Any], name: str) -> float:
     value = resource.get(name)
     try:
         when = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
+        seconds = when.timestamp() if when is not None and when.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        seconds = None
+    if seconds is None:
         raise _refused(422, "required", f"Slot.{name} must be an instant with a time zone.", f"Slot.{name}")
-    return when.timestamp()
+    return seconds
 
 
 def _mode(runtime: Any, resource: dict[str, Any]) -> str | None:
@@ -385,7 +386,8 @@ def _period(text: str) -> tuple[float, float]:
             day = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(), _LOCAL)
             return day.timestamp(), (day + timedelta(days=1)).timestamp()
         when = datetime.fromisoformat(text)
-    except ValueError:
+        when.timestamp()
+    except (ValueError, OverflowError):  # 9999-12-31 has no next day
         when = None
     if when is None or when.tzinfo is None:
         raise _refused(
