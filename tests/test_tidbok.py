@@ -173,7 +173,8 @@ def test_booking_takes_slots_once_rebooking_and_cancelling_free_them(
     open_case(client)
     meeting = new_id()
     base = runtime.routing.self_.base_url
-    first = booking(meeting, [f"{base}/Slot/{ten}", "https://other.example.invalid/fhir/Slot/x"])
+    # Another adapter's slot is that adapter's to book, even one whose id is also an id here.
+    first = booking(meeting, [f"{base}/Slot/{ten}", f"https://other.example.invalid/fhir/Slot/{three}"])
     reply = send(client, first)
     assert reply.status_code == 200, reply.text
     assert free_slots(client) == [one, three]

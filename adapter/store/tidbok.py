@@ -172,14 +172,21 @@ def book(
     return booked
 
 
-def apply_meeting(conn: Connection, event: Event, now: float) -> None:
+def apply_meeting(conn: Connection, event: Event, now: float, base_url: str) -> None:
     """A planeringsmöte message's effect on the slots this store holds: a booking or rebooking
-    takes the slots its Appointment references (and frees those it no longer names), a
-    cancellation frees them. Raises SlotTaken."""
+    takes the slots its Appointment references at `base_url` (this adapter's; or relative) and
+    frees those it no longer names, a cancellation frees them. Raises SlotTaken."""
     if isinstance(event, PlaneringsmoteBokat | PlaneringsmoteOmbokat):
-        book(conn, (slot_id(ref) for ref in event.slots), event.case_id, event.appointment_id, now)
+        mine = [slot_id(ref) for ref in event.slots if _held_at(ref, base_url)]
+        book(conn, mine, event.case_id, event.appointment_id, now)
     elif isinstance(event, PlaneringsmoteAvbokat):
         release(conn, event.case_id, event.appointment_id, now)
+
+
+def _held_at(reference: str, base_url: str) -> bool:
+    """Whether a slot URL names a slot of the adapter at `base_url` (a relative one does)."""
+    base, found, _ = reference.rpartition("Slot/")
+    return bool(found) and base.rstrip("/") in ("", base_url.rstrip("/"))
 
 
 def slot_id(reference: str) -> str:
