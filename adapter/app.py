@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
+from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, tidbok, validate
 from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
 from adapter.logging import configure_logging
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(search.router)
+    app.include_router(tidbok.router)
     app.include_router(cases.router)
     app.include_router(dashboard.router)
     app.include_router(metrics.router)

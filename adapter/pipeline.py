@@ -38,6 +38,7 @@ from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.security.patient import MessagePatient, PatientIdentity, PatientMismatch
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
+from adapter.store.tidbok import SlotTaken, apply_meeting, slot_id
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import MAX_EXPRESSION, Issue, bounded, operation_outcome
 from adapter.validation.validator import Validator
@@ -356,6 +357,10 @@ class Pipeline:
                 ) from exc
             except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
+            try:  # the tidbok slots of this adapter's party that a planeringsmöte takes or frees
+                apply_meeting(conn, event, now, self.routing.self_.base_url)
+            except SlotTaken as exc:
+                raise Rejected(409, [_slot_taken(index, exc.slot_id)]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
                 NewOutboxItem(
@@ -520,6 +525,27 @@ def _fits_store(event: Event) -> None:
                     )
                 ],
             )
+
+
+def _slot_taken(index: BundleIndex, slot: str) -> Issue:
+    """A 409's issue, located at the Appointment.slot reference that names the slot taken."""
+    where = "Bundle"
+    for i, entry in enumerate(index.bundle.get("entry") or []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Appointment":
+            refs = [((r or {}).get("identifier") or {}).get("value") for r in resource.get("slot") or []]
+            at = next((j for j, r in enumerate(refs) if isinstance(r, str) and slot_id(r) == slot), None)
+            if at is not None:
+                where = f"Bundle.entry[{i}].resource.slot[{at}]"
+                break
+    return Issue(
+        "error",
+        "conflict",
+        f"Slot {slot} is not free: another meeting has booked it, or its party has marked it"
+        " unavailable. Search the free slots again and book another (docs/tidbok.md).",
+        where,
+        "slot-taken",
+    )
 
 
 def _not_yet(reason: str) -> Rejected:

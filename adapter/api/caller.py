@@ -45,6 +45,11 @@ async def authenticated(request: Request) -> Caller:
         raise await _refuse(runtime, request, denied) from None
 
 
+async def caller_party(caller: Caller = Depends(authenticated)) -> str:
+    """HSA-id of the calling party."""
+    return caller.party
+
+
 async def admin(request: Request, caller: Caller = Depends(authenticated)) -> Caller:
     """The caller, who must have the admin role."""
     if not caller.admin:

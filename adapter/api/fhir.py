@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from adapter import __version__
+from adapter.api import tidbok
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.caller import authenticated
 from adapter.api.responses import fhir_response, outcome_response
@@ -87,7 +88,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "resource": capability_resources(),
+                "resource": capability_resources() + tidbok.capability(),
                 "interaction": [{"code": "transaction"}],
                 "operation": [
                     {

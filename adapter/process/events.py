@@ -174,6 +174,7 @@ class PlaneringsmoteBokat(Event):
     participants: tuple[Participant, ...] = ()
     sip: bool = False  # a SIP-möte rather than a planeringsmöte
     url: str | None = None  # where to join a video meeting
+    slots: tuple[str, ...] = ()  # Appointment.slot: the tidbok slots it takes (docs/tidbok.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +188,7 @@ class PlaneringsmoteOmbokat(Event):
     participants: tuple[Participant, ...] = ()
     sip: bool = False
     url: str | None = None
+    slots: tuple[str, ...] = ()  # the slots it takes now; those it held before are freed
 
 
 @dataclass(frozen=True, kw_only=True)

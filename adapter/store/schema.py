@@ -133,3 +133,37 @@ audit = Table(
     Column("patient_hash", String(64), nullable=True),
     Column("detail", JSON, nullable=True),
 )
+
+# The tidbok (docs/tidbok.md): this adapter's own party's bookable times for planning meetings, as
+# FHIR Schedule and Slot. `resource` keeps what the party published; a slot's status is its column
+# (a booking changes it with one conditional UPDATE, so two bookings of one slot cannot both win).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("schedule_id", String(64), primary_key=True),
+    Column("owner", String(100), nullable=False),  # the publishing party's HSA-id
+    Column("actor", String(100), nullable=False),  # the unit's HSA-id (Schedule.actor)
+    Column("resource", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_schedules_actor", "actor"),
+)
+
+slots = Table(
+    "slots",
+    metadata,
+    Column("slot_id", String(64), primary_key=True),
+    Column("schedule_id", String(64), nullable=False),
+    Column("owner", String(100), nullable=False),
+    Column("actor", String(100), nullable=False),  # the schedule's actor, for schedule.actor searches
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Column("status", String(20), nullable=False),  # free | busy | busy-unavailable
+    Column("mode", String(20), nullable=True),  # on-site | phone | video | home (Slot.serviceType)
+    Column("case_id", String(200), nullable=True),  # the meeting booked into it
+    Column("appointment_id", String(200), nullable=True),
+    Column("resource", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_slots_search", "actor", "status", "start"),
+    Index("ix_slots_schedule", "schedule_id"),
+    Index("ix_slots_appointment", "case_id", "appointment_id"),
+)

@@ -1,0 +1,222 @@
+"""The tidbok's rows: this adapter's own party's Schedule and Slot resources, and the bookings of
+its slots by planning meetings (docs/tidbok.md).
+
+A booking takes a slot with one conditional UPDATE (`… WHERE status = 'free'`): of two bookings of
+one slot at the same moment, on SQLite or PostgreSQL, the database lets exactly one change the row
+and the other finds nothing to change. No read-then-write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from adapter.process.events import Event, PlaneringsmoteAvbokat, PlaneringsmoteBokat, PlaneringsmoteOmbokat
+from adapter.store import schema
+
+_sc = schema.schedules.c
+_sl = schema.slots.c
+
+
+@dataclass(frozen=True)
+class SlotRow:
+    slot_id: str
+    schedule_id: str
+    owner: str
+    actor: str
+    start: float
+    end: float
+    status: str
+    mode: str | None
+    case_id: str | None
+    appointment_id: str | None
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    actors: tuple[str, ...] = ()
+    schedules: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    after: float | None = None  # start >= after
+    before: float | None = None  # start < before
+    count: int = 100
+
+
+class SlotTaken(Exception):
+    """A slot the meeting names is booked by another meeting (or not bookable)."""
+
+    def __init__(self, slot_id: str) -> None:
+        super().__init__(slot_id)
+        self.slot_id = slot_id
+
+
+# --- schedules ---
+
+
+def schedule_get(conn: Connection, schedule_id: str) -> tuple[str, str, dict[str, Any]] | None:
+    """(owner, actor, resource) of a schedule."""
+    row = conn.execute(
+        select(_sc.owner, _sc.actor, _sc.resource).where(_sc.schedule_id == schedule_id)
+    ).first()
+    return (row.owner, row.actor, row.resource) if row else None
+
+
+def schedule_put(
+    conn: Connection, schedule_id: str, owner: str, actor: str, resource: dict[str, Any], now: float
+) -> bool:
+    """Insert or replace; True if it was new. Slots follow their schedule's actor."""
+    values = {"owner": owner, "actor": actor, "resource": resource, "updated_at": now}
+    changed = conn.execute(
+        update(schema.schedules).where(_sc.schedule_id == schedule_id).values(**values)
+    ).rowcount
+    if changed:
+        conn.execute(update(schema.slots).where(_sl.schedule_id == schedule_id).values(actor=actor))
+        return False
+    conn.execute(schema.schedules.insert().values(schedule_id=schedule_id, **values))
+    return True
+
+
+def schedules_of(conn: Connection, actors: Sequence[str], count: int) -> list[dict[str, Any]]:
+    query = select(_sc.resource).order_by(_sc.schedule_id).limit(count)
+    if actors:
+        query = query.where(_sc.actor.in_(actors))
+    return [row.resource for row in conn.execute(query)]
+
+
+# --- slots ---
+
+
+def slot_get(conn: Connection, slot_id: str) -> SlotRow | None:
+    row = conn.execute(select(schema.slots).where(_sl.slot_id == slot_id)).first()
+    return _slot(row) if row else None
+
+
+def slot_put(conn: Connection, row: SlotRow, now: float) -> bool:
+    """Insert or replace a slot that no meeting holds; True if it was new. The caller checked that
+    it is not booked; the UPDATE checks again (a booking may have come in between)."""
+    values = {
+        "schedule_id": row.schedule_id,
+        "owner": row.owner,
+        "actor": row.actor,
+        "start": row.start,
+        "end": row.end,
+        "status": row.status,
+        "mode": row.mode,
+        "resource": row.resource,
+        "updated_at": now,
+    }
+    changed = conn.execute(
+        update(schema.slots).where(_sl.slot_id == row.slot_id, _sl.appointment_id.is_(None)).values(**values)
+    ).rowcount
+    if changed:
+        return False
+    if slot_get(conn, row.slot_id) is not None:
+        raise SlotTaken(row.slot_id)
+    conn.execute(schema.slots.insert().values(slot_id=row.slot_id, **values))
+    return True
+
+
+def slots_search(conn: Connection, search: SlotSearch) -> list[SlotRow]:
+    query = select(schema.slots).order_by(_sl.start, _sl.slot_id).limit(search.count)
+    if search.actors:
+        query = query.where(_sl.actor.in_(search.actors))
+    if search.schedules:
+        query = query.where(_sl.schedule_id.in_(search.schedules))
+    if search.statuses:
+        query = query.where(_sl.status.in_(search.statuses))
+    if search.modes:
+        query = query.where(_sl.mode.in_(search.modes))
+    if search.after is not None:
+        query = query.where(_sl.start >= search.after)
+    if search.before is not None:
+        query = query.where(_sl.start < search.before)
+    return [_slot(row) for row in conn.execute(query)]
+
+
+# --- bookings (applied in the transaction that accepts the planeringsmöte message) ---
+
+
+def book(
+    conn: Connection, slot_ids: Iterable[str], case_id: str, appointment_id: str, now: float
+) -> list[str]:
+    """Book the meeting into those of `slot_ids` this store holds (other parties' slots are their
+    adapters' to book); the slots it held before and no longer names are freed (a rebooking).
+    Returns the slots booked; raises SlotTaken if one is held by another meeting or not free."""
+    wanted = list(dict.fromkeys(slot_ids))
+    held = (
+        [row.slot_id for row in conn.execute(select(_sl.slot_id).where(_sl.slot_id.in_(wanted)))]
+        if wanted
+        else []
+    )
+    booked = []
+    for slot_id in held:
+        taken = conn.execute(
+            update(schema.slots)
+            .where(
+                _sl.slot_id == slot_id,
+                or_(
+                    _sl.status == "free",
+                    and_(_sl.case_id == case_id, _sl.appointment_id == appointment_id),
+                ),
+            )
+            .values(status="busy", case_id=case_id, appointment_id=appointment_id, updated_at=now)
+        ).rowcount
+        if not taken:
+            raise SlotTaken(slot_id)
+        booked.append(slot_id)
+    release(conn, case_id, appointment_id, now, keep=booked)
+    return booked
+
+
+def apply_meeting(conn: Connection, event: Event, now: float, base_url: str) -> None:
+    """A planeringsmöte message's effect on the slots this store holds: a booking or rebooking
+    takes the slots its Appointment references at `base_url` (this adapter's; or relative) and
+    frees those it no longer names, a cancellation frees them. Raises SlotTaken."""
+    if isinstance(event, PlaneringsmoteBokat | PlaneringsmoteOmbokat):
+        mine = [slot_id(ref) for ref in event.slots if _held_at(ref, base_url)]
+        book(conn, mine, event.case_id, event.appointment_id, now)
+    elif isinstance(event, PlaneringsmoteAvbokat):
+        release(conn, event.case_id, event.appointment_id, now)
+
+
+def _held_at(reference: str, base_url: str) -> bool:
+    """Whether a slot URL names a slot of the adapter at `base_url` (a relative one does)."""
+    base, found, _ = reference.rpartition("Slot/")
+    return bool(found) and base.rstrip("/") in ("", base_url.rstrip("/"))
+
+
+def slot_id(reference: str) -> str:
+    """The id in an Appointment.slot reference: `Slot/<id>`, absolute (`<base>/Slot/<id>`) or
+    with a version (`…/_history/<v>`)."""
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-1]
+
+
+def release(conn: Connection, case_id: str, appointment_id: str, now: float, keep: Sequence[str] = ()) -> int:
+    """Free the slots the meeting holds (but those in `keep`): a cancellation or a rebooking."""
+    query = update(schema.slots).where(_sl.case_id == case_id, _sl.appointment_id == appointment_id)
+    if keep:
+        query = query.where(_sl.slot_id.not_in(keep))
+    return int(
+        conn.execute(query.values(status="free", case_id=None, appointment_id=None, updated_at=now)).rowcount
+    )
+
+
+def _slot(row: Any) -> SlotRow:
+    return SlotRow(
+        slot_id=row.slot_id,
+        schedule_id=row.schedule_id,
+        owner=row.owner,
+        actor=row.actor,
+        start=row.start,
+        end=row.end,
+        status=row.status,
+        mode=row.mode,
+        case_id=row.case_id,
+        appointment_id=row.appointment_id,
+        resource=row.resource,
+    )

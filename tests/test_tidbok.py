@@ -1,0 +1,236 @@
+"""The tidbok in process (the hospital unit's adapter, SV41): publishing Schedule and Slot by the
+own party only, searching, bad input refused with nothing stored, and the bookings a planeringsmöte
+makes: a slot taken once (409 for the next, located at its reference), freed by a rebooking and
+by a cancellation. Across adapters as deployed: tests/test_tidbok_network.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from adapter.app import Runtime, create_app
+from adapter.store import schema, tidbok
+from adapter.store.tidbok import SlotTaken
+from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example
+from tests.tidbok_messages import FIRST_STEPS, booking, cancellation, new_id, rebooking, schedule, slot
+
+FHIR = {"Content-Type": "application/fhir+json"}
+AS_SELF = {**FHIR, "X-LUS-Party": SELF}
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime)) as c:
+        yield c
+
+
+def send(client: TestClient, bundle: dict[str, Any], party: str = VARDCENTRAL) -> Any:
+    return client.post(
+        "/fhir/$process-message", content=orjson.dumps(bundle), headers={**FHIR, "X-LUS-Party": party}
+    )
+
+
+def publish(client: TestClient) -> tuple[str, list[str]]:
+    """A schedule of the unit and three free slots on 26 November (10:00, 13:00, 15:00)."""
+    reply = client.post("/fhir/Schedule", content=orjson.dumps(schedule(SELF)), headers=AS_SELF)
+    assert reply.status_code == 201, reply.text
+    schedule_id = reply.json()["id"]
+    assert reply.headers["Location"].endswith(f"/Schedule/{schedule_id}")
+    slots = []
+    for hour in (10, 13, 15):
+        body = slot(schedule_id, f"2026-11-26T{hour}:00:00+01:00", f"2026-11-26T{hour}:45:00+01:00")
+        reply = client.post("/fhir/Slot", content=orjson.dumps(body), headers=AS_SELF)
+        assert reply.status_code == 201, reply.text
+        slots.append(reply.json()["id"])
+    return schedule_id, slots
+
+
+def free_slots(client: TestClient, party: str = KOMMUN) -> list[str]:
+    reply = client.get(
+        "/fhir/Slot",
+        params={
+            "schedule.actor": f"urn:oid:1.2.752.29.4.19|{SELF}",
+            "start": "ge2026-11-26",
+            "status": "free",
+        },
+        headers={"X-LUS-Party": party},
+    )
+    assert reply.status_code == 200, reply.text
+    return [e["resource"]["id"] for e in reply.json()["entry"]]
+
+
+def open_case(client: TestClient) -> None:
+    for name in FIRST_STEPS:
+        bundle = load_example(name)
+        sender = next(
+            e["resource"]["identifier"][0]["value"]
+            for e in bundle["entry"]
+            if e["fullUrl"] == bundle["entry"][0]["resource"]["sender"]["reference"]
+        )
+        assert send(client, bundle, sender).status_code == 200
+
+
+def test_publish_and_search(client: TestClient) -> None:
+    schedule_id, slots = publish(client)
+    assert free_slots(client) == slots
+    by_actor = client.get("/fhir/Schedule", params={"actor": SELF}, headers={"X-LUS-Party": KOMMUN}).json()
+    assert [e["resource"]["id"] for e in by_actor["entry"]] == [schedule_id]
+    window = client.get(
+        "/fhir/Slot",
+        params=[
+            ("schedule.actor", SELF),
+            ("start", "ge2026-11-26T12:00:00+01:00"),
+            ("start", "lt2026-11-26T14:00:00+01:00"),
+        ],
+    ).json()
+    assert [e["resource"]["id"] for e in window["entry"]] == [slots[1]]
+    assert client.get("/fhir/Slot", params={"schedule.actor": KOMMUN}).json()["total"] == 0
+    assert client.get("/fhir/Slot", params={"service-type": "home"}).json()["total"] == 0
+    # Changing a free slot: marked unavailable, it is no longer offered.
+    changed = slot(
+        schedule_id, "2026-11-26T15:00:00+01:00", "2026-11-26T15:45:00+01:00", status="busy-unavailable"
+    )
+    reply = client.put(f"/fhir/Slot/{slots[2]}", content=orjson.dumps(changed), headers=AS_SELF)
+    assert reply.status_code == 200, reply.text
+    assert free_slots(client) == slots[:2]
+    assert client.get(f"/fhir/Slot/{slots[2]}").json()["status"] == "busy-unavailable"
+    capability = client.get("/fhir/metadata").json()["rest"][0]["resource"]
+    assert {"Slot", "Schedule"} <= {r["type"] for r in capability}
+
+
+def test_only_the_own_party_publishes(client: TestClient) -> None:
+    schedule_id, slots = publish(client)
+    as_kommun = {**FHIR, "X-LUS-Party": KOMMUN}
+    reply = client.post("/fhir/Schedule", content=orjson.dumps(schedule(KOMMUN)), headers=as_kommun)
+    assert reply.status_code == 403 and reply.json()["resourceType"] == "OperationOutcome"
+    body = slot(schedule_id, "2026-11-27T10:00:00+01:00", "2026-11-27T10:45:00+01:00")
+    assert (
+        client.put(f"/fhir/Slot/{slots[0]}", content=orjson.dumps(body), headers=as_kommun).status_code == 403
+    )
+    assert client.get(f"/fhir/Slot/{slots[0]}").json()["start"] == "2026-11-26T10:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "where"),
+    [
+        ({"start": "2026-11-26T10:00:00"}, 422, "Slot.start"),
+        ({"end": "2026-11-26T09:00:00+01:00"}, 422, "Slot.end"),
+        ({"status": "busy"}, 422, "Slot.status"),
+        ({"schedule": {"reference": "Schedule/nowhere"}}, 422, "Slot.schedule"),
+        (
+            {
+                "serviceType": [
+                    {
+                        "coding": [
+                            {"system": "https://lus-adapter.org/fhir/CodeSystem/meeting-place", "code": "pub"}
+                        ]
+                    }
+                ]
+            },
+            422,
+            "Slot.serviceType",
+        ),
+        ({"start": 12}, 422, "Slot.start"),
+    ],
+)
+def test_bad_slots_are_refused_and_leave_nothing(
+    client: TestClient, runtime: Runtime, change: dict[str, Any], status: int, where: str
+) -> None:
+    schedule_id, _ = publish(client)
+    body = {**slot(schedule_id, "2026-11-26T10:00:00+01:00", "2026-11-26T10:45:00+01:00"), **change}
+    reply = client.post("/fhir/Slot", content=orjson.dumps(body), headers=AS_SELF)
+    assert reply.status_code == status, reply.text
+    issue = reply.json()["issue"][0]
+    assert issue["expression"][0].startswith(where), issue
+    with runtime.store.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.slots)).scalar() == 3
+
+
+def test_bad_searches_are_400(client: TestClient) -> None:
+    for params in (
+        {"start": "ge26 nov"},
+        {"start": "ge2026-11-26T10:00"},
+        {"start": "le9999-12-31"},
+        {"status": "taken"},
+        {"_count": "0"},
+    ):
+        reply = client.get("/fhir/Slot", params=params)
+        assert reply.status_code == 400, (params, reply.text)
+        assert reply.json()["resourceType"] == "OperationOutcome"
+
+
+def test_booking_takes_slots_once_rebooking_and_cancelling_free_them(
+    client: TestClient, runtime: Runtime
+) -> None:
+    _, (ten, one, three) = publish(client)
+    open_case(client)
+    meeting = new_id()
+    base = runtime.routing.self_.base_url
+    # Another adapter's slot is that adapter's to book, even one whose id is also an id here.
+    first = booking(meeting, [f"{base}/Slot/{ten}", f"https://other.example.invalid/fhir/Slot/{three}"])
+    reply = send(client, first)
+    assert reply.status_code == 200, reply.text
+    assert free_slots(client) == [one, three]
+    assert client.get(f"/fhir/Slot/{ten}").json()["status"] == "busy"
+
+    # Another meeting into the taken slot: 409 at its reference, and nothing of it is stored.
+    with runtime.store.reading() as conn:
+        events = conn.execute(select(func.count()).select_from(schema.events)).scalar()
+    other = booking(new_id(), [f"Slot/{one}", f"Slot/{ten}"])
+    reply = send(client, other)
+    assert reply.status_code == 409, reply.text
+    issue = reply.json()["issue"][0]
+    assert issue["code"] == "conflict" and issue["expression"] == ["Bundle.entry[1].resource.slot[1]"]
+    assert free_slots(client) == [one, three]  # the first slot it named is not kept either
+    with runtime.store.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.events)).scalar() == events
+    # The booking's message again (a resend) is answered as before, not as a conflict.
+    assert send(client, first).status_code == 200
+
+    # A slot no meeting holds may change; a booked one may not.
+    taken = client.get(f"/fhir/Slot/{ten}").json()
+    reply = client.put(
+        f"/fhir/Slot/{ten}", content=orjson.dumps({**taken, "status": "free"}), headers=AS_SELF
+    )
+    assert reply.status_code == 409, reply.text
+
+    assert send(client, rebooking(meeting, [f"Slot/{three}"])).status_code == 200
+    assert free_slots(client) == [ten, one]
+    assert send(client, cancellation(meeting)).status_code == 200
+    assert free_slots(client) == [ten, one, three]
+
+
+def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runtime: Runtime) -> None:
+    """Two meetings of different cases (no case lock between them) take one slot in concurrent
+    transactions: the conditional UPDATE lets exactly one have it, on SQLite and PostgreSQL."""
+    _, (ten, _, _) = publish(client)
+    gate = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+
+    def book(case_id: str) -> None:
+        gate.wait()
+        try:
+            with runtime.store.transaction() as conn:
+                tidbok.book(conn, [ten], case_id, "PM-1", time.time())
+                time.sleep(0.2)  # hold the row while the other tries it
+            outcome[case_id] = "booked"
+        except SlotTaken:
+            outcome[case_id] = "taken"
+
+    threads = [threading.Thread(target=book, args=(case_id,)) for case_id in ("CASE-A", "CASE-B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcome.values()) == ["booked", "taken"], outcome
+    [winner] = [c for c, o in outcome.items() if o == "booked"]
+    with runtime.store.reading() as conn:
+        held = tidbok.slot_get(conn, ten)
+    assert held is not None and (held.status, held.case_id) == ("busy", winner)
