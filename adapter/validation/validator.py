@@ -27,7 +27,7 @@ class Validator:
         )
         self.compiler.compile_all()
         for (source, key), why in sorted(self.compiler.not_run().items()):
-            log.info("invariant_not_run", invariant=key, definition=source, why=why)
+            log.warning("invariant_not_run", invariant=key, definition=source, why=why)
         self.headers = header_profiles(self.compiler)
         self.message_bundles = message_bundle_profiles(self.compiler) or [self.compiler.base("Bundle")]
 
