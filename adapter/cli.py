@@ -14,6 +14,7 @@ from rich.console import Console
 from adapter.avvikelser_report import avvikelser
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
+from adapter.guide.cli import guide_app
 from adapter.migration import import_command
 from adapter.report import report
 from adapter.validation.bundle import BundleIndex
@@ -171,6 +172,7 @@ app.command(name="import")(import_command)
 app.command()(report)
 app.command()(avvikelser)
 register_ops_commands(app)
+app.add_typer(guide_app, name="guide")
 
 
 def main() -> None:
