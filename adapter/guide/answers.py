@@ -22,6 +22,7 @@ class Answer:
     title: str  # Swedish: what the vendor did wrong
     change: str  # what was changed in the example, as a FHIRPath expression and a sentence
     issues: list[Issue]
+    message: Bundle  # the example as changed: what a vendor would have sent
 
     @property
     def outcome(self) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def rejections(validator: Validator, bundle: Bundle, focus_profile: str | None) 
         made = mutate(changed)
         if made is not None:
             title, change = made
-            found.append(Answer(title, change, validator.validate_message(changed)))
+            found.append(Answer(title, change, validator.validate_message(changed), changed))
     return found
 
 

@@ -160,7 +160,7 @@ def _strings(node: Any, skip: str) -> set[str]:
 
 # --- drawing ---
 
-LANE_W, TOP, ROW_H, LEFT = 190, 56, 34, 24
+LANE_W, TOP, ROW_H, LEFT = 230, 56, 34, 16
 
 
 def svg(arrows: list[Arrow], title: str, link: Any) -> str:
