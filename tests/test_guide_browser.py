@@ -76,8 +76,21 @@ def test_the_process_picture_and_a_message_page_read_well(browser: object, guide
     at_width(browser, 1400)
     shot(browser, 1400, "guide-steg", height=1500)
 
+    # What the adapter answers: ok, then each mistake with the issues the validator gives.
+    answers = browser.find_elements(By.CSS_SELECTOR, "#svar article.answer")
+    assert len(answers) >= 4
+    for answer in answers:
+        assert answer.find_elements(By.CSS_SELECTOR, "ul.issues .sev-error"), answer.text
+    at_width(browser, 1200)
+    height = browser.execute_script("return document.getElementById('svar').offsetHeight")
+    at_width(browser, 1200, int(height))
+    browser.execute_script("document.getElementById('svar').scrollIntoView()")
+    data = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    (SHOTS / "guide-steg-svar-1200.png").write_bytes(base64.b64decode(data["data"]))
+
     at_width(browser, PHONE)
     browser.refresh()
+    browser.execute_script("window.scrollTo(0, 0)")
     assert browser.execute_script("return window.innerWidth") == PHONE
     widest = browser.execute_script("return document.documentElement.scrollWidth")
     assert widest <= PHONE, f"the step page is {widest} px wide on a {PHONE} px screen"
