@@ -5,14 +5,17 @@ validator really gives, and package.tgz is a FHIR package holding every profile.
 from __future__ import annotations
 
 import re
+import shutil
 import tarfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.guide.site import Site, step_page
@@ -158,3 +161,14 @@ def test_the_package_opens_and_holds_package_json_and_every_profile(built: Path)
     assert set(loaded.by_url) == set(original.by_url)
     # The adapter's own validator loads it as it loads the folder.
     assert Validator.from_path(archive).profiles() == Validator.from_path(profiles).profiles()
+
+
+def test_guide_without_a_step_table_is_a_503_naming_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "examples" / "config", config)
+    (config / "lus-steps.yaml").unlink()
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'lus.db'}", config_dir=config, worker=False)
+    with TestClient(create_app(settings)) as client:
+        reply = client.get("/guide/index.html")
+    assert reply.status_code == 503
+    assert "lus-steps.yaml does not exist" in reply.json()["issue"][0]["diagnostics"]
