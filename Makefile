@@ -1,11 +1,12 @@
 # The two commands a newcomer needs (see README):
 #   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config)
 #   make test   install test tools into .venv and run ruff, mypy and pytest
+#   make network  three adapters over mutual TLS on loopback play the example cases
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck docs clean bench r4-definitions
+.PHONY: run test install install-test lint typecheck docs clean bench network r4-definitions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +22,8 @@ run: install
 	$(BIN)/lus-adapter serve
 
 lint: install-test
-	$(BIN)/ruff check adapter tests bench
-	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/ruff check adapter tests bench examples
+	$(BIN)/ruff format --check adapter tests bench examples
 
 typecheck: install-test
 	$(BIN)/mypy
@@ -30,9 +31,14 @@ typecheck: install-test
 test: install-test lint typecheck
 	$(BIN)/pytest
 
+# Three adapters over mutual TLS and a recording stub of each party's system on loopback; plays both
+# example cases and prints what each party's system received (README, "A network of three").
+network: install
+	$(BIN)/python examples/network.py
+
 # Benchmarks print figures (never run by `make test`): the ingest path per stage, HTTP against a bare
 # FastAPI floor, profile validation, the process arithmetic,
-# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set).
+# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set), hostile bodies (memory, /health meanwhile).
 bench: install-test
 	$(BIN)/python -m bench
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, validate
+from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
 from adapter.guide import routes as guide
 from adapter.logging import configure_logging, get_logger
@@ -20,6 +21,7 @@ from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
+from adapter.routing.steps import StepTable, load_step_table
 from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
 from adapter.security.audit import audit_key
 from adapter.security.identity import Authenticator
@@ -38,6 +40,7 @@ class Runtime:
     validator: Validator
     mapper: Mapper
     routing: RoutingTable
+    steps: StepTable
     pipeline: Pipeline
     authenticator: Authenticator
 
@@ -69,6 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     routing = load_routing_table(settings.config_dir)
+    steps = load_step_table(settings.config_dir)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
@@ -78,16 +82,21 @@ def build_runtime(settings: Settings) -> Runtime:
         validator=validator,
         mapper=mapper,
         routing=routing,
+        steps=steps,
         audit_key=audit_key(settings),
         limits=JsonLimits(
-            settings.max_json_depth, settings.max_json_array_items, settings.max_json_string_chars
+            settings.max_json_depth,
+            settings.max_json_array_items,
+            settings.max_json_string_chars,
+            settings.max_json_object_keys,
+            settings.max_json_members,
         ),
         dialects=dialects,
     )
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
     )
-    return Runtime(settings, store, validator, mapper, routing, pipeline, authenticator)
+    return Runtime(settings, store, validator, mapper, routing, steps, pipeline, authenticator)
 
 
 def settle_heap() -> None:
@@ -127,6 +136,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.add_middleware(RefuseControlCharacters)
     errors.install(app)
     app.include_router(fhir.router)
     app.include_router(health.router)

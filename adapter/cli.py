@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +28,17 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+@contextmanager
+def _configuration_refused() -> Iterator[None]:
+    """A setting the adapter will not start with (a published LUS_AUDIT_KEY, a missing TLS file):
+    its one-sentence reason and exit status 2, not a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default LUS_HOST or 127.0.0.1)")] = None,
@@ -39,7 +52,7 @@ def serve(
     import uvicorn
 
     from adapter.app import create_app, settle_heap
-    from adapter.security.tls import uvicorn_tls_options
+    from adapter.security.tls import uvicorn_http_options
 
     overrides: dict[str, object] = {}
     if worker is not None:  # an unset flag leaves LUS_WORKER its say
@@ -48,16 +61,16 @@ def serve(
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    application = create_app(settings)
+    with _configuration_refused():
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        application = create_app(settings)
     settle_heap()
     uvicorn.run(
         application,
         host=settings.host,
         port=settings.port,
         log_level="warning",
-        http="httptools",
-        **uvicorn_tls_options(settings),
+        **uvicorn_http_options(settings),
     )
 
 
@@ -69,9 +82,10 @@ def deliver(
     from adapter.app import build_runtime, settle_heap
     from adapter.logging import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    worker = build_runtime(settings).delivery_worker()
+    with _configuration_refused():
+        settings = Settings()
+        configure_logging(settings.log_level, json=settings.log_json)
+        worker = build_runtime(settings).delivery_worker()
     settle_heap()
     if once:
         while worker.run_once():

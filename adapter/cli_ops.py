@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.config import Settings
-from adapter.routing.deadletters import DeadLetterFilter, parse_instant, replay, select
-from adapter.security.audit import audit_key, audit_log, patient_hash
+from adapter.routing.deadletters import DeadLetterFilter, audit_shown, parse_instant, replay, select
+from adapter.security.audit import AuditQuery, audit_key, audit_log, search_hashes
 from adapter.store.outbox import OutboxRecord
 from adapter.store.store import Store
 
@@ -36,6 +36,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(deadletters_app, name="deadletters")
     app.add_typer(outbox_app, name="outbox")
     app.command("audit")(audit)
+
+
+def _operator() -> str:
+    """Who runs a command, as the audit trail names them."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit_key(settings: Settings) -> bytes:
+    """LUS_AUDIT_KEY, for a command that audits what it shows or does; exit 2 if it is refused."""
+    try:
+        return audit_key(settings)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _store() -> Store:
@@ -109,11 +123,14 @@ def deadletters_show(
     message_id: Annotated[str, typer.Argument(help="The outbound MessageHeader.id")],
 ) -> None:
     """One outbound message (dead or not): its history, the message itself and the last answer."""
-    found = _store().outbox_message(message_id)
+    key = _audit_key(Settings())
+    store = _store()
+    found = store.outbox_message(message_id)
     if found is None:
         err.print(f"[red]no outbound message {message_id}[/red]")
         raise typer.Exit(1)
     record, body, response = found
+    audit_shown(store, message_id, record.case_id, by=_operator(), audit_key=key, via="cli")
     shown: dict[str, Any] = {**record.to_json(), "message": orjson.loads(body)}
     shown["response"] = response.decode(errors="replace") if response else None
     sys.stdout.buffer.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2) + b"\n")
@@ -132,7 +149,7 @@ def deadletters_replay(
     if which == DeadLetterFilter() and not all_:
         err.print("[red]name a message id, --recipient, --since/--until, or --all[/red]")
         raise typer.Exit(2)
-    replayed = replay(_store(), which, by=f"cli:{getpass.getuser()}", now=time.time())
+    replayed = replay(_store(), which, by=_operator(), now=time.time(), audit_key=_audit_key(Settings()))
     for mid in replayed:
         print(mid)
     err.print(f"{len(replayed)} message(s) back in the queue")
@@ -193,14 +210,21 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
 
 def audit(
     patient: Annotated[
-        str | None, typer.Option(help="The patient's identifier (personnummer etc.), for PDL log review")
+        str | None,
+        typer.Option(
+            help="The patient's personnummer or samordningsnummer in any common form, for PDL log review"
+        ),
     ] = None,
     party: Annotated[str | None, typer.Option(help="HSA-id of the calling party")] = None,
     since: Annotated[str | None, typer.Option(help="At or after this ISO 8601 time")] = None,
     until: Annotated[str | None, typer.Option(help="Before this ISO 8601 time")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Records per page")] = 1000,
+    offset: Annotated[int, typer.Option(min=0, help="Records to skip (the next page: the offset shown)")] = 0,
+    newest_first: Annotated[bool, typer.Option("--newest-first", help="Newest records first")] = False,
     output: Format = "text",
 ) -> None:
-    """Who sent, read, replayed or was denied what: the audit log, oldest first. The identifier
+    """Who sent, read, replayed or was denied what: the audit log, a page at a time (oldest first
+    unless --newest-first); the last line says how many of how many are shown. The identifier
     is hashed with LUS_AUDIT_KEY before the search; it is neither stored nor printed."""
     settings = Settings()
     try:
@@ -209,22 +233,30 @@ def audit(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    records = audit_log(
-        _store(),
-        patient_hash=patient_hash(patient.strip(), key) if patient else None,
-        party=party,
-        since=window[0],
-        until=window[1],
-    )
-    rows = [r.to_json() for r in records]
+    hashes = search_hashes(patient, key) if patient else None
+    query = AuditQuery(hashes, party, window[0], window[1])
+    page = audit_log(_store(), query, limit=limit, offset=offset, newest_first=newest_first)
+    rows = [r.to_json() for r in page.records]
     if output == "json":
         sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    table = Table()
-    columns = ("at", "party", "action", "outcome", "case_id", "message_id")
-    for column in columns:
-        table.add_column(column.replace("_", " "), no_wrap=column == "at")
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    Console().print(table)
-    err.print(f"{len(rows)} record(s)")
+    else:
+        table = Table()
+        columns = ("at", "party", "action", "outcome", "case_id", "message_id")
+        for column in columns:
+            table.add_column(column.replace("_", " "), no_wrap=column == "at")
+        for row in rows:
+            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        Console().print(table)
+    if hashes is not None and len(hashes) > 1:
+        err.print("A 10-digit personnummer: both centuries it may belong to were searched.")
+    err.print(_shown(len(rows), page.total, offset), markup=False, highlight=False)
+
+
+def _shown(count: int, total: int, offset: int) -> str:
+    """The closing line: how many of how many, and how to see the rest."""
+    if count == 0:
+        return f"showing 0 of {total} record(s)"
+    line = f"showing {count} of {total} record(s) ({offset + 1}-{offset + count})"
+    if offset + count < total:
+        line += f"; the next page: --offset {offset + count}"
+    return line

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     )
     config_dir: Path = Field(
         PROJECT_ROOT / "examples" / "config",
-        description="Folder with parties.yaml: this adapter's identity and the routing table.",
+        description="Folder with parties.yaml (this adapter's identity and the routing table) and"
+        " lus-steps.yaml (who may send each LUS step and who receives it).",
     )
     profiles_dir: Path = Field(PROJECT_ROOT / "profiles", description="FHIR package folder (or .tgz).")
     extra_packages_dir: Path | None = Field(
@@ -97,8 +98,9 @@ class Settings(BaseSettings):
     audit_key: str = Field(
         DEVELOPMENT_AUDIT_KEY,
         description="Secret for the keyed hash of patient identifiers in the audit log. Must be set"
-        " (to a long random secret) unless LUS_AUTH_MODE is development: with the published default,"
-        " anyone holding the log can hash every personnummer and find the patient.",
+        " (to a random secret of at least 32 bytes, none of the values published in this repository)"
+        " unless LUS_AUTH_MODE is development: with a known key, anyone holding the log can hash"
+        " every personnummer and find the patient.",
     )
     pipeline_threads: int | None = Field(
         None,
@@ -117,6 +119,19 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
     max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")
     max_json_string_chars: int = Field(100_000, ge=1, description="Longest JSON string accepted.")
+    max_json_object_keys: int = Field(
+        200,
+        ge=1,
+        description="Most members of any one JSON object (the largest FHIR type has fewer elements);"
+        " a body with more is refused right after parsing, before anything walks it.",
+    )
+    max_json_members: int = Field(
+        50_000,
+        ge=1,
+        description="Most members of all JSON objects of a body together (a 1000-entry message has"
+        " about 13 000); counted before parsing where the body is compact JSON, so that a body"
+        " built of members is refused without the cost of parsing it.",
+    )
 
     # --- who is calling (see README "Security") ---
     auth_mode: Literal["development", "mtls", "jwt", "mtls-or-jwt"] = Field(
@@ -141,7 +156,10 @@ class Settings(BaseSettings):
     )
     tls_client_key_file: Path | None = Field(None, description="Private key of tls_client_cert_file.")
     admin_parties: list[str] = Field(
-        [], description="HSA-ids whose client certificate carries the admin role (JSON list)."
+        [],
+        description="HSA-ids whose client certificate carries the admin role: /admin/*, and reading"
+        " every case the adapter holds (any other party reads only the cases it is a party to)."
+        " A JSON list.",
     )
     jwt_jwks_file: Path | None = Field(None, description="JWKS file with the token issuer's public keys.")
     jwt_jwks_url: str | None = Field(None, description="JWKS URL of the token issuer (fetched, cached).")

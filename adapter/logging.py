@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import traceback
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import structlog
@@ -37,6 +38,55 @@ def mask_personal_data(
     return event_dict
 
 
+# Where database errors come from: their text may quote the values of a statement (PostgreSQL's
+# "DETAIL: Key (case_id)=(…) already exists", SQLAlchemy's "[parameters: …]"), which can be
+# patient data. Engines hide their parameters (adapter/store/engine.py); this hides the rest.
+_DATABASE_MODULES = ("sqlalchemy.exc", "psycopg", "sqlite3", "alembic")
+
+
+def hide_database_values(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """An exception from the database is logged with its type, SQLSTATE and where it was raised
+    (the traceback's frames), never with its text."""
+    exc_info = event_dict.get("exc_info")
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc: BaseException | None = sys.exc_info()[1]
+    elif isinstance(exc_info, BaseException):
+        exc = exc_info
+    else:
+        exc = exc_info[1]
+    chain = list(_chain(exc))
+    if not any(type(e).__module__.startswith(_DATABASE_MODULES) for e in chain):
+        return event_dict
+    del event_dict["exc_info"]
+    parts = []
+    for e in reversed(chain):
+        kind = f"{type(e).__module__}.{type(e).__qualname__}"
+        if type(e).__module__.startswith(_DATABASE_MODULES):
+            sqlstate = getattr(getattr(e, "diag", None), "sqlstate", None) or getattr(e, "sqlstate", None)
+            text = (
+                f"{kind}: SQLSTATE {sqlstate or '?'} (the database's text is not logged: it may quote values)"
+            )
+        else:
+            text = f"{kind}: {e}"
+        parts.append(
+            "Traceback (most recent call last):\n" + "".join(traceback.format_tb(e.__traceback__)) + text
+        )
+    event_dict["exception"] = "\n\nThen:\n\n".join(parts)
+    return event_dict
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def configure_logging(level: str = "info", *, json: bool = True) -> None:
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
@@ -44,6 +94,7 @@ def configure_logging(level: str = "info", *, json: bool = True) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            hide_database_values,
             structlog.processors.format_exc_info,
             mask_personal_data,
             renderer,

@@ -18,7 +18,8 @@ from adapter.validation.issues import Issue
 
 MESSAGES_IN = Counter(
     "lus_messages_in_total",
-    "Messages received, by LUS event kind and outcome (accepted, rejected, duplicate).",
+    "Messages received, by LUS event kind and outcome (accepted, rejected, duplicate, not-yet: a copy"
+    " that arrived before a message it follows, answered 425 for its sender's adapter to retry).",
     ["kind", "outcome"],
 )
 VALIDATION_FAILURES = Counter(

@@ -8,6 +8,7 @@ then is the response returned.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,20 +26,26 @@ from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
 from adapter.process.events import Event, Kvittens
+from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_party, check_step
+from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
-from adapter.routing.router import RoutingRejected, choose_recipients
+from adapter.routing.parties import PartyUnknown, case_parties
+from adapter.routing.router import choose_recipients
+from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.security.patient import MessagePatient, PatientIdentity, PatientMismatch
 from adapter.security.protected import render_for
 from adapter.store.store import InboxRecord, NewOutboxItem, Store
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue, operation_outcome
+from adapter.validation.issues import MAX_EXPRESSION, Issue, bounded, operation_outcome
 from adapter.validation.validator import Validator
 
 log = structlog.get_logger("adapter.pipeline")
 
 FHIR_JSON = "application/fhir+json"
+NOT_YET = 425  # Too Early: a copy that cannot apply before a message it follows (docs/delivery.md)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class Pipeline:
         validator: Validator,
         mapper: Mapper,
         routing: RoutingTable,
+        steps: StepTable,
         audit_key: bytes,
         limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
@@ -78,9 +86,13 @@ class Pipeline:
         self.validator = validator
         self.mapper = mapper
         self.routing = routing
+        self.steps = steps
         self.audit_key = audit_key
         self.clock = clock
+        self.patients = PatientIdentity(validator.terminology)
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
+        self.origin_url = mapper.extensions["origin-message"]
+        self._party_ids = tuple(p.hsa_id for p in routing.parties)
         me = routing.party(routing.self_.hsa_id)
         self.source_name = f"LUS adapter for {me.name if me else routing.self_.hsa_id}"
 
@@ -108,11 +120,16 @@ class Pipeline:
                     return previous
             try:
                 return self._process_new(bundle, caller, translation)
-            except _Retry:
-                return self._previous_response(str(message_id), caller) or Result(409, b"{}")
+            except _Retry as retry:
+                previous = self._previous_response(retry.message_id, caller)
+                assert previous is not None  # its inbox row was committed: rows are never deleted
+                return previous
         except Rejected as rejected:
             issues = translation.relocate(rejected.issues) if translation else rejected.issues
-            metrics.message_rejected(header, issues)
+            if rejected.status == NOT_YET:  # no fault of the sender's: counted apart
+                metrics.message_in(metrics.kind_of(header), "not-yet")
+            else:
+                metrics.message_rejected(header, issues)
             self._audit_rejection(rejected, caller, raw)
             return Result(rejected.status, orjson.dumps(operation_outcome(issues)))
         finally:
@@ -125,7 +142,11 @@ class Pipeline:
         with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
             if seen is None and isinstance(bundle_id, str):
-                _refuse_reused_bundle_id(bundle_id, self.store.inbox_by_bundle_id(conn, bundle_id))
+                earlier = self.store.inbox_by_bundle_id(conn, bundle_id)
+                if earlier == message_id:  # a copy of this very message committed in between
+                    seen = self.store.inbox_get(conn, message_id)
+                else:
+                    _refuse_reused_bundle_id(bundle_id, earlier)
         if seen is None:
             return None
         if caller is not None and seen.sender is not None:
@@ -172,6 +193,8 @@ class Pipeline:
         if case_id is not None:
             with self.store.reading() as conn:
                 case = self.store.load_case(conn, case_id)
+        if case is not None and caller not in case_parties(case, self.routing):
+            case = None  # a case is read only by its parties: the message is then refused as theirs is not
         try:
             translation = self.dialects.to_canonical(
                 dialect, bundle, caller, case_state(case) if case else None
@@ -191,11 +214,16 @@ class Pipeline:
         if cycle is not None:
             raise Rejected(422, [cycle])
         event, warnings = self.to_event(index, None if translation else caller)
+        try:
+            patient = self.patients.of_message(index, event.occurred_at.date())
+        except PatientMismatch as exc:
+            raise Rejected(422, [exc.issue]) from exc
+        event = self.patients.in_one_form(event, patient)
         if translation is not None:  # the mapper's own warnings first, where both found the same
             found = {w.expression for w in warnings}
             warnings = [w for w in translation.warnings if w.expression not in found] + warnings
         try:
-            return self._accept(index, event, warnings + issues, caller, translation)
+            return self._accept(index, event, patient, warnings + issues, caller, translation)
         except Rejected as rejected:
             rejected.about = event  # the audit record then names the case and the patient
             raise
@@ -204,6 +232,7 @@ class Pipeline:
         self,
         index: BundleIndex,
         event: Event,
+        patient: MessagePatient | None,
         issues: list[Issue],
         caller: str | None,
         translation: Translation | None = None,
@@ -213,25 +242,50 @@ class Pipeline:
         _fits_store(event)
         header = index.header
         assert header is not None  # validated above
-        destinations = _destination_ids(header.resource)
+        received_id = event.message_id  # this copy's MessageHeader.id: the inbox dedupes on it
+        origin = origin_id(header.resource, self.origin_url)
+        # A copy another party's adapter made and routed already (this adapter's own party's system
+        # sends only its own messages, whatever it puts in them).
+        copy = origin is not None and caller != self.routing.self_.hsa_id
+        event = as_origin(event, origin)
+        event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
         now = self.clock()
         with self.store.transaction() as conn:
-            if self.store.inbox_get(conn, event.message_id) is not None:
+            self.store.serialize_case(conn, event.case_id)
+            if self.store.inbox_get(conn, received_id) is not None:
                 # Lost the race with a concurrent copy of the same message: answer as it was answered.
-                raise _Retry
+                raise _Retry(received_id)
             case = self.store.load_case(conn, event.case_id)
             created = case is None
             try:
-                next_case = DischargeCase.open(event) if case is None else case.with_event(event)
-                recipients = choose_recipients(event, next_case, self.routing, destinations)
+                if case is not None:  # a party outside the case learns nothing more of it
+                    check_party(event, case, self.routing)
+                resolved = resolve_reference(event, case, self._party_ids)
+                if resolved is None and copy:
+                    raise _not_yet(
+                        f"The message {reference(event)} that this {event.kind} names has not arrived."
+                    )
+                event = resolved or event
+                if case is None:
+                    next_case = DischargeCase.open(event)
+                    check_opening(event, next_case, self.routing, self.steps)
+                else:
+                    check_step(event, case, self.routing, self.steps)
+                    self.patients.check(patient, case)
+                    next_case = case.with_event(event)
+                recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
                 late = case.late_for(event) if case is not None else None
                 if late is not None:  # accepted (it is not lost), but its sender is told
                     issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]
+            except AccessDenied as exc:
+                raise Rejected(403, [exc.issue]) from exc
             except CaseRejected as exc:
+                if copy and exc.code == "not-found":  # what it follows is still on its way here
+                    raise _not_yet(exc.reason) from exc
                 raise Rejected(
                     422, [Issue("error", "business-rule", exc.reason, "Bundle", exc.code)]
                 ) from exc
-            except RoutingRejected as exc:
+            except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
@@ -263,9 +317,7 @@ class Pipeline:
             self.store.outbox_add(conn, items, now)
             self.store.inbox_put(
                 conn,
-                InboxRecord(
-                    event.message_id, index.bundle.get("id"), event.sender, event.case_id, 200, response
-                ),
+                InboxRecord(received_id, index.bundle.get("id"), event.sender, event.case_id, 200, response),
                 now,
             )
             self.store.audit(
@@ -289,7 +341,11 @@ class Pipeline:
 
     def _render(self, event: Event, party: PartyConfig, case: DischargeCase, shared: SharedEntries) -> bytes:
         """The outbound message for one recipient, in its outbound dialect (a protected patient's
-        details only to those configured to see them)."""
+        details only to those configured to see them); an earlier message it names, by the id this
+        recipient knows (entries that name it are then its own, not shared)."""
+        known = as_known_by(event, party.hsa_id, case)
+        if known is not event:
+            event, shared = known, SharedEntries()
         to = Addressing(party.hsa_id, party.endpoint, self.source_endpoint, self.source_name)
         bundle = render_for(
             event, case, party.sees_protected_details, lambda e, c: self.mapper.to_bundle(e, to, c, shared)
@@ -322,7 +378,10 @@ class Pipeline:
             detail={
                 "status": rejected.status,
                 "bytes": len(raw),
-                "issues": [{"rule": i.rule, "expression": i.expression} for i in rejected.issues][:50],
+                "issues": [
+                    {"rule": i.rule, "expression": bounded(i.expression or "", MAX_EXPRESSION) or None}
+                    for i in rejected.issues[:50]
+                ],
             },
         )
 
@@ -365,7 +424,11 @@ def _sender_is_caller(sender: str, caller: str) -> None:
 
 
 # The widths of the store's key columns (adapter/store/schema.py): a longer value is the client's error.
-_KEY_WIDTHS = {"case_id": ("case identifier (Encounter.identifier)", 200), "sender": ("sender HSA-id", 100)}
+_KEY_WIDTHS = {
+    "case_id": ("case identifier (Encounter.identifier)", 200),
+    "sender": ("sender HSA-id", 100),
+    "message_id": ("message id", 200),
+}
 
 
 def _within(value: str, width: int) -> str | None:
@@ -390,12 +453,37 @@ def _fits_store(event: Event) -> None:
             )
 
 
+def _not_yet(reason: str) -> Rejected:
+    """A copy that cannot apply yet because a message it follows has not reached this adapter (it
+    crossed on the network): 425 Too Early, which the sending adapter retries with backoff; after
+    its redelivery policy gives up, a dead letter there (docs/delivery.md, "Out-of-order arrival")."""
+    return Rejected(
+        NOT_YET,
+        [
+            Issue(
+                "error",
+                "not-found",
+                f"{reason} It may still be on its way from another party's adapter: send this again later.",
+                "Bundle",
+                "not-yet",
+            )
+        ],
+    )
+
+
 class _Retry(Exception):
     """A concurrent copy of the same message committed first."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
     """JSON → dict, or Rejected(400) with where the body broke or what limit it exceeds."""
+    too_many = limits.prescreen(raw)
+    if too_many is not None:
+        raise Rejected(400, [too_many])
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -411,7 +499,7 @@ def parse_bundle(raw: bytes, limits: JsonLimits) -> dict[str, Any]:
                 )
             ],
         ) from exc
-    too_costly = limits.check(data)
+    too_costly = limits.check(data, raw=raw)
     if too_costly is not None:
         raise Rejected(400, [too_costly])
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_measures, delivery, http, ingest, profile, validation
+from bench import bench_measures, delivery, hostile, http, ingest, profile, validation
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "measures": bench_measures.main,
     "delivery": delivery.main,
     "profile": profile.main,
+    "hostile": hostile.main,
 }
 
 

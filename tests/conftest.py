@@ -4,7 +4,7 @@ import copy
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,16 @@ def fresh_copy(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_routing(
-    config_dir: Path, endpoints: dict[str, str], base_url: str = "http://127.0.0.1:8080/fhir"
+    config_dir: Path,
+    endpoints: dict[str, str],
+    base_url: str = "http://127.0.0.1:8080/fhir",
+    more_parties: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """The example config folder (routing table, LUS rules, step table) with each party's endpoint
-    replaced in the routing table."""
+    replaced (and `more_parties` added) in the routing table."""
     data = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))
     data["self"]["base_url"] = base_url
+    data["parties"] += list(more_parties)
     for party in data["parties"]:
         party["endpoint"] = endpoints.get(party["hsa_id"], party["endpoint"])
     config_dir.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,14 @@ from contextlib import contextmanager
 import uvicorn
 
 from adapter.app import Runtime, create_app
-from adapter.security.tls import uvicorn_tls_options
+from adapter.security.tls import uvicorn_http_options
 
 
 @contextmanager
 def serving(runtime: Runtime, port: int) -> Iterator[str]:
     """Serve the runtime on 127.0.0.1:port (HTTPS when its settings name a certificate); yields
     the base URL."""
-    tls = uvicorn_tls_options(runtime.settings)
+    tls = uvicorn_http_options(runtime.settings)
     config = uvicorn.Config(
         create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning", **tls
     )
@@ -31,7 +31,7 @@ def serving(runtime: Runtime, port: int) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        yield f"{'https' if 'ssl_certfile' in tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -6,6 +6,7 @@ import copy
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -46,10 +47,11 @@ class AdapterProcess:
     command: tuple[str, ...] = ("serve",)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    ca: Path | None = None  # serves HTTPS with a certificate of this CA (LUS_TLS_CERT_FILE in env)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> AdapterProcess:
         args = [*self.command, "--port", str(self.port)] if self.command[0] == "serve" else list(self.command)
@@ -71,7 +73,8 @@ class AdapterProcess:
                 f"the adapter exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
             )
         try:
-            return httpx.get(f"{self.base}/ready", timeout=1).status_code == 200
+            verify = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
+            return httpx.get(f"{self.base}/ready", timeout=1, verify=verify).status_code == 200
         except httpx.TransportError:
             return False
 

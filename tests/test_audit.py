@@ -79,7 +79,8 @@ def test_the_published_audit_key_serves_only_development() -> None:
     assert audit_key(Settings(auth_mode="development")) == DEVELOPMENT_AUDIT_KEY.encode()
     with pytest.raises(ValueError, match="LUS_AUDIT_KEY"):
         audit_key(Settings(auth_mode="jwt"))
-    assert audit_key(Settings(auth_mode="mtls", audit_key="s3cret")) == b"s3cret"
+    secret = "a-secret-of-32-bytes-or-more-...."
+    assert audit_key(Settings(auth_mode="mtls", audit_key=secret)) == secret.encode()
 
 
 def test_the_audit_command_refuses_the_published_key_outside_development(runtime: Runtime) -> None:

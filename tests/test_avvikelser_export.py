@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from adapter.app import Runtime, create_app
 from adapter.cli import app
 from adapter.config import PROJECT_ROOT
-from adapter.security.audit import audit_log
+from adapter.security.audit import AuditQuery, audit_log
 from adapter.store.store import Store
 from tests.avvikelser_story import Case, K
 from tests.lus_story import SV, VC
@@ -140,7 +140,7 @@ def test_the_export_is_audited_per_case_listed(stored: str) -> None:
     _run("--from", "2026-01", "--to", "2026-06")
     store = Store.from_url(stored)
     try:
-        records = [r for r in audit_log(store) if r.action == "read-avvikelser"]
+        records = [r for r in audit_log(store, AuditQuery()).records if r.action == "read-avvikelser"]
     finally:
         store.engine.dispose()
     assert sorted(r.case_id or "" for r in records) == ["a", "b", "c", "d", "e"]
@@ -184,5 +184,5 @@ def test_admin_endpoint_json_and_csv(runtime: Runtime) -> None:
         # A party that is not this adapter's admin may not export.
         other = client.get("/admin/avvikelser", params={"month": "2026-02"}, headers={"x-lus-party": K})
         assert other.status_code == 403
-    audited = [r for r in audit_log(runtime.store) if r.action == "read-avvikelser"]
+    audited = [r for r in audit_log(runtime.store, AuditQuery()).records if r.action == "read-avvikelser"]
     assert sorted({r.case_id or "" for r in audited}) == ["a", "b", "c", "d", "e"]

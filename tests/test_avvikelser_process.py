@@ -33,16 +33,18 @@ AVVIKELSE = "https://lus-adapter.org/fhir/CodeSystem/avvikelse"
 # - the kommun acknowledges none of the unit's messages it receives within 24 h: the
 #   inskrivningsmeddelande (23 Nov 09:02), planeringsunderlag (24 Nov 10:00), utskrivningsklar
 #   (25 Nov 09:30), the makulering (26 Nov 11:20) of the ändrat datum (void: owes none) and the
-#   utskrivningsmeddelande (27 Nov 14:05): 5 × kvittens-saknas for K. The kommun's kvittens of
-#   step 10 answers a message of the vårdcentral's. The vårdcentral's kallelse and bookings are
-#   not judged here: their kvittens travels to the vårdcentral, not to this adapter.
+#   utskrivningsmeddelande (27 Nov 14:05): 4 × kvittens-saknas for K. The kommun's kvittens of
+#   step 10 (26 Nov 09:05) names the kommun's copy of the planeringsunderlag (24 Nov 10:00), which
+#   resolves to it at this adapter: 1 × kvittens-sen for K. The vårdcentral's kallelse and bookings
+#   are not judged here: their kvittens travels to the vårdcentral, not to this adapter.
 # - the unit's planeringsunderlag says new social services, and the kommun sent no plan of its
 #   own before the discharge 27 Nov 14:00: 1 × utskriven-innan-kommunen-redo for SV.
 # - on time: inskrivningsmeddelande 47 min after admission, kallelse the day of utskrivningsklar,
 #   utskrivningsmeddelande the day of discharge; fast vårdkontakt named 23 Nov.
 # - the kommun's report by hand (28 Nov) of the same deviation: a second one for SV, by hand.
 EXPECTED = {
-    (K, "K", "2026-11", "kvittens-saknas"): 5,
+    (K, "K", "2026-11", "kvittens-saknas"): 4,
+    (K, "K", "2026-11", "kvittens-sen"): 1,
     (SV, "SV", "2026-11", "utskriven-innan-kommunen-redo"): 2,
 }
 

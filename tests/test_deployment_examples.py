@@ -12,6 +12,7 @@ import yaml
 
 from adapter.app import create_app
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.routing.steps import load_step_table
 from adapter.routing.table import load_routing_table
 from adapter.rules_config import load_rules
 
@@ -52,8 +53,9 @@ def test_k8s_files_and_config_load() -> None:
     for resource in kustomization["resources"]:
         assert (K8S / resource).is_file(), resource
     files = [K8S / f for g in kustomization["configMapGenerator"] for f in g["files"]]
-    assert {f.name for f in files} == {"parties.yaml", "lus-rules.yaml"}
+    assert {f.name for f in files} == {"parties.yaml", "lus-steps.yaml", "lus-rules.yaml"}
     table = load_routing_table(K8S / "config")
+    load_step_table(K8S / "config")
     assert table.party(table.self_.hsa_id) is not None
     assert load_rules(K8S / "config").agreement.name == "lagen"
 
@@ -97,6 +99,16 @@ def test_k8s_sets_only_settings_the_adapter_has() -> None:
 # --- docker compose: three parties and PostgreSQL ---
 
 
+TLS_OUT = "./tls/out"
+TLS_FILES = (
+    "LUS_TLS_CERT_FILE",
+    "LUS_TLS_KEY_FILE",
+    "LUS_TLS_CA_FILE",
+    "LUS_TLS_CLIENT_CERT_FILE",
+    "LUS_TLS_CLIENT_KEY_FILE",
+)
+
+
 def compose() -> dict[str, Any]:
     return documents(EXAMPLES / "compose.yaml")[0]
 
@@ -119,12 +131,15 @@ def test_compose_has_three_parties_and_postgresql() -> None:
         mounted = {}
         for volume in service["volumes"]:
             source, target, _mode = volume.split(":")
+            if source == TLS_OUT:  # made by examples/tls/make_certificates.py, not committed
+                assert all(Path(service["environment"][n]).parent == Path(target) for n in TLS_FILES), name
+                continue
             assert (EXAMPLES / source).is_file(), source
+            assert Path(target).parent.as_posix() == service["environment"]["LUS_CONFIG_DIR"], target
             mounted[Path(target).name] = EXAMPLES / source
-        assert {Path(t).parent.as_posix() for t in (v.split(":")[1] for v in service["volumes"])} == {
-            service["environment"]["LUS_CONFIG_DIR"]
-        }
+        assert set(mounted) == {"parties.yaml", "lus-steps.yaml", "lus-rules.yaml"}, name
         table = load_routing_table(mounted["parties.yaml"].parent)
+        load_step_table(mounted["lus-steps.yaml"].parent)
         assert load_rules(mounted["lus-rules.yaml"]).agreement.name == "lagen"
         self_ids.add(table.self_.hsa_id)
         for party in table.parties:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from adapter.app import Runtime, create_app
 from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.validation.bundle import BundleIndex
+from adapter.validation.issues import MAX_ISSUES, MAX_TEXT
 from tests.conftest import fresh_copy, load_example
 from tests.test_process_message import counts
 
@@ -71,6 +72,18 @@ def long_case_id(bundle: dict[str, Any]) -> None:
     resource(bundle, "Encounter")["identifier"][0]["value"] = "X" * 300
 
 
+def header(bundle: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = bundle["entry"][0]["resource"]
+    return found
+
+
+def unknown_members(count: int) -> Callable[[dict[str, Any]], None]:
+    def add(bundle: dict[str, Any]) -> None:
+        header(bundle).update({f"x{i}": i for i in range(count)})
+
+    return add
+
+
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
@@ -102,6 +115,34 @@ HOSTILE: dict[str, tuple[bytes, dict[str, str], int, str]] = {
     "10 000 entries": (edited(ten_thousand_entries), FHIR, 400, "too-costly"),
     "references that loop": (edited(looping_references), FHIR, 422, "invariant"),
     "a case id wider than the store's column": (edited(long_case_id), FHIR, 422, "too-long"),
+    # PostgreSQL text cannot hold NUL; no FHIR string holds a control character.
+    "a NUL in the message id": (edited(lambda b: header(b).update(id="a\x00b")), FHIR, 400, "invalid"),
+    "a NUL in the case id": (
+        edited(lambda b: resource(b, "Encounter")["identifier"][0].update(value="A\x00B")),
+        FHIR,
+        400,
+        "invalid",
+    ),
+    "a control character in the case id": (
+        edited(lambda b: resource(b, "Encounter")["identifier"][0].update(value="A\x01B")),
+        FHIR,
+        400,
+        "invalid",
+    ),
+    "a NUL in a name": (
+        edited(lambda b: resource(b, "Patient")["name"][0].update(family="Tolvan\x00sson")),
+        FHIR,
+        400,
+        "invalid",
+    ),
+    "a NUL in a member name": (edited(lambda b: header(b).update({"x\x00": 1})), FHIR, 400, "invalid"),
+    "60 000 members in one object": (edited(unknown_members(60_000)), FHIR, 400, "too-costly"),
+    "a member name of 10 000 characters": (
+        edited(lambda b: header(b).update({"x" * 10_000: 1})),
+        FHIR,
+        400,
+        "too-costly",
+    ),
 }
 
 
@@ -185,3 +226,86 @@ json_values = st.recursive(
 def test_the_quick_limit_pass_agrees_with_the_locating_walk(data: Any) -> None:
     # check() answers from the path-free pass and walks again only to say where: both must agree.
     assert (SMALL.check(data) is None) == (SMALL._locate(data, "Bundle") is None)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cases/A%00B",
+        "/cases/A%01B/timeline",
+        "/dashboard/arenden/A%00B",
+        "/admin/deadletters/A%00B",
+        "/admin/messages/A%1FB",
+        "/admin/cases/A%00B/messages",
+        "/fhir/Encounter?identifier=A%00B",
+        "/fhir/Patient?identifier=urn%3Aoid%3A1.2.752.129.2.1.3.1%7C19121212%7F1212",
+    ],
+)
+def test_a_control_character_in_a_path_or_query_is_a_400(client: TestClient, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code == 400, reply.text[:300]
+    assert reply.json()["issue"][0]["code"] == "invalid"
+
+
+def test_an_answer_lists_at_most_max_issues_and_echoes_little(client: TestClient) -> None:
+    # 180 unknown members in each of three resources (within the members cap): 540 issues found.
+    def unknowns(bundle: dict[str, Any]) -> None:
+        for entry in bundle["entry"][:3]:
+            entry["resource"].update({f"unknown{i}": i for i in range(180)})
+
+    for url in ("/fhir/$process-message", "/fhir/Bundle/$validate"):
+        reply = client.post(url, content=edited(unknowns), headers=FHIR)
+        issues = reply.json()["issue"]
+        assert len(issues) == MAX_ISSUES + 1, url
+        assert issues[-1]["code"] == "too-costly" and "more issues" in issues[-1]["diagnostics"]
+    # A long value is echoed only in part (message id: at most 64 characters of [A-Za-z0-9-.]).
+    long_id = edited(lambda b: header(b).update(id="m" * 90_000))
+    reply = client.post("/fhir/$process-message", content=long_id, headers=FHIR)
+    assert reply.status_code == 422
+    assert len(reply.content) < 5_000
+    assert all(len(i["diagnostics"]) <= MAX_TEXT for i in reply.json()["issue"])
+
+
+def test_a_party_id_over_the_column_width_is_refused_audited_and_not_echoed(
+    client: TestClient, runtime: Runtime
+) -> None:
+    before = counts(runtime)["audit"]
+    for length in (101, 70_000):
+        reply = client.get("/cases/X", headers={"X-LUS-Party": "P" * length})
+        assert reply.status_code == 403, reply.text[:300]
+        assert len(reply.content) < 1_000
+    assert counts(runtime)["audit"] == before + 2
+
+
+def test_a_body_of_members_is_refused_before_it_is_parsed() -> None:
+    limits = JsonLimits(max_members=1000)
+    compact = orjson.dumps({"resourceType": "Bundle", **{f"x{i}": 0 for i in range(1001)}})
+    issue = limits.prescreen(compact)
+    assert issue is not None and issue.code == "too-costly" and "before parsing" in issue.message
+    # Colons in strings are not members: such a body is parsed and checked as any other.
+    colons = orjson.dumps({"resourceType": "Bundle", "text": ":" * 5000})
+    assert limits.prescreen(colons) is None
+    assert limits.check(orjson.loads(colons), raw=colons) is None
+    # Members spaced from their colons escape the count before parsing, not the one after.
+    spaced = b'{"resourceType": "Bundle", ' + b", ".join(b'"x%d" : 0' % i for i in range(1001)) + b"}"
+    assert limits.prescreen(spaced) is None
+    issue = limits.check(orjson.loads(spaced), raw=spaced)
+    assert issue is not None and issue.code == "too-costly"
+    assert (
+        JsonLimits(max_members=2000).check(orjson.loads(spaced), raw=spaced) is not None
+    )  # 1001 in one object
+    assert JsonLimits(max_keys=5000, max_members=2000).check(orjson.loads(spaced), raw=spaced) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message_id": "a\x00b"},
+        {"recipient": "K\x01"},
+        {"message_id": "m" * 300},
+        {"since": "2026-01-01" * 10},
+    ],
+)
+def test_a_hostile_replay_request_is_a_4xx(client: TestClient, body: dict[str, str]) -> None:
+    reply = client.post("/admin/deadletters/replay", content=orjson.dumps(body), headers=FHIR)
+    assert 400 <= reply.status_code < 500, reply.text[:300]

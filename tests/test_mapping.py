@@ -65,6 +65,9 @@ days = st.dates(date(2024, 1, 1), date(2030, 12, 31))
 urls = words.map(lambda w: f"https://video.example.invalid/{w}")
 
 BY_NAME: dict[str, st.SearchStrategy[Any]] = {
+    # The transport's, set by the pipeline rather than read from the message's content:
+    "destinations": st.just(()),
+    "received_as": st.none(),
     "sender": hsa_ids,
     "unit": hsa_ids,
     "contact_hsa_id": hsa_ids,

@@ -13,13 +13,14 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.api.caller import caller_party
+from adapter.api.caller import authenticated
 from adapter.api.case_view import TimelineEntry
 from adapter.api.dashboard import what
 from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
 from adapter.app import Runtime, create_app
 from adapter.config import Settings
 from adapter.process.events import Meddelande
+from adapter.security.identity import Caller
 from adapter.store import schema
 from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL
 from tests.holdings_seed import EXAMPLE_CASE, KALLELSE_DUE, append, load_holdings, with_rules
@@ -43,12 +44,12 @@ def client(loaded: Runtime) -> Iterator[TestClient]:
 
 
 def as_party(client: TestClient, hsa_id: str) -> None:
-    """Let the caller dependency name another party, as authentication will."""
+    """Let the caller dependency name another party (without the admin role), as authentication will."""
 
-    def party(_request: Request) -> str:
-        return hsa_id
+    def party(_request: Request) -> Caller:
+        return Caller(hsa_id, frozenset(), "development")
 
-    client.app.dependency_overrides[caller_party] = party  # type: ignore[attr-defined]
+    client.app.dependency_overrides[authenticated] = party  # type: ignore[attr-defined]
 
 
 def audit_actions(runtime: Runtime) -> list[tuple[str, str | None, str | None]]:
@@ -98,16 +99,19 @@ def test_timeline_has_every_message_in_and_out_deadlines_and_liable_days(client:
 
 
 def test_a_party_reads_only_its_own_cases(client: TestClient, loaded: Runtime) -> None:
+    everything = client.get("/fhir/Encounter").json()  # the admin role reads every case
     as_party(client, OTHER_KOMMUN)  # a kommun no case here is about
     assert client.get(f"/cases/{EXAMPLE_CASE}").status_code == 404
     assert client.get("/fhir/Encounter").json()["total"] == 0
     dashboard = client.get("/dashboard").text
     assert EXAMPLE_CASE not in dashboard and "Inga öppna ärenden" in dashboard
+    assert ("read-case", OTHER_KOMMUN, EXAMPLE_CASE) in audit_actions(loaded)  # the refusal, audited
 
-    as_party(client, KOMMUN)  # the patient's kommun: the messages went there
+    as_party(client, KOMMUN)  # the kommun of every patient here (Göteborg): a party of every case
     assert client.get(f"/cases/{EXAMPLE_CASE}").status_code == 200
     found = client.get("/fhir/Encounter").json()
-    assert [e["resource"]["identifier"][0]["value"] for e in found["entry"]] == [EXAMPLE_CASE]
+    assert found["total"] == everything["total"] > 1
+    assert EXAMPLE_CASE in [e["resource"]["identifier"][0]["value"] for e in found["entry"]]
     assert ("fhir-search", KOMMUN, EXAMPLE_CASE) in audit_actions(loaded)
 
 

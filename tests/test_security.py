@@ -35,14 +35,14 @@ AUDIENCE = "lus-adapter"
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
-def _make_certificates(folder: Path) -> Path:
+def _make_certificates(folder: Path, parties: tuple[str, ...] | None = None) -> Path:
     spec = importlib.util.spec_from_file_location(
         "make_certificates", PROJECT_ROOT / "examples" / "tls" / "make_certificates.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Path(module.make_certificates(folder))
+    return Path(module.make_certificates(folder, *([parties] if parties else [])))
 
 
 class Tokens:
@@ -90,7 +90,7 @@ def secured(
         jwt_jwks_file=tokens.jwks,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
-        audit_key="a-secret-only-this-test-knows",
+        audit_key="a-secret-only-this-test-knows-32b",
     )
     runtime = build_runtime(settings)
     with serving(runtime, free_port()) as base:

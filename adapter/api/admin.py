@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from adapter import avvikelser_report as avv
 from adapter.api.caller import admin
 from adapter.process.kalender import STOCKHOLM
-from adapter.routing.deadletters import DeadLetterFilter, replay, select
+from adapter.routing.deadletters import DeadLetterFilter, audit_shown, replay, select
 from adapter.routing.steps import StepsConfigError, load_step_table
 from adapter.routing.table import RoutingError
 from adapter.rules_config import RulesConfigError, load_rules
@@ -49,20 +49,30 @@ def list_dead_letters(
 
 
 @router.get("/deadletters/{message_id}", summary="One dead letter: history, message and last answer")
-def show_dead_letter(request: Request, message_id: str) -> dict[str, Any]:
-    return _message_view(request, message_id)
+def show_dead_letter(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(request, message_id, caller)
 
 
 @router.get("/messages/{message_id}", summary="One outbound message: history, message and last answer")
-def show_message(request: Request, message_id: str) -> dict[str, Any]:
-    return _message_view(request, message_id)
+def show_message(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(request, message_id, caller)
 
 
-def _message_view(request: Request, message_id: str) -> dict[str, Any]:
-    found = request.app.state.runtime.store.outbox_message(message_id)
+def _message_view(request: Request, message_id: str, caller: Caller) -> dict[str, Any]:
+    """The message (it holds the patient's details: the read is audited)."""
+    runtime = request.app.state.runtime
+    found = runtime.store.outbox_message(message_id)
     if found is None:
         raise HTTPException(404, f"No outbound message {message_id}")
     record, body, response = found
+    audit_shown(
+        runtime.store,
+        message_id,
+        record.case_id,
+        by=caller.party,
+        audit_key=runtime.pipeline.audit_key,
+        via="api",
+    )
     return {**record.to_json(), "message": orjson.loads(body), "response": _json_or_text(response)}
 
 
@@ -75,11 +85,15 @@ def _json_or_text(raw: bytes | None) -> Any:
         return raw.decode(errors="replace")
 
 
+# Identifiers as the store holds them: no control characters (PostgreSQL text cannot hold NUL).
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class ReplayRequest(BaseModel):
-    message_id: str | None = None
-    recipient: str | None = None
-    since: str | None = None
-    until: str | None = None
+    message_id: str | None = Field(None, max_length=200, pattern=_NO_CONTROL)
+    recipient: str | None = Field(None, max_length=100, pattern=_NO_CONTROL)
+    since: str | None = Field(None, max_length=40)
+    until: str | None = Field(None, max_length=40)
     all: bool = False
 
 
@@ -91,7 +105,8 @@ def replay_dead_letters(
     if which == DeadLetterFilter() and not body.all:
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
     runtime = request.app.state.runtime
-    replayed = replay(runtime.store, which, by=caller.party, now=runtime.pipeline.clock())
+    now = runtime.pipeline.clock()
+    replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
 
 

@@ -3,8 +3,8 @@
 `authenticated` is the FastAPI dependency every endpoint but health and metrics takes the caller
 from (client certificate or bearer token → party, see adapter/security/identity.py); `admin`
 also requires the admin role. A refusal is a 401/403 OperationOutcome and an audit record.
-The party this adapter stands beside (its integration team and coordinators) reads every case the
-adapter holds; any other party only the cases it is party to.
+A caller with the admin role reads every case the adapter holds; any other only the cases its party
+is a party to (its unit, kommun or vårdcentral, or named by one of its messages).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from fastapi import Depends, HTTPException, Request
 
-from adapter.process.case import DischargeCase
 from adapter.security.audit import patient_hash
 from adapter.security.identity import Caller, Denied
 from adapter.security.tls import CLIENT_CERT
@@ -55,11 +54,6 @@ async def admin(request: Request, caller: Caller = Depends(authenticated)) -> Ca
     return caller
 
 
-async def caller_party(caller: Caller = Depends(authenticated)) -> str:
-    """HSA-id of the calling party."""
-    return caller.party
-
-
 async def _refuse(runtime: Runtime, request: Request, denied: Denied) -> HTTPException:
     detail = {"method": request.method, "path": request.url.path[:200], "reason": denied.reason[:300]}
     await anyio.to_thread.run_sync(
@@ -75,18 +69,10 @@ async def _refuse(runtime: Runtime, request: Request, denied: Denied) -> HTTPExc
     return HTTPException(denied.status, denied.reason, headers=headers)
 
 
-def case_parties(case: DischargeCase, recipients: Iterable[str]) -> frozenset[str]:
-    """The parties to a case: every sender of its messages, the admitting unit, the patient's
-    vårdcentral and every party its messages were routed to."""
-    parties = {e.sender for e in case.events} | set(recipients) | {case.unit}
-    if case.patient.vardcentral:
-        parties.add(case.patient.vardcentral)
-    return frozenset(parties)
-
-
-def may_read(party: str, own_party: str, parties: frozenset[str]) -> bool:
-    """The adapter's own party reads all it holds; any other party only the cases it is party to."""
-    return party == own_party or party in parties
+def reading_scope(caller: Caller) -> str | None:
+    """Whose cases `caller` reads: None for every case (the admin role), else its own party's, the
+    cases it is a party to (adapter/routing/parties.py)."""
+    return None if caller.admin else caller.party
 
 
 def sees_protected_details(runtime: Runtime, party: str) -> bool:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, HTTPException, Request
 
-from adapter.api.caller import audit_reads, caller_party, runtime_of
+from adapter.api.caller import audit_reads, authenticated, reading_scope, runtime_of
 from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.process.betalningsansvar import Betalningsansvar, betalningsansvar
@@ -19,6 +19,8 @@ from adapter.process.deadlines import Deadline, deadlines
 from adapter.process.kalender import STOCKHOLM
 from adapter.process.rules import ProcessRules
 from adapter.rules_config import RULES_FILE, load_rules
+from adapter.security.audit import patient_hash
+from adapter.security.identity import Caller
 from adapter.store import queries
 
 if TYPE_CHECKING:  # adapter.app imports the routers that import this module
@@ -56,14 +58,38 @@ class Reader:
     holdings: Holdings
     rules: ProcessRules
     now: datetime
+    scope: str | None  # whose cases the reader reads: its party's, or every case (None, admin)
+
+    def cases(self) -> list[HeldCase]:
+        """Every case the reader may see, oldest first."""
+        return self.holdings.cases(self.scope)
 
     def case(self, case_id: str, action: str, detail: dict[str, Any] | None = None) -> HeldCase:
-        """The case if the reader may see it (the read is audited), else a 404."""
-        held = self.holdings.case(self.party, case_id)
-        if held is None:
+        """The case if the reader may see it (the read is audited), else a 404 that does not say
+        whether the case exists."""
+        held = self.holdings.case(case_id)
+        if held is None or (self.scope is not None and self.scope not in held.parties):
+            self._audit_refused(held, case_id, action, detail or {})
             raise HTTPException(404, f"No case {case_id} that you may read.")
         audit_reads(self.runtime, self.party, [(case_id, held.case.patient.identifier)], action, detail or {})
         return held
+
+    def _audit_refused(
+        self, held: HeldCase | None, case_id: str, action: str, detail: dict[str, Any]
+    ) -> None:
+        """A read answered 404 is audited too: `denied` with the patient's hash where the case
+        exists and the reader is no party of it, `not-found` where it does not exist."""
+        runtime = self.runtime
+        patient = held.case.patient.identifier if held else None
+        runtime.store.audit(
+            None,
+            party=self.party,
+            action=action,
+            outcome="denied" if held else "not-found",
+            case_id=case_id[:200],  # the column's width: a longer id is no case's
+            patient_hash=patient_hash(patient, runtime.pipeline.audit_key) if patient else None,
+            detail={**detail, "status": 404},
+        )
 
     def timeline(self, held: HeldCase) -> list[TimelineEntry]:
         with self.runtime.store.reading() as conn:
@@ -74,13 +100,13 @@ class Reader:
 
 def reader(
     request: Request,
-    party: str = Depends(caller_party),
+    caller: Caller = Depends(authenticated),
     held_cases: Holdings = Depends(holdings),
     rules: ProcessRules = Depends(process_rules),
     now: datetime = Depends(now_of),
 ) -> Reader:
     """FastAPI dependency: the Reader of this request."""
-    return Reader(runtime_of(request), party, held_cases, rules, now)
+    return Reader(runtime_of(request), caller.party, held_cases, rules, now, reading_scope(caller))
 
 
 def local(moment: datetime | float | None) -> str | None:

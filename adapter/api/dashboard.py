@@ -98,7 +98,7 @@ def dashboard(
     read: Reader = Depends(reader),
 ) -> HTMLResponse:
     routing, rules, now = read.runtime.routing, read.rules, read.now
-    held = read.holdings.cases(read.party)
+    held = read.cases()
     with read.runtime.store.reading() as conn:
         queue = queries.queue_by_recipient(conn)
     context = {

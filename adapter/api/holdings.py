@@ -1,5 +1,6 @@
 """The cases this adapter holds, as the read API, the FHIR searches, the dashboard and the
-metrics see them: replayed from the event log once per case version, scoped to a caller."""
+metrics see them: replayed from the event log once per case version, each with its parties (who
+may read it, adapter/api/caller.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 from fastapi import Request
 
-from adapter.api.caller import case_parties, may_read, runtime_of
+from adapter.api.caller import runtime_of
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import event_from_dict
+from adapter.routing.parties import case_parties
+from adapter.routing.table import RoutingTable
 from adapter.store import queries
 from adapter.store.store import Store
 
@@ -29,38 +32,33 @@ class HeldCase:
 
 
 class Holdings:
-    def __init__(self, store: Store, own_party: str) -> None:
+    def __init__(self, store: Store, routing: RoutingTable) -> None:
         self.store = store
-        self.own_party = own_party
+        self.routing = routing
         self._replayed: dict[str, tuple[int, DischargeCase]] = {}
         self._lock = threading.Lock()
 
-    def cases(self, party: str) -> list[HeldCase]:
-        """Every case `party` may read, oldest first."""
-        return self._held(party, None)
+    def cases(self, party: str | None) -> list[HeldCase]:
+        """Every case `party` is a party to (None: every case), oldest first."""
+        held = self._held(None)
+        if party is not None:
+            held = [h for h in held if party in h.parties]
+        return sorted(held, key=lambda h: (h.row.created_at, h.row.case_id))
 
-    def case(self, party: str, case_id: str) -> HeldCase | None:
-        """The case, or None when it does not exist or `party` may not read it (the caller is not
-        told which: a case's existence is itself information)."""
-        held = self._held(party, case_id)
+    def case(self, case_id: str) -> HeldCase | None:
+        """The case, whoever asks: the caller decides who may see it (adapter/api/case_view.py)."""
+        held = self._held(case_id)
         return held[0] if held else None
 
-    def _held(self, party: str, case_id: str | None) -> list[HeldCase]:
+    def _held(self, case_id: str | None) -> list[HeldCase]:
         with self.store.reading() as conn:
             rows = queries.case_rows(conn, case_id)
-            recipients = queries.recipients_by_case(conn, case_id)
             with self._lock:
                 stale = [r.case_id for r in rows if self._replayed.get(r.case_id, (None,))[0] != r.version]
             logs = queries.event_payloads(conn, stale)
         cases = self._current(rows, logs)
-        held = (
-            HeldCase(r, cases[r.case_id], case_parties(cases[r.case_id], recipients.get(r.case_id, ())))
-            for r in rows
-        )
-        return sorted(
-            (h for h in held if may_read(party, self.own_party, h.parties)),
-            key=lambda h: (h.row.created_at, h.row.case_id),
-        )
+        # A case's parties come from the case and the routing table, never from who sent it something.
+        return [HeldCase(r, cases[r.case_id], case_parties(cases[r.case_id], self.routing)) for r in rows]
 
     def _current(
         self, rows: list[queries.CaseRow], logs: dict[str, list[dict[str, Any]]]
@@ -80,5 +78,5 @@ def holdings(request: Request) -> Holdings:
     found = getattr(state, "holdings", None)
     if found is None:
         runtime = runtime_of(request)
-        found = state.holdings = Holdings(runtime.store, runtime.routing.self_.hsa_id)
+        found = state.holdings = Holdings(runtime.store, runtime.routing)
     return found

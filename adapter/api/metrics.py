@@ -39,9 +39,7 @@ def _registry(request: Request) -> CollectorRegistry:
     def deadline_counts() -> Counter[tuple[str, str]]:
         now = datetime.fromtimestamp(clock(), UTC)
         return Counter(
-            (d.kind, d.status.value)
-            for h in held.cases(held.own_party)
-            for d in deadlines(h.case, now, rules)
+            (d.kind, d.status.value) for h in held.cases(None) for d in deadlines(h.case, now, rules)
         )
 
     found = state.metrics_registry = registry_for(HoldingsCollector(queue, deadline_counts, clock))

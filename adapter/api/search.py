@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from adapter.api.caller import audit_reads, caller_party, runtime_of, sees_protected_details
+from adapter.api.caller import audit_reads, authenticated, reading_scope, runtime_of, sees_protected_details
 from adapter.api.fhir_view import FhirView
 from adapter.api.holdings import HeldCase, Holdings, holdings
 from adapter.api.responses import fhir_response, outcome_response
@@ -26,6 +26,8 @@ from adapter.api.search_params import (
     parse_criterion,
 )
 from adapter.mapping.outbound import Addressing
+from adapter.security.audit import patient_hash
+from adapter.security.identity import Caller
 from adapter.uuids import random_uuid
 from adapter.validation.issues import Issue, operation_outcome
 
@@ -57,7 +59,7 @@ def fhir_view(request: Request) -> FhirView:
 def _search_endpoint(resource_type: str) -> Callable[..., Response]:
     def search(
         request: Request,
-        party: str = Depends(caller_party),
+        caller: Caller = Depends(authenticated),
         held_cases: Holdings = Depends(holdings),
         view: FhirView = Depends(fhir_view),
     ) -> Response:
@@ -65,11 +67,11 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
             criteria, ignored, count, offset = _read_query(resource_type, request)
         except SearchError as exc:
             return outcome_response(400, Issue("error", "invalid", str(exc)))
-        runtime = runtime_of(request)
+        runtime, party = runtime_of(request), caller.party
         canonical = _canonical_system(request)
         found: list[tuple[HeldCase, dict[str, Any]]] = []
         details = sees_protected_details(runtime, party)
-        for held in held_cases.cases(party):
+        for held in held_cases.cases(reading_scope(caller)):
             resources = view.resources(held, details)
             for resource in resources.values():
                 if resource["resourceType"] == resource_type and all(
@@ -147,23 +149,39 @@ def _read_endpoint(resource_type: str) -> Callable[..., Response]:
     def read(
         resource_id: str,
         request: Request,
-        party: str = Depends(caller_party),
+        caller: Caller = Depends(authenticated),
         held_cases: Holdings = Depends(holdings),
         view: FhirView = Depends(fhir_view),
     ) -> Response:
-        wanted = f"{resource_type}/{resource_id}"
-        details = sees_protected_details(runtime_of(request), party)
-        for held in held_cases.cases(party):
+        wanted, party, scope = f"{resource_type}/{resource_id}", caller.party, reading_scope(caller)
+        runtime = runtime_of(request)
+        details = sees_protected_details(runtime, party)
+        for held in held_cases.cases(scope):
             resource = view.resources(held, details).get(wanted)
             if resource is not None:
                 audit_reads(
-                    runtime_of(request),
+                    runtime,
                     party,
                     [(held.row.case_id, held.case.patient.identifier)],
                     "fhir-read",
                     {"type": resource_type},
                 )
                 return fhir_response(resource)
+        # Answered as not known either way; audited as denied where a case the caller is no party of holds it.
+        owner = None
+        if scope is not None:
+            owner = next((h for h in held_cases.cases(None) if wanted in view.resources(h, details)), None)
+        runtime.store.audit(
+            None,
+            party=party,
+            action="fhir-read",
+            outcome="denied" if owner else "not-found",
+            case_id=owner.row.case_id if owner else None,
+            patient_hash=patient_hash(owner.case.patient.identifier, runtime.pipeline.audit_key)
+            if owner
+            else None,
+            detail={"type": resource_type, "id": resource_id[:200], "status": 404},
+        )
         return outcome_response(404, Issue("error", "not-found", f"{wanted} is not known here."))
 
     read.__name__ = f"read_{resource_type.lower()}"

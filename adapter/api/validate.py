@@ -41,13 +41,16 @@ async def validate(request: Request, resource_type: str, profile: str | None = N
         return outcome_response(
             404, Issue("error", "not-supported", f"{resource_type!r} is not a FHIR R4 resource type.")
         )
+    too_many = runtime.pipeline.limits.prescreen(body, resource_type)
+    if too_many is not None:
+        return outcome_response(400, too_many)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return outcome_response(
             400, Issue("error", "structure", f"The body is not valid JSON: {exc.msg} at position {exc.pos}.")
         )
-    too_costly = runtime.pipeline.limits.check(data, resource_type)
+    too_costly = runtime.pipeline.limits.check(data, resource_type, raw=body)
     if too_costly is not None:
         return outcome_response(400, too_costly)
     resource, profile = _unwrap(data, profile)

@@ -115,6 +115,9 @@ class DischargeCase:
     acknowledgements: tuple[Acknowledgement, ...] = ()
     messages: int = 0
     cancelled: frozenset[str] = frozenset()  # message ids made void by a makulering
+    # Parties any message named as destination or as a participant (an organisation, with its kind):
+    # parties of the case beside its unit, kommun and vårdcentral.
+    named: frozenset[str] = frozenset()
     events: tuple[Event, ...] = field(default=())
 
     # --- creation and replay ---
@@ -131,6 +134,7 @@ class DischargeCase:
             )
         return DischargeCase(
             case_id=event.case_id,
+            named=_named_by(event),
             state=CaseState.INSKRIVEN,
             patient=event.patient,
             unit=event.unit,
@@ -187,6 +191,9 @@ class DischargeCase:
         if self.state is CaseState.MAKULERAD and not isinstance(event, Kvittens | Makulering):
             raise CaseRejected("The case was cancelled (its inskrivningsmeddelande was made void).")
         next_case = handler(self, event)
+        named = _named_by(event)
+        if named - next_case.named:
+            next_case = replace(next_case, named=next_case.named | named)
         return replace(next_case, events=(*next_case.events, event))
 
     def _require(self, event: Event, *allowed: CaseState) -> None:
@@ -345,6 +352,12 @@ class DischargeCase:
     def _replace_meeting(self, meeting: Meeting) -> DischargeCase:
         meetings = tuple(meeting if m.appointment_id == meeting.appointment_id else m for m in self.meetings)
         return replace(self, meetings=meetings)
+
+
+def _named_by(event: Event) -> frozenset[str]:
+    """The parties a message names: its destinations and the organisations among its participants."""
+    participants = getattr(event, "participants", ())
+    return frozenset(event.destinations) | {p.hsa_id for p in participants if p.party and p.hsa_id}
 
 
 def _close_last(periods: tuple[ReadyPeriod, ...], end: datetime) -> tuple[ReadyPeriod, ...]:

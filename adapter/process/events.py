@@ -96,6 +96,12 @@ class Event:
     case_id: str  # the episode-of-care identifier that ties a case together across parties
     occurred_at: datetime  # event time (timezone-aware), not arrival time
     sender: str  # HSA-id of the sending unit
+    # HSA-ids the message names as its destination (MessageHeader.destination): parties of the case
+    # from then on (a region's extra receiver, the party a meddelande is addressed to).
+    destinations: tuple[str, ...] = ()
+    # The id of the copy this adapter received, when another adapter made it: `message_id` is then
+    # the origin id its sender gave it (docs/delivery.md, "Message identity across hops").
+    received_as: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

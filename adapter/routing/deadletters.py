@@ -10,28 +10,60 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from adapter.security.audit import patient_hash
 from adapter.store.outbox import DeadLetterFilter
 from adapter.store.store import Store
 
-__all__ = ["DeadLetterFilter", "parse_instant", "replay", "select"]
+__all__ = ["DeadLetterFilter", "audit_shown", "parse_instant", "replay", "select"]
 
 
-def replay(store: Store, which: DeadLetterFilter, *, by: str, now: float) -> list[str]:
-    """Put the chosen dead letters back in the queue, due now; their message ids."""
-    message_ids = store.replay(which, now)
+def replay(
+    store: Store, which: DeadLetterFilter, *, by: str, now: float, audit_key: bytes | None = None
+) -> list[str]:
+    """Put the chosen dead letters back in the queue, due now; their message ids. Audited once per
+    case, with its patient's hash (keyed by `audit_key`), so a PDL review by patient finds it."""
+    replayed = store.replay_by_case(which, now)
+    chosen = {k: v for k, v in vars(which).items() if v is not None}
+    by_case: dict[str, list[str]] = {}
+    for message_id, case_id in replayed:
+        by_case.setdefault(case_id, []).append(message_id)
+    if not by_case:
+        store.audit(
+            None,
+            party=by,
+            action="replay",
+            outcome="nothing-to-replay",
+            detail={"count": 0, "filter": chosen},
+        )
+    for case_id, message_ids in by_case.items():
+        patient = store.case_patient(case_id) if audit_key is not None else None
+        store.audit(
+            None,
+            party=by,
+            action="replay",
+            outcome="requeued",
+            case_id=case_id,
+            message_id=message_ids[0] if len(message_ids) == 1 else None,
+            patient_hash=patient_hash(patient, audit_key) if patient and audit_key else None,
+            detail={"count": len(message_ids), "message_ids": message_ids[:200], "filter": chosen},
+        )
+    return [message_id for message_id, _case_id in replayed]
+
+
+def audit_shown(store: Store, message_id: str, case_id: str, *, by: str, audit_key: bytes, via: str) -> None:
+    """An outbound message was shown to an operator (`deadletters show`, /admin/messages): it
+    holds the patient's details, so the read is audited with the patient's hash."""
+    patient = store.case_patient(case_id)
     store.audit(
         None,
         party=by,
-        action="replay",
-        outcome="requeued" if message_ids else "nothing-to-replay",
-        message_id=message_ids[0] if len(message_ids) == 1 else None,
-        detail={
-            "count": len(message_ids),
-            "message_ids": message_ids[:200],
-            "filter": {k: v for k, v in vars(which).items() if v is not None},
-        },
+        action="read-message",
+        outcome="ok",
+        message_id=message_id,
+        case_id=case_id,
+        patient_hash=patient_hash(patient, audit_key) if patient else None,
+        detail={"via": via},
     )
-    return message_ids
 
 
 def select(

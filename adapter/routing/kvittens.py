@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy import Connection
 
 from adapter.process.events import Kvittens
+from adapter.routing.identity import copy_id
 from adapter.store.store import Store
 
 log = structlog.get_logger("adapter.kvittens")
@@ -21,8 +22,16 @@ log = structlog.get_logger("adapter.kvittens")
 def record_kvittens(store: Store, conn: Connection, event: Kvittens, now: float) -> bool:
     """Note the kvittens on the outbound message it names; False if this adapter sent no such
     message (the kvittens is still accepted: the sender may answer a message sent elsewhere)."""
-    found = store.record_acknowledgement(
-        conn, event.acknowledged_message_id, event.code, now, kvittens_message_id=event.message_id
+    # The acknowledged message is named by its origin id; this adapter sent the acknowledging party
+    # its copy (adapter/routing/identity.py). A name that resolved to nothing is looked up as it is.
+    found = any(
+        store.record_acknowledgement(
+            conn, acknowledged, event.code, now, kvittens_message_id=event.message_id
+        )
+        for acknowledged in (
+            copy_id(event.acknowledged_message_id, event.sender),
+            event.acknowledged_message_id,
+        )
     )
     if not found:
         log.warning(

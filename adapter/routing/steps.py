@@ -29,6 +29,7 @@ class Role(enum.StrEnum):
     PARTIES = "parties"
     OTHERS = "others"
     SUMMONED = "summoned"
+    MEETING = "meeting"
     REFERENCED_SENDER = "referenced-sender"
     REFERENCED_RECEIVERS = "referenced-receivers"
 

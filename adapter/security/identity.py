@@ -19,8 +19,11 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from adapter.config import Settings
+from adapter.security.limits import CONTROL_CHARACTERS
+from adapter.validation.issues import bounded
 
 ADMIN = "admin"
+PARTY_WIDTH = 100  # characters of an HSA-id (the store's party columns)
 DEVELOPMENT_HEADER = "x-lus-party"
 
 _ATTRIBUTES = {
@@ -149,16 +152,30 @@ class Authenticator:
         raise Denied(401, f"Authentication required: present {wanted}.")
 
     def _known(self, caller: Caller) -> Caller:
-        if not self.known(caller.party):
-            raise Denied(403, f"{caller.party} is not a party in this adapter's routing table.", caller.party)
+        party = caller.party
+        if len(party) > PARTY_WIDTH or CONTROL_CHARACTERS.search(party):
+            # Not an HSA-id: nothing of it is echoed, stored or logged.
+            what = (
+                f"{len(party)} characters long" if len(party) > PARTY_WIDTH else "holds a control character"
+            )
+            raise Denied(
+                403, f"The calling party's id {what}: not an HSA-id of this adapter's routing table."
+            )
+        if not self.known(party):
+            raise Denied(403, f"{party} is not a party in this adapter's routing table.", party)
         return caller
 
     def _from_certificate(self, der: bytes) -> Caller:
-        cert = x509.load_der_x509_certificate(der)
-        values = cert.subject.get_attributes_for_oid(self.party_oid)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            values = cert.subject.get_attributes_for_oid(self.party_oid)
+        except ValueError:
+            raise Denied(401, "The client certificate cannot be read.") from None
         if not values:
             raise Denied(401, f"The client certificate's subject has no {self.party_oid.dotted_string}.")
-        party = str(values[0].value)
+        party = values[0].value
+        if not isinstance(party, str) or not party:
+            raise Denied(401, f"The client certificate's {self.party_oid.dotted_string} is not a text value.")
         roles = frozenset({ADMIN}) if party in self.admin_parties else frozenset()
         return Caller(party, roles, "mtls")
 
@@ -169,25 +186,44 @@ class Authenticator:
         assert self.jwt_key is not None
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            claims = jwt.decode(token, self.jwt_key(str(kid)), **self.jwt_options)
+            if not isinstance(kid, str):
+                raise Denied(401, "The bearer token's header has no kid naming a key of the issuer.")
+            # The key as a JWK, not its bare key: PyJWT then refuses a token whose alg is not the
+            # key's (an RS256 header naming an EC key), where the bare key would raise TypeError.
+            claims = jwt.decode(token, self.jwt_key(kid), **self.jwt_options)
         except jwt.ExpiredSignatureError:
             raise Denied(401, "The bearer token has expired.") from None
-        except (jwt.PyJWTError, KeyError, ValueError) as exc:
-            raise Denied(401, f"The bearer token is not accepted: {exc}") from None
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+            raise Denied(401, f"The bearer token is not accepted: {bounded(str(exc), 200)}") from None
         party = claims.get(self.party_claim)
         if not isinstance(party, str) or not party:
             raise Denied(401, f"The bearer token has no {self.party_claim} claim naming the party.")
-        raw = claims.get(self.roles_claim, [])
-        roles = frozenset(raw.split() if isinstance(raw, str) else [r for r in raw if isinstance(r, str)])
-        return Caller(party, roles, "jwt")
+        return Caller(party, self._roles(claims), "jwt")
+
+    def _roles(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        """The roles claim: absent (no roles), a space-separated string, or a list of strings;
+        anything else (a number, null, an object, a list holding other things) is refused, not
+        read as something it is not."""
+        if self.roles_claim not in claims:
+            return frozenset()
+        raw = claims[self.roles_claim]
+        if isinstance(raw, str):
+            return frozenset(raw.split())
+        if isinstance(raw, list) and all(isinstance(r, str) for r in raw):
+            return frozenset(raw)
+        raise Denied(
+            401,
+            f"The bearer token's {self.roles_claim} claim is a {type(raw).__name__}, not a list of"
+            " strings or a space-separated string.",
+        )
 
 
 def _jwks_keys(settings: Settings) -> Callable[[str], Any]:
     """The signing key for a token's `kid`, from a JWKS file (read once) or URL (fetched, cached)."""
     if settings.jwt_jwks_file:
         keys = jwt.PyJWKSet.from_dict(orjson.loads(Path(settings.jwt_jwks_file).read_bytes()))
-        return lambda kid: keys[kid].key
+        return lambda kid: keys[kid]
     if settings.jwt_jwks_url:
         client = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True)
-        return lambda kid: client.get_signing_key(kid).key
+        return client.get_signing_key
     raise ValueError("Bearer tokens need LUS_JWT_JWKS_FILE or LUS_JWT_JWKS_URL")

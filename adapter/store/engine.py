@@ -14,9 +14,12 @@ from sqlalchemy.engine import make_url
 
 # JSON columns (event payloads, audit details) through orjson rather than the json module, as
 # prepared.py does for the statements every message runs: several times faster both ways.
-_JSON_COLUMNS: dict[str, Any] = {
+# Bound parameters never appear in SQLAlchemy's error texts (they can be patient data; see
+# hide_database_values in adapter/logging.py for the database's own texts).
+_OPTIONS: dict[str, Any] = {
     "json_serializer": lambda value: orjson.dumps(value).decode(),
     "json_deserializer": orjson.loads,
+    "hide_parameters": True,
 }
 
 
@@ -25,7 +28,7 @@ def create_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **_JSON_COLUMNS)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **_OPTIONS)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +53,7 @@ def create_store_engine(url: str) -> Engine:
             )
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **_JSON_COLUMNS)
+    return create_engine(url, pool_pre_ping=True, **_OPTIONS)
 
 
 _READ_ONLY = "lus_read_only"

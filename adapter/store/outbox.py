@@ -271,6 +271,10 @@ class OutboxQueries(Database):
 
     def replay(self, which: DeadLetterFilter, now: float) -> list[str]:
         """Dead letters back to the queue, due now, under their original message ids."""
+        return [message_id for message_id, _case_id in self.replay_by_case(which, now)]
+
+    def replay_by_case(self, which: DeadLetterFilter, now: float) -> list[tuple[str, str]]:
+        """As replay: (message id, case id) of each message put back, in message-id order."""
         with self.transaction() as conn:
             result = conn.execute(
                 update(ob)
@@ -284,9 +288,9 @@ class OutboxQueries(Database):
                     replayed_at=now,
                     replay_count=ob.c.replay_count + 1,
                 )
-                .returning(ob.c.message_id)
+                .returning(ob.c.message_id, ob.c.case_id)
             )
-            return sorted(r.message_id for r in result)
+            return sorted((r.message_id, r.case_id) for r in result)
 
     # --- kvittens (the receiving party's acknowledgement) ---
 

@@ -120,18 +120,6 @@ def case_outbox(conn: Connection, case_id: str) -> list[OutboxRow]:
     return [OutboxRow(**r._asdict()) for r in rows]
 
 
-def recipients_by_case(conn: Connection, case_id: str | None = None) -> dict[str, frozenset[str]]:
-    """Every party each case's messages went (or are going) to; of one case with `case_id`."""
-    ob = schema.outbox.c
-    query = select(ob.case_id, ob.recipient).distinct()
-    if case_id is not None:
-        query = query.where(ob.case_id == case_id)
-    found: dict[str, set[str]] = defaultdict(set)
-    for row in conn.execute(query):
-        found[row.case_id].add(row.recipient)
-    return {case_id: frozenset(parties) for case_id, parties in found.items()}
-
-
 def queue_by_recipient(conn: Connection) -> list[QueueRow]:
     ob = schema.outbox.c
     rows = conn.execute(

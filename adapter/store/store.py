@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, func, insert, select, update
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
@@ -31,6 +32,7 @@ _INBOX_INSERT = Prepared(insert(schema.inbox), columns=[c.name for c in schema.i
 _case_version = select(schema.cases.c.version).where(schema.cases.c.case_id == bindparam("case_id"))
 _CASE_VERSION = Prepared(_case_version)
 _CASE_VERSION_LOCKED = Prepared(_case_version.with_for_update())
+_CASE_LOCK = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 _CASE_EVENTS = Prepared(
     select(schema.events.c.payload)
     .where(schema.events.c.case_id == bindparam("case_id"))
@@ -48,6 +50,9 @@ _CASE_UPDATE = Prepared(
 _EVENT_COLUMNS = ["case_id", "message_id", "kind", "occurred_at", "received_at", "payload"]
 _EVENT_INSERT = Prepared(insert(schema.events), columns=_EVENT_COLUMNS)
 _AUDIT_COLUMNS = [c.name for c in schema.audit.c if c.name != "id"]
+_AUDIT_WIDTHS = {
+    c.name: c.type.length for c in schema.audit.c if isinstance(c.type, String) and c.type.length
+}
 _AUDIT_INSERT = Prepared(insert(schema.audit), columns=_AUDIT_COLUMNS)
 
 
@@ -107,6 +112,16 @@ class Store(OutboxQueries):
             },
         )
 
+    def serialize_case(self, conn: Connection, case_id: str) -> None:
+        """Make the transaction of `conn` the only one working on `case_id` until it ends. On
+        PostgreSQL a transaction-scoped advisory lock on the case key, taken before anything is
+        read: two copies of one message (or two messages opening one case) then follow each other,
+        and the second sees the first's inbox row instead of a unique violation on the case key,
+        and the row lock of load_case comes too late for a case that does not exist yet. SQLite
+        has one writer at a time already."""
+        if not self.is_sqlite:
+            _CASE_LOCK.execute(conn, {"key": advisory_key(case_id)})
+
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
         """The case as of its row's version (from the cache, or rebuilt from its event log),
         locking its row for the transaction."""
@@ -159,6 +174,19 @@ class Store(OutboxQueries):
                 ],
             )
 
+    def case_patient(self, case_id: str) -> str | None:
+        """The patient identifier of a case, for the patient hash of an audit record about it (a
+        read, no row lock); None if there is no such case."""
+        with self.reading() as conn:
+            row = _CASE_VERSION.execute(conn, {"case_id": case_id}).fetchone()
+            if row is None:
+                return None
+            case = self.cases.get(case_id, row[0])
+            if case is None:
+                rows = _CASE_EVENTS.execute(conn, {"case_id": case_id}).fetchall()
+                case = replay([event_from_dict(json_value(payload)) for (payload,) in rows])
+        return case.patient.identifier
+
     def iter_cases(self, *, batch: int = 500) -> Iterator[DischargeCase]:
         """Every stored case, rebuilt from its event log, in case-id order.
 
@@ -188,11 +216,20 @@ class Store(OutboxQueries):
 
     def audit(self, conn: Connection | None, **record: Any) -> None:
         values = dict.fromkeys(_AUDIT_COLUMNS) | {"at": time.time(), **record}
+        for column, width in _AUDIT_WIDTHS.items():  # a refusal's record is written whatever came in
+            value = values[column]
+            if isinstance(value, str) and len(value) > width:
+                values[column] = value[: width - 1] + "…"
         if conn is not None:
             _AUDIT_INSERT.execute(conn, values)
             return
         with self.transaction() as own:
             _AUDIT_INSERT.execute(own, values)
+
+
+def advisory_key(name: str) -> int:
+    """A signed 64-bit key for pg_advisory_xact_lock (two names that share one only wait for each other)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def dumps(data: Any) -> bytes:

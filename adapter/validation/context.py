@@ -6,11 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue, Severity
+from adapter.validation.issues import MAX_ISSUES, Issue, Severity
 
 if TYPE_CHECKING:
     from adapter.validation.checkers import ObjectChecker
     from adapter.validation.compiler import Compiler
+
+
+# Issues one run collects at most: more than an answer lists (MAX_ISSUES, after duplicates are
+# removed), few enough that a body built to break a rule everywhere costs little memory.
+_COLLECTED = 10 * MAX_ISSUES
 
 
 class Context:
@@ -30,7 +35,8 @@ class Context:
     def add(
         self, severity: Severity, code: str, message: str, expression: str, rule: str, profile: str | None
     ) -> None:
-        self.issues.append(Issue(severity, code, message, expression, rule, profile))
+        if len(self.issues) < _COLLECTED:
+            self.issues.append(Issue(severity, code, message, expression, rule, profile))
 
     def check_resource(self, checker: ObjectChecker, resource: dict[str, Any], path: str) -> None:
         """Check a resource against a profile once, however many references lead to it."""

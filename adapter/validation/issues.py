@@ -13,6 +13,19 @@ from typing import Any, Literal
 
 Severity = Literal["fatal", "error", "warning", "information"]
 
+# Bounded work and echo per answer: a body made to break many rules (or one with a long value)
+# gets a short answer, not one larger than itself. Beyond MAX_ISSUES, one summary issue.
+MAX_ISSUES = 100
+MAX_TEXT = 1000  # characters of an issue's diagnostics
+MAX_EXPRESSION = 300  # characters of an issue's expression
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (saying how much was left out) if it is longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}… ({len(text) - limit + 40} characters more)"
+
 
 @dataclass(frozen=True, slots=True)
 class Issue:
@@ -28,18 +41,15 @@ class Issue:
         return self.severity in ("fatal", "error")
 
     def to_fhir(self) -> dict[str, Any]:
-        issue: dict[str, Any] = {
-            "severity": self.severity,
-            "code": self.code,
-            "diagnostics": self.message,
-        }
+        message = bounded(self.message, MAX_TEXT)
+        issue: dict[str, Any] = {"severity": self.severity, "code": self.code, "diagnostics": message}
         if self.rule or self.profile:
-            details: dict[str, Any] = {"text": self.message}
+            details: dict[str, Any] = {"text": message}
             if self.rule:
                 details["coding"] = [{"system": RULE_SYSTEM, "code": self.rule}]
             issue["details"] = details
         if self.expression:
-            issue["expression"] = [self.expression]
+            issue["expression"] = [bounded(self.expression, MAX_EXPRESSION)]
         if self.profile:
             issue["extension"] = [{"url": PROFILE_EXTENSION, "valueString": self.profile}]
         return issue
@@ -56,8 +66,23 @@ def has_errors(issues: Iterable[Issue]) -> bool:
 
 
 def operation_outcome(issues: Iterable[Issue], *, ok_text: str = "No issues found.") -> dict[str, Any]:
-    """An OperationOutcome resource (as JSON-ready dict) for these issues."""
-    entries = [i.to_fhir() for i in issues]
+    """An OperationOutcome resource (as JSON-ready dict) for these issues: at most MAX_ISSUES of
+    them, errors before warnings, and then one issue saying how many more there were."""
+    found = list(issues)
+    if len(found) > MAX_ISSUES:
+        found.sort(key=lambda i: not i.blocking)  # stable: in order within each kind
+    entries = [i.to_fhir() for i in found[:MAX_ISSUES]]
+    if len(found) > MAX_ISSUES:
+        left = found[MAX_ISSUES:]
+        errors = sum(i.blocking for i in left)
+        entries.append(
+            {
+                "severity": "error" if errors else "warning",
+                "code": "too-costly",
+                "diagnostics": f"{len(left)} more issues ({errors} of them errors) are not shown: at"
+                f" most {MAX_ISSUES} are listed. Correct these and send again.",
+            }
+        )
     if not entries:
         entries = [{"severity": "information", "code": "informational", "diagnostics": ok_text}]
     return {"resourceType": "OperationOutcome", "issue": entries}

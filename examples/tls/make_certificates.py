@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PARTIES = ("TSTNMT2321000156-SV41", "TSTNMT2321000156-VC01", "TSTNMT2321000156-K1480")
+# The host names examples/compose.yaml's adapters reach each other by: the server certificate names them.
+COMPOSE_HOSTS = ("adapter-sv", "adapter-vc", "adapter-k")
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -68,7 +70,9 @@ def _issue(
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    )
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -84,7 +88,8 @@ def party_name(hsa_id: str) -> x509.Name:
 
 
 def make_certificates(folder: Path, parties: tuple[str, ...] = PARTIES) -> Path:
-    """ca.pem, server.pem/.key (localhost, 127.0.0.1), <hsa-id>.pem/.key per party and
+    """ca.pem, server.pem/.key (localhost, 127.0.0.1, the compose adapters' host names),
+    <hsa-id>.pem/.key per party and
     expired.pem/.key (the first party's, already expired)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
@@ -99,12 +104,18 @@ def make_certificates(folder: Path, parties: tuple[str, ...] = PARTIES) -> Path:
         server_key,
         ca,
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
-        san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        san=[
+            x509.DNSName("localhost"),
+            *(x509.DNSName(name) for name in COMPOSE_HOSTS),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ],
     )
     _write(folder, "server", server, server_key)
     for hsa_id in parties:
         key = _key()
-        _write(folder, hsa_id, _issue(party_name(hsa_id), key, ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH), key)
+        _write(
+            folder, hsa_id, _issue(party_name(hsa_id), key, ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH), key
+        )
     key = _key()
     expired = _issue(
         party_name(parties[0]),
