@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import PROJECT_ROOT, Settings
-from adapter.guide.site import Site, step_page
+from adapter.guide.site import ROLE_LABELS, Site, step_page
 from adapter.guide.sources import Sources
-from adapter.process.events import EVENT_TYPES
+from adapter.process.events import EVENT_TYPES, Party
+from adapter.routing.steps import Role
 from adapter.validation.package import load_package
 from adapter.validation.validator import Validator
 
@@ -163,12 +164,16 @@ def test_the_package_opens_and_holds_package_json_and_every_profile(built: Path)
     assert Validator.from_path(archive).profiles() == Validator.from_path(profiles).profiles()
 
 
-def test_guide_without_a_step_table_is_a_503_naming_the_file(tmp_path: Path) -> None:
+def test_guide_without_lus_rules_is_a_503_naming_the_file(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(PROJECT_ROOT / "examples" / "config", config)
-    (config / "lus-steps.yaml").unlink()
+    (config / "lus-rules.yaml").unlink()
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'lus.db'}", config_dir=config, worker=False)
     with TestClient(create_app(settings)) as client:
         reply = client.get("/guide/index.html")
     assert reply.status_code == 503
-    assert "lus-steps.yaml does not exist" in reply.json()["issue"][0]["diagnostics"]
+    assert "lus-rules.yaml: cannot read" in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_every_role_of_the_step_table_reads_in_swedish() -> None:
+    assert set(Role) | set(Party) <= set(ROLE_LABELS)

@@ -35,7 +35,7 @@ def _files(request: Request) -> dict[str, bytes]:
         if files is None:
             runtime = runtime_of(request)
             try:
-                sources = Sources.load(runtime.settings, runtime.validator, runtime.mapper)
+                sources = Sources.load(runtime.settings, runtime)
             except (StepsConfigError, RulesConfigError, MappingError, PackageError) as exc:
                 raise GuideUnavailable(str(exc)) from exc
             files = state.guide_files = build_site(sources)

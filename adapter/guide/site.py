@@ -33,6 +33,7 @@ ROLE_LABELS: Mapping[Role | Party, str] = {
     Role.PARTIES: "ärendets parter",
     Role.OTHERS: "ärendets övriga parter",
     Role.SUMMONED: "de kallade till det senaste SIP-mötet",
+    Role.MEETING: "mötets parter (de som bokat det och de som kallats)",
     Role.REFERENCED_SENDER: "avsändaren av meddelandet det gäller",
     Role.REFERENCED_RECEIVERS: "mottagarna av meddelandet det gäller",
     Party.SLUTENVARD: "varje slutenvårdspart i ärendet",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -18,6 +18,9 @@ from adapter.routing.steps import StepTable, load_step_table
 from adapter.routing.table import RoutingTable, load_routing_table
 from adapter.rules_config import load_rules
 from adapter.validation.validator import Validator
+
+if TYPE_CHECKING:  # adapter.app imports the guide's router, which imports this module
+    from adapter.app import Runtime
 
 # The example cases, in the order their messages are sent; the first holds the whole road, the
 # second the steps the first does not take (examples/bundles/*/NN-<step>.json).
@@ -54,19 +57,26 @@ class Sources:
     examples: dict[str, list[Example]]  # folder → its messages in order
 
     @classmethod
-    def load(
-        cls, settings: Settings, validator: Validator | None = None, mapper: Mapper | None = None
-    ) -> Sources:
-        """From the configured folders; a running adapter passes the validator and mapper it has."""
-        validator = validator or Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
-        mapper = mapper or Mapper.from_dir(settings.mappings_dir, validator.package)
+    def load(cls, settings: Settings, runtime: Runtime | None = None) -> Sources:
+        """From the configured folders; a running adapter passes what it has read already."""
+        if runtime is not None:
+            validator, mapper, steps, routing = (
+                runtime.validator,
+                runtime.mapper,
+                runtime.steps,
+                runtime.routing,
+            )
+        else:
+            validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
+            mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
+            steps, routing = load_step_table(settings.config_dir), load_routing_table(settings.config_dir)
         return cls(
             validator=validator,
             mapper=mapper,
             dialects=Dialects.from_dir(settings.mappings_dir, mapper),
-            steps=load_step_table(settings.config_dir),
+            steps=steps,
             rules=load_rules(settings.config_dir),
-            routing=load_routing_table(settings.config_dir),
+            routing=routing,
             profiles_dir=settings.profiles_dir,
             examples=load_examples(settings.examples_dir),
         )
