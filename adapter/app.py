@@ -15,7 +15,7 @@ from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, 
 from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
 from adapter.guide import routes as guide
-from adapter.logging import configure_logging, get_logger
+from adapter.logging import configure_logging
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.pipeline import Pipeline
@@ -29,8 +29,6 @@ from adapter.security.limits import JsonLimits
 from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
-
-log = get_logger("adapter.app")
 
 
 @dataclass
@@ -69,21 +67,30 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
-    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
+    # What a person writes (routing, step table, audit key, database URL) is checked before the
+    # profiles compile: a mistake there is said at once, not after seconds of start-up.
     routing = load_routing_table(settings.config_dir)
     steps = load_step_table(settings.config_dir)
+    if not routing.self_.base_url:
+        routing.self_.base_url = own_base_url(settings)
+    key = audit_key(settings)
+    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
+    mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
     dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
-    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
     pipeline = Pipeline(
         store=store,
         validator=validator,
         mapper=mapper,
         routing=routing,
         steps=steps,
-        audit_key=audit_key(settings),
+        audit_key=key,
         limits=JsonLimits(
             settings.max_json_depth,
             settings.max_json_array_items,
@@ -97,6 +104,14 @@ def build_runtime(settings: Settings) -> Runtime:
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
     )
     return Runtime(settings, store, validator, mapper, routing, steps, pipeline, authenticator)
+
+
+def own_base_url(settings: Settings) -> str:
+    """The FHIR base this adapter advertises when parties.yaml gives no `self.base_url`: the
+    address it is bound to (`serve` passes the port actually bound)."""
+    from adapter.serving import listening_url
+
+    return f"{listening_url(settings, settings.port)}/fhir"
 
 
 def settle_heap() -> None:
@@ -123,7 +138,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 target=worker.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
             )
             thread.start()
-        log.info("adapter started", party=rt.routing.self_.hsa_id, worker=settings.worker)
         yield
         stop.set()
         if thread is not None:

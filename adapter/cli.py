@@ -7,25 +7,35 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from adapter.avvikelser_report import avvikelser
+from adapter.cli_errors import ConfigurationError, run_explaining
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
 from adapter.guide.cli import guide_app
+from adapter.logging import get_logger
 from adapter.migration import import_command
+from adapter.play import play
 from adapter.report import report
+from adapter.testkit.command import testkit
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import operation_outcome
+from adapter.validation.issues import Issue, operation_outcome
+
+if TYPE_CHECKING:
+    from adapter.validation.validator import Validator
 
 app = typer.Typer(
     help="LUS adapter: FHIR R4 discharge-planning messages (lag 2017:612).", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, piped or not
+log = get_logger("adapter.cli")
 
 
 @contextmanager
@@ -34,6 +44,8 @@ def _configuration_refused() -> Iterator[None]:
     its one-sentence reason and exit status 2, not a traceback."""
     try:
         yield
+    except ValidationError:
+        raise  # an invalid LUS_* value: cli_errors says which, in its two lines
     except ValueError as exc:
         err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
@@ -48,9 +60,9 @@ def serve(
         typer.Option(help="Run the delivery worker in this process (default LUS_WORKER or yes)"),
     ] = None,
 ) -> None:
-    """Run the HTTP API (and the delivery worker)."""
-    import uvicorn
-
+    """Run the HTTP API (and the delivery worker). `--port 0` takes a free port; the log line
+    "adapter started" names the URL once the port is bound."""
+    from adapter import serving
     from adapter.app import create_app, settle_heap
     from adapter.security.tls import uvicorn_http_options
 
@@ -59,19 +71,34 @@ def serve(
         overrides["worker"] = worker
     if host:
         overrides["host"] = host
-    if port:
+    if port is not None:
         overrides["port"] = port
     with _configuration_refused():
         settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        sock = serving.bind(settings.host, settings.port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            "choose another port with --port P (or LUS_PORT; `make run PORT=P`)",
+        ) from exc
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    with _configuration_refused():
         application = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        **uvicorn_http_options(settings),
-    )
+    url = serving.listening_url(settings, settings.port)
+    runtime = application.state.runtime
+
+    def started() -> None:
+        log.info(
+            "adapter started",
+            url=url,
+            fhir_base=runtime.routing.self_.base_url,
+            party=runtime.routing.self_.hsa_id,
+            worker=settings.worker,
+        )
+
+    serving.run(application, sock, started, **uvicorn_http_options(settings))
 
 
 @app.command()
@@ -109,44 +136,73 @@ def validate(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("--format", help="text or json (an OperationOutcome per file)")
+        str,
+        typer.Option(
+            "--format",
+            help="text, or json: one JSON list with, per file, its name, whether it is valid and"
+            " an OperationOutcome",
+        ),
     ] = "text",
 ) -> None:
     """Validate files; exit 1 if any has an error."""
     from adapter.validation.validator import Validator
 
+    if output not in ("text", "json"):
+        raise typer.BadParameter("text or json", param_hint="--format")
     settings = Settings()
-    validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
-    failed = False
+    validator = Validator.from_path(
+        settings.profiles_dir,
+        settings.extra_packages_dir,
+        unknown_modifier_extensions=settings.unknown_modifier_extensions,
+    )
+    results: list[dict[str, object]] = []
+    all_valid = True
     for path in files:
-        try:
-            resource = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            err.print(f"[red]{path}: cannot read: {exc}[/red]")
-            failed = True
-            continue
-        if not isinstance(resource, dict):
-            err.print(f"[red]{path}: not a FHIR resource (a JSON object)[/red]")
-            failed = True
-            continue
-        issues = validator.validate(resource, profile)
-        failed |= any(i.blocking for i in issues)
+        issues, problem = _validate_file(validator, path, profile)
+        valid = problem is None and not any(i.blocking for i in issues)
+        all_valid &= valid
         if output == "json":
-            sys.stdout.buffer.write(
-                orjson.dumps(operation_outcome(issues), option=orjson.OPT_INDENT_2) + b"\n"
-            )
-            continue
-        verdict = "[red]invalid[/red]" if any(i.blocking for i in issues) else "[green]valid[/green]"
-        err.print(f"{path}: {verdict}")
-        for issue in issues:
-            err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}", markup=False)
-    raise typer.Exit(1 if failed else 0)
+            outcome = operation_outcome(issues) if problem is None else _unreadable(problem)
+            results.append({"file": str(path), "valid": valid, "outcome": outcome})
+        elif problem is not None:
+            err.print(f"{escape(str(path))}: [red]{escape(problem)}[/red]", highlight=False)
+        else:
+            verdict = "[green]valid[/green]" if valid else "[red]invalid[/red]"
+            err.print(f"{escape(str(path))}: {verdict}", highlight=False)
+            for issue in issues:
+                err.print(f"  {issue.severity:8} {issue.expression or '-'}: {issue.message}", markup=False)
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    raise typer.Exit(0 if all_valid else 1)
+
+
+def _validate_file(validator: Validator, path: Path, profile: str | None) -> tuple[list[Issue], str | None]:
+    """The issues of one file, or why it could not be read as a FHIR resource."""
+    try:
+        resource = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        return [], f"cannot read: {exc.strerror or exc}"
+    except orjson.JSONDecodeError as exc:
+        return [], f"not JSON: {exc}"
+    if not isinstance(resource, dict):
+        return [], "not a FHIR resource (a JSON object)"
+    return validator.validate(resource, profile), None
+
+
+def _unreadable(problem: str) -> dict[str, object]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "fatal", "code": "structure", "diagnostics": problem}],
+    }
 
 
 @app.command()
 def translate(
     file: Annotated[Path, typer.Argument(help="A message Bundle")],
-    dialect: Annotated[str, typer.Option(help="The sender's dialect (mappings/<dialect>/)")] = "canonical",
+    dialect: Annotated[
+        str | None,
+        typer.Option(help="The sender's dialect (mappings/<dialect>/); default: from the Bundle's type"),
+    ] = None,
     sender: Annotated[
         str | None, typer.Option(help="HSA-id of the sender, for a dialect without MessageHeader")
     ] = None,
@@ -164,6 +220,15 @@ def translate(
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     bundle = orjson.loads(file.read_bytes())
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
+    if dialect is None:
+        dialect = dialects.detect(bundle) if isinstance(bundle, dict) else None
+        if dialect is None:
+            kind = bundle.get("type") if isinstance(bundle, dict) else None
+            raise ConfigurationError(
+                f"{file}: cannot tell its dialect from Bundle.type {kind!r}",
+                f"pass --dialect, one of: {', '.join(sorted(dialects.names()))}",
+            )
+        err.print(f"dialect: {dialect} (from Bundle.type)", highlight=False)
     form = dialects.get(dialect)
     translation = None
     try:
@@ -183,11 +248,24 @@ def translate(
 
 
 app.command(name="import")(import_command)
+app.command()(play)
 app.command()(report)
 app.command()(avvikelser)
+app.command()(testkit)
 register_ops_commands(app)
 app.add_typer(guide_app, name="guide")
 
 
 def main() -> None:
-    app()
+    import logging
+
+    import structlog
+
+    # Until a command configures logging (serve and deliver do): warnings and errors only, on
+    # stderr, so that what a command prints on stdout (validate --format json, translate, report)
+    # stays one parseable document and a mistake is said in its own two lines.
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    run_explaining(app)

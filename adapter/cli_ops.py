@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,18 +14,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.cli_errors import missing_database_file, require_database
 from adapter.config import Settings
-from adapter.routing.deadletters import DeadLetterFilter, audit_shown, parse_instant, replay, select
+from adapter.routing.deadletters import (
+    DeadLetterFilter,
+    NotADeadLetter,
+    audit_shown,
+    parse_instant,
+    replay,
+    select,
+    skip,
+)
 from adapter.security.audit import AuditQuery, audit_key, audit_log, search_hashes
 from adapter.store.outbox import OutboxRecord
 from adapter.store.store import Store
 
 db_app = typer.Typer(help="The store's schema (Alembic migrations).", no_args_is_help=True)
-deadletters_app = typer.Typer(help="Messages given up on: list, show, replay.", no_args_is_help=True)
+deadletters_app = typer.Typer(
+    help="Messages given up on: list, show, the lines they hold, replay or skip.", no_args_is_help=True
+)
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, piped or not
 
 Format = Annotated[str, typer.Option("--format", help="text or json")]
 Since = Annotated[str | None, typer.Option(help="Given up at or after this ISO 8601 time (UTC if no offset)")]
@@ -53,7 +65,9 @@ def _audit_key(settings: Settings) -> bytes:
 
 
 def _store() -> Store:
+    """The adapter's store, which must exist (these commands read it)."""
     settings = Settings()
+    require_database(settings.database_url)
     return Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
 
 
@@ -85,11 +99,17 @@ def db_current() -> None:
     from adapter.store import migrate
     from adapter.store.engine import create_store_engine
 
-    engine = create_store_engine(Settings().database_url)
+    url = Settings().database_url
+    head = migrate.head_revision()
+    missing = missing_database_file(url)
+    if missing is not None:  # not created just to say that it is empty
+        print(f"database: (none)   adapter needs: {head}")
+        err.print(f"no database file at {missing}", highlight=False)
+        raise typer.Exit(1)
+    engine = create_store_engine(url)
     with engine.connect() as conn:
         current = migrate.current_revision(conn)
     engine.dispose()
-    head = migrate.head_revision()
     print(f"database: {current or '(none)'}   adapter needs: {head}")
     raise typer.Exit(0 if current == head else 1)
 
@@ -156,6 +176,47 @@ def deadletters_replay(
     raise typer.Exit(0 if replayed or not message_id else 1)
 
 
+@deadletters_app.command("skip")
+def deadletters_skip(
+    message_id: Annotated[str, typer.Argument(help="The dead letter's MessageHeader.id")],
+    reason: Annotated[str, typer.Option(help="Why it is not to be sent (kept on it and in the audit log)")],
+) -> None:
+    """Release the line a dead letter holds without sending it (final; audited with the reason)."""
+    try:
+        record = skip(_store(), message_id, by=f"cli:{getpass.getuser()}", reason=reason, now=time.time())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except NotADeadLetter as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    print(record.message_id)
+    err.print(f"skipped; the line of case {record.case_id} to {record.recipient} goes on")
+
+
+@deadletters_app.command("held")
+def deadletters_held(
+    recipient: Annotated[str | None, typer.Option(help="HSA-id of the recipient")] = None,
+    output: Format = "text",
+) -> None:
+    """The (case, recipient) lines dead letters hold, with the messages waiting; exit 1 if any."""
+    lines = _store().held_lines(recipient=recipient)
+    rows = [line.to_json() for line in lines]
+    if output == "json":
+        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        table = Table()
+        columns = ("case_id", "recipient", "message_id", "dead_at", "waiting")
+        for column in (*columns, "last_error"):
+            table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", "dead_at"))
+        for row in rows:
+            cells = ["" if row[c] is None else str(row[c])[: 19 if c == "dead_at" else None] for c in columns]
+            table.add_row(*cells, (row["last_error"] or "")[:80])
+        Console().print(table)
+        err.print(f"{len(rows)} held line(s)")
+    raise typer.Exit(1 if rows else 0)
+
+
 def _filter(
     message_id: str | None, recipient: str | None, since: str | None, until: str | None
 ) -> DeadLetterFilter:
@@ -197,12 +258,20 @@ def _print_records(records: Sequence[OutboxRecord], output: str, when: str) -> N
     table = Table()
     columns = ("message_id", "case_id", "recipient", "kind", "status", "attempts", when, "kvittens_code")
     for column in (*columns, "last_error"):
-        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", when))
+        table.add_column(column.replace("_", " "), no_wrap=column in ("message_id", "case_id", when))
     for row in rows:
         cells = ["" if row[c] is None else str(row[c])[: 19 if c == when else None] for c in columns]
-        table.add_row(*cells, (row["last_error"] or "")[:80])
-    Console().print(table)  # made here so that it takes the terminal's width (or COLUMNS) now
+        table.add_row(*cells, row["last_error"] or "")
+    stdout_console().print(table)
     err.print(f"{len(rows)} message(s)")
+
+
+def stdout_console() -> Console:
+    """Where tables go: a terminal's width (or COLUMNS) on a terminal; piped or redirected, as
+    wide as the rows are, so that nothing is cut or wrapped for the program reading them."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=100_000)
 
 
 # --- audit ---
@@ -246,7 +315,7 @@ def audit(
             table.add_column(column.replace("_", " "), no_wrap=column == "at")
         for row in rows:
             table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-        Console().print(table)
+        stdout_console().print(table)
     if hashes is not None and len(hashes) > 1:
         err.print("A 10-digit personnummer: both centuries it may belong to were searched.")
     err.print(_shown(len(rows), page.total, offset), markup=False, highlight=False)

@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8080, description="Port the HTTP server listens on.")
     database_url: str = Field(
-        "sqlite:///var/lus-adapter.db",
-        description="SQLAlchemy URL of the store: SQLite by default, postgresql+psycopg://… for replicas.",
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'lus-adapter.db'}",
+        description="SQLAlchemy URL of the store: SQLite by default, postgresql+psycopg://… for replicas"
+        " (needs the `postgres` extra: pip install 'lus-adapter[postgres]'). The default file is"
+        " inside the installation, the same whatever the working directory; commands that only read"
+        " refuse a SQLite file that does not exist.",
     )
     config_dir: Path = Field(
         PROJECT_ROOT / "examples" / "config",
@@ -36,6 +39,12 @@ class Settings(BaseSettings):
         None,
         description="Folder of further FHIR package folders or .tgz files (a region's own profiles,"
         " reservnummer systems, codes), loaded beside profiles_dir at start-up.",
+    )
+    unknown_modifier_extensions: Literal["reject", "warn"] = Field(
+        "reject",
+        description="A modifierExtension whose definition is in no loaded package changes the meaning of"
+        " the resource in a way the adapter cannot read: reject the message (an error in the"
+        " OperationOutcome), or warn and accept it.",
     )
     mappings_dir: Path = Field(PROJECT_ROOT / "mappings", description="Folder of mapping rule files.")
     examples_dir: Path = Field(

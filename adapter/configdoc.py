@@ -72,6 +72,8 @@ def _default(field: FieldInfo) -> str:
         value = value.value
     if value == "":
         return "(empty)"
+    if isinstance(value, str):
+        value = value.replace(PROJECT_ROOT.as_posix(), "<installation>")
     return f"`{value}`"
 
 

@@ -3,12 +3,14 @@
 Nearly every mapping rule, and many profile invariants, is a simple path — `period.start`,
 `identifier.where(system in %hsa_id).value`, `extension.where(url = %x).value.code` — and
 fhirpathpy interprets its parse tree and wraps every node on each call: half the ingest time.
-This module compiles the subset such rules use
-(member paths with choice types, `where`, `all`, `exists`, `empty`, `skip`, `first`,
-`extension(url)`, `matches`, `=`, `!=`, `in`, `|`, `and`, `or`, `implies`, %variables, string and
-integer literals) into closures; anything else returns fhirpathpy's own compiled function, so every
-expression still works. Tests check both agree on every expression in mappings/ and every
-invariant in profiles/.
+This module compiles the subset such rules, and most R4 core invariants, use (member paths with
+choice types, `where`, `select`, `all`, `exists`, `empty`, `skip`, `first`, `tail`, `not`,
+`count`, `hasValue`, `isDistinct`, `toInteger`, `trace`, `iif`, `children`, `contains`,
+`startsWith`, `endsWith`, `extension(url)`, `matches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on
+integers, `in`, `|`, `&`, `+` on integers and strings, `and`, `or`, `xor`, `implies`, `$this`,
+%variables, string and integer literals) into closures; anything else returns fhirpathpy's own
+compiled function, so every expression still works. Tests check both agree on every expression
+in mappings/, every invariant in profiles/ and the R4 core invariants on the conformance files.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fhirpathpy.models import models
 Compiled = Callable[..., list[Any]]
 Node = Callable[[list[Any], dict[str, Any]], list[Any]]
 
-_TOKEN = re.compile(r"\s*(?:(%?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|[.()=|,]))")
+_TOKEN = re.compile(r"\s*(?:([%$]?[A-Za-z_][A-Za-z0-9_]*)|('(?:[^'\\]|\\.)*')|(\d+)|(!=|<=|>=|[.()=|,<>&+]))")
 
 
 class _Unsupported(Exception):
@@ -36,21 +38,38 @@ class _EvaluationFallback(Exception):
     """Data outside the subset's semantics: fhirpathpy evaluates this call."""
 
 
+def _has_value(inputs: list[Any]) -> list[bool]:
+    """FHIRPath hasValue(): a single primitive with a value (fhirpathpy 2.2 lacks it)."""
+    return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
+
+
+# trace() logs to stdout in fhirpathpy: the R4 invariants use it for debugging only
+_OPTIONS = {
+    "traceFn": lambda *_: None,
+    "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
+}
+
+
 def compile_expression(expression: str) -> Compiled:
     """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple."""
-    general: Compiled = fhirpathpy.compile(expression, model=models["r4"])
+    general: Compiled = fhirpathpy.compile(expression, model=models["r4"], options=_OPTIONS)
     try:
         node = _Parser(expression).parse()
     except _Unsupported:
         return general
 
-    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+    def evaluate(
+        resource: Any, variables: dict[str, Any] | None = None, type_name: str | None = None
+    ) -> list[Any]:
         data = resource.data if isinstance(resource, ResourceNode) else resource  # typed for fhirpathpy
         try:
             return node([data], variables or {})
         except _EvaluationFallback:  # data outside the subset's semantics, e.g. comparing decimals
+            if type_name is not None and isinstance(resource, dict) and "resourceType" not in resource:
+                resource = ResourceNode.create_node(resource, type_name)  # so that value is valueCoding
             return general(resource, variables or {})
 
+    evaluate.fast = True  # type: ignore[attr-defined]  # takes plain dicts and the type's name
     return evaluate
 
 
@@ -64,8 +83,15 @@ def _choice_suffixes() -> dict[str, tuple[str, ...]]:
     return {name: tuple(types) for name, types in suffixes.items()}
 
 
+def choice_names() -> frozenset[str]:
+    """Names that are choice elements somewhere in R4 (value, onset, …): many JSON keys each."""
+    return frozenset(_choice_suffixes())
+
+
 def _member(name: str) -> Node:
-    choices = tuple(name + t for t in _choice_suffixes().get(name, ()))
+    # a choice name has dozens of typed keys (fixedString, fixedCode, …): look the object's few
+    # keys up among them rather than each of them in the object
+    choices = frozenset(name + t for t in _choice_suffixes().get(name, ()))
 
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
@@ -74,9 +100,11 @@ def _member(name: str) -> Node:
                 continue
             value = item.get(name)
             if value is None:
-                for key in choices:
-                    value = item.get(key)
-                    if value is not None:
+                if not choices:
+                    continue
+                for key in item:
+                    if key in choices and item[key] is not None:
+                        value = item[key]
                         break
                 else:
                     continue
@@ -87,6 +115,17 @@ def _member(name: str) -> Node:
         return out
 
     return member
+
+
+_ESCAPES = {"f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(body: str) -> str:
+    """A FHIRPath string literal's escapes (backslash, quotes, slash, f n r t); a unicode escape
+    goes to fhirpathpy."""
+    if "\\u" in body:
+        raise _Unsupported(body)
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), body, flags=re.DOTALL)
 
 
 def _then(first: Node, second: Node) -> Node:
@@ -124,6 +163,29 @@ def _function(name: str, args: list[Node]) -> Node:
         return lambda items, _: [not items]
     if name == "first" and not args:
         return lambda items, _: items[:1]
+    if name == "select" and len(args) == 1:
+        projection = args[0]
+        return lambda items, env: [y for x in items for y in projection([x], env)]
+    if name == "trace" and args:
+        return lambda items, _: items  # logging only
+    if name == "tail" and not args:
+        return lambda items, _: items[1:]
+    if name == "isDistinct" and not args:
+        return _is_distinct
+    if name == "toInteger" and not args:
+        return _to_integer
+    if name == "children" and not args:
+        return _children
+    if name == "iif" and len(args) in (2, 3):
+        return _iif(*args)
+    if name == "not" and not args:
+        return lambda items, _: [not flag] if (flag := _boolean(items)) is not None else []
+    if name == "count" and not args:
+        return lambda items, _: [len(items)]
+    if name == "hasValue" and not args:
+        return lambda items, _: [len(items) == 1 and not isinstance(items[0], dict | list)]
+    if name in ("contains", "startsWith", "endsWith") and len(args) == 1:
+        return _string_test(name, args[0])
     if name == "skip" and len(args) == 1:
         count = args[0]
         return lambda items, env: items[_integer(count(items, env)) :]
@@ -146,6 +208,80 @@ def _extension(url: Node) -> Node:
         return out
 
     return extension
+
+
+def _is_distinct(items: list[Any], _: dict[str, Any]) -> list[Any]:
+    if any(isinstance(x, dict | list | float) for x in items):
+        raise _EvaluationFallback  # structural or decimal equality
+    return [len({(type(x), x) for x in items}) == len(items)]
+
+
+def _children(items: list[Any], _: dict[str, Any]) -> list[Any]:
+    """The child elements of each object ("_name" keys belong to their primitive's node)."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "resourceType" or key[:1] == "_" or value is None:
+                    continue
+                if isinstance(value, list):
+                    out += [v for v in value if v is not None]
+                else:
+                    out.append(value)
+    return out
+
+
+def _iif(criterion: Node, then: Node, otherwise: Node | None = None) -> Node:
+    def iif(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        if _boolean(criterion(items, env)):
+            return then(items, env)
+        return otherwise(items, env) if otherwise is not None else []
+
+    return iif
+
+
+def _to_integer(items: list[Any], _: dict[str, Any]) -> list[Any]:
+    if not items:
+        return []
+    if len(items) != 1:
+        raise _EvaluationFallback
+    value = items[0]
+    if type(value) is int:
+        return [value]
+    if type(value) is str and re.fullmatch(r"[+-]?\d+", value):
+        return [int(value)]
+    if type(value) is str:
+        return []  # not convertible: empty, as FHIRPath says
+    raise _EvaluationFallback
+
+
+def _order(op: str, left: Node, right: Node) -> Node:
+    """<, <=, >, >= on integers (anything else, dates above all, is fhirpathpy's)."""
+
+    def order(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = left(items, env), right(items, env)
+        if not a or not b:
+            return []
+        if len(a) != 1 or len(b) != 1 or type(a[0]) is not int or type(b[0]) is not int:
+            raise _EvaluationFallback
+        x, y = a[0], b[0]
+        return [x < y if op == "<" else x <= y if op == "<=" else x > y if op == ">" else x >= y]
+
+    return order
+
+
+def _string_test(name: str, argument: Node) -> Node:
+    """contains / startsWith / endsWith on one string."""
+    test = {"contains": str.__contains__, "startsWith": str.startswith, "endsWith": str.endswith}[name]
+
+    def string_test(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        if not items:
+            return []
+        if len(items) != 1 or not isinstance(items[0], str):
+            raise _EvaluationFallback
+        return [test(items[0], _string(argument(items, env)))]
+
+    return string_test
 
 
 def _matches(pattern: Node) -> Node:
@@ -200,6 +336,8 @@ def _logic(op: str, left: Node, right: Node) -> Node:
             if a is False or b is True:
                 return [True]
             return [False] if a is True and b is False else []
+        if op == "xor":
+            return [] if a is None or b is None else [a != b]
         if op == "and":
             if a is False or b is False:
                 return [False]
@@ -217,6 +355,27 @@ def _boolean(value: list[Any]) -> bool | None:
     if len(value) == 1 and isinstance(value[0], bool):
         return value[0]
     raise _EvaluationFallback  # singleton evaluation of non-booleans
+
+
+def _add(op: str, left: Node, right: Node) -> Node:
+    """`&` joins strings (empty as ''); `+` adds integers or joins strings (empty if either is)."""
+
+    def add(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        a, b = left(items, env), right(items, env)
+        if len(a) > 1 or len(b) > 1:
+            raise _EvaluationFallback
+        if op == "&":
+            if any(type(v) is not str for v in a + b):
+                raise _EvaluationFallback
+            return [(a[0] if a else "") + (b[0] if b else "")]
+        if not a or not b:
+            return []
+        x, y = a[0], b[0]
+        if type(x) is type(y) and type(x) in (int, str):
+            return [x + y]
+        raise _EvaluationFallback
+
+    return add
 
 
 def _union(left: Node, right: Node) -> Node:
@@ -265,25 +424,39 @@ class _Parser:
         """Boolean operators, left-associative, from the loosest binding (_LOGIC) inwards."""
         if level == len(_LOGIC):
             return self.comparison()
-        op = _LOGIC[level]
+        ops = ("or", "xor") if _LOGIC[level] == "or" else (_LOGIC[level],)
         node = self.expression(level + 1)
-        while self.peek() == op:
-            self.take()
+        while self.peek() in ops:
+            op = self.take()
             node = _logic(op, node, self.expression(level + 1))
         return node
 
     def comparison(self) -> Node:
-        node = self.union()
+        node = self.inequality()
         if self.peek() in ("=", "!=", "in"):
             op = self.take()
-            node = _compare(op, node, self.union())
+            node = _compare(op, node, self.inequality())
+        return node
+
+    def inequality(self) -> Node:
+        node = self.union()
+        if self.peek() in ("<", "<=", ">", ">="):
+            op = self.take()
+            node = _order(op, node, self.union())
         return node
 
     def union(self) -> Node:
-        node = self.term()
+        node = self.additive()
         while self.peek() == "|":
             self.take()
-            node = _union(node, self.term())
+            node = _union(node, self.additive())
+        return node
+
+    def additive(self) -> Node:
+        node = self.term()
+        while self.peek() in ("&", "+"):
+            op = self.take()
+            node = _add(op, node, self.term())
         return node
 
     def term(self) -> Node:
@@ -302,14 +475,15 @@ class _Parser:
             node = self.expression()
             self.take(")")
             return node
+        if token == "$this":
+            self.take()
+            return lambda items, _env: items
         if token.startswith("%"):
             self.take()
             return _variable(token[1:])
         if token.startswith("'"):
             self.take()
-            if "\\" in token:
-                raise _Unsupported(token)
-            literal = token[1:-1]
+            literal = _unescape(token[1:-1])
             return lambda _items, _env: [literal]
         if token.isdigit():
             self.take()
@@ -321,7 +495,17 @@ class _Parser:
 
     def invocation(self) -> Node:
         name = self.take()
-        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in ("and", "or", "in", "implies", "xor"):
+        if not re.fullmatch(r"[a-z][A-Za-z0-9_]*", name) or name in (
+            "and",
+            "or",
+            "in",
+            "implies",
+            "xor",
+            "div",
+            "mod",
+            "is",
+            "as",
+        ):
             raise _Unsupported(name)
         if self.peek() != "(":
             return _member(name)
@@ -338,7 +522,7 @@ class _Parser:
 def _compile_fast(expression: str) -> Compiled:
     """The compiled closure alone (for tests): raises _Unsupported outside the subset."""
     node = _Parser(expression).parse()
-    general = fhirpathpy.compile(expression, model=models["r4"])
+    general = fhirpathpy.compile(expression, model=models["r4"], options=_OPTIONS)
 
     def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
         try:

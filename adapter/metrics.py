@@ -74,10 +74,12 @@ class HoldingsCollector(Collector):
         queue: Callable[[], Iterable[tuple[str, str, int, float]]],
         deadline_counts: Callable[[], Mapping[tuple[str, str], int]],
         now: Callable[[], float],
+        held: Callable[[], Mapping[str, tuple[int, int]]] = dict,
     ) -> None:
         self.queue = queue  # (recipient, status, count, oldest created_at)
         self.deadline_counts = deadline_counts  # (kind, status) → deadlines
         self.now = now
+        self.held = held  # recipient → (lines held by a dead letter, messages waiting behind them)
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -102,6 +104,19 @@ class HoldingsCollector(Collector):
                 oldest.add_metric([recipient], max(0.0, now - oldest_at))
             elif status == "dead":
                 dead.add_metric([recipient], count)
+        held_lines = GaugeMetricFamily(
+            "lus_delivery_held_lines",
+            "(case, recipient) lines held by a dead letter until it is replayed or skipped, per recipient.",
+            labels=["recipient"],
+        )
+        held_messages = GaugeMetricFamily(
+            "lus_delivery_held_messages",
+            "Outbound messages waiting behind a dead letter of their case, per recipient.",
+            labels=["recipient"],
+        )
+        for recipient, (lines, waiting) in sorted(self.held().items()):
+            held_lines.add_metric([recipient], lines)
+            held_messages.add_metric([recipient], waiting)
         deadlines = GaugeMetricFamily(
             "lus_deadlines",
             "LUS deadlines of the cases held, by message kind and status (met, late, overdue, open);"
@@ -110,7 +125,7 @@ class HoldingsCollector(Collector):
         )
         for (kind, status), count in sorted(self.deadline_counts().items()):
             deadlines.add_metric([kind, status], count)
-        yield from (depth, oldest, dead, deadlines)
+        yield from (depth, oldest, dead, held_lines, held_messages, deadlines)
 
 
 def registry_for(collector: Collector) -> CollectorRegistry:

@@ -3,8 +3,11 @@
 Regions replace their planning systems (Lifecare SP, Cosmic Link, Prator, …); this is how the open
 cases move. The export is FHIR message Bundles: `.ndjson` files (one Bundle per line) and `.json`
 files (one Bundle each), in a folder or as one file, read in name order. Every Bundle takes the
-one road, `Pipeline.process_message`, so nothing skips validation, mapping or the case rules, and
-an imported message is routed like any other.
+one road, `Pipeline.process_message`, so nothing skips validation, mapping or the case rules. The
+other parties had these messages from the earlier system: by default nothing is routed to them
+again (the cases, deadlines and history are built, no delivery is queued); `--send` routes each
+imported message like live traffic. Closed cases (discharged, died, cancelled) are imported too, as
+history that the report and betalningsansvar read; the summary counts open and closed cases.
 
 Resumable: a journal (one JSON line per Bundle handled, flushed as it goes) records where the
 import stands; run the same command again after an interruption and it goes on where it stopped.
@@ -28,7 +31,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from adapter.cli_ops import stdout_console
 from adapter.config import Settings
+from adapter.store.store import Store
 
 SUFFIXES = (".ndjson", ".json")
 
@@ -239,6 +244,14 @@ def import_command(
     report: Annotated[
         Path | None, typer.Option(help="Write every rejection, with its issues, as JSON")
     ] = None,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Route each imported message to the other parties, like live traffic (default: they"
+            " had it from the earlier system; nothing is sent)",
+        ),
+    ] = False,
 ) -> None:
     """Import open cases from another planning system's export (FHIR message Bundles)."""
     from adapter.app import build_runtime
@@ -262,9 +275,13 @@ def import_command(
         journal = Journal(path)
         console.print(f"Checkpoint: {path}")
     runtime = build_runtime(settings)
+    runtime.pipeline.route = send
+    touched: set[str] = set()
 
     def process(raw: bytes) -> tuple[int, bytes, bool]:
         result = runtime.pipeline.process_message(raw, caller=sender)
+        if result.status == 200 and result.case_id:
+            touched.add(result.case_id)
         return result.status, result.body, result.duplicate
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -281,6 +298,7 @@ def import_command(
 
         try:
             summary = run_import(source, process, journal, on_progress=show)
+            cases = case_states(runtime.store, touched)
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted. Run the same command again to go on from here.[/yellow]")
             raise typer.Exit(130) from None
@@ -288,7 +306,7 @@ def import_command(
             runtime.store.engine.dispose()
             if scratch is not None:
                 scratch.cleanup()
-    print_summary(Console(), summary, dry_run=dry_run)
+    print_summary(stdout_console(), summary, dry_run=dry_run, cases=cases, sent=send)
     if report is not None:
         report.write_bytes(
             orjson.dumps(
@@ -299,7 +317,25 @@ def import_command(
     raise typer.Exit(1 if summary.rejected else 0)
 
 
-def print_summary(console: Console, summary: Summary, *, dry_run: bool) -> None:
+def case_states(store: Store, case_ids: set[str]) -> Counter[str]:
+    """How many of these cases are open and how many closed, as the store now holds them."""
+    counts: Counter[str] = Counter()
+    with store.reading() as conn:
+        for case_id in case_ids:
+            case = store.load_case(conn, case_id)
+            if case is not None:
+                counts["closed" if case.state.closed else "open"] += 1
+    return counts
+
+
+def print_summary(
+    console: Console,
+    summary: Summary,
+    *,
+    dry_run: bool,
+    cases: Counter[str] | None = None,
+    sent: bool = False,
+) -> None:
     table = Table(title="Import summary (dry run: nothing stored)" if dry_run else "Import summary")
     table.add_column("outcome")
     table.add_column("bundles", justify="right")
@@ -308,6 +344,12 @@ def print_summary(console: Console, summary: Summary, *, dry_run: bool) -> None:
     table.add_row("handled by an earlier run", str(summary.resumed))
     table.add_row("rejected (this and earlier runs)", str(len(summary.rejected)))
     console.print(table)
+    if cases is not None:
+        routed = "routed to the other parties (--send)" if sent else "not sent to anyone (--send sends)"
+        console.print(
+            f"Cases imported now: {cases['open']} open, {cases['closed']} closed (discharged, died or"
+            f" cancelled; kept as history). Messages {routed}."
+        )
     if not summary.rejected:
         return
     reasons = Counter(r.reason for r in summary.rejected)

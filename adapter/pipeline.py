@@ -25,7 +25,7 @@ from adapter.mapping.inbound import MappingFailed
 from adapter.mapping.outbound import Addressing, SharedEntries, outbound_message_id
 from adapter.mapping.response import response_message
 from adapter.process.case import CaseRejected, DischargeCase
-from adapter.process.events import Event, Kvittens
+from adapter.process.events import Event, Kvittens, event_to_dict
 from adapter.routing.access import AccessDenied, ReferenceUnknown, check_opening, check_party, check_step
 from adapter.routing.identity import as_known_by, as_origin, origin_id, reference, resolve_reference
 from adapter.routing.kvittens import record_kvittens
@@ -79,8 +79,12 @@ class Pipeline:
         limits: JsonLimits | None = None,
         dialects: Dialects | None = None,
         clock: Callable[[], float] = time.time,
+        route: bool = True,
     ) -> None:
         self.limits = limits or JsonLimits()
+        # False: messages change their cases but are sent to no one (`import` of history that
+        # the other parties already had from the earlier system).
+        self.route = route
         self.dialects = dialects
         self.store = store
         self.validator = validator
@@ -114,7 +118,13 @@ class Pipeline:
             message_id = header.get("id") if header else None
             if isinstance(message_id, str):
                 structlog.contextvars.bind_contextvars(message_id=message_id)
-                previous = self._previous_response(message_id, caller, bundle.get("id"))
+                resent, as_caller = bundle, None if translation else caller
+                previous = self._previous_response(
+                    message_id,
+                    caller,
+                    bundle.get("id"),
+                    lambda before: self._refuse_changed_resend(resent, before, as_caller),
+                )
                 if previous is not None:
                     metrics.message_in(metrics.kind_of(header), "duplicate")
                     return previous
@@ -135,10 +145,17 @@ class Pipeline:
         finally:
             structlog.contextvars.unbind_contextvars("message_id")
 
-    def _previous_response(self, message_id: str, caller: str | None, bundle_id: Any = None) -> Result | None:
+    def _previous_response(
+        self,
+        message_id: str,
+        caller: str | None,
+        bundle_id: Any = None,
+        check_resend: Callable[[Result], None] | None = None,
+    ) -> Result | None:
         """Idempotent Receiver: a message id seen before gets the response it got then (only its
-        sender may ask: the response is about its message). A new message must not reuse the
-        Bundle.id of an earlier one (read in the same visit to the store)."""
+        sender may ask: the response is about its message; `check_resend` may refuse it). A new
+        message must not reuse the Bundle.id of an earlier one (read in the same visit to the
+        store)."""
         with self.store.reading() as conn:
             seen = self.store.inbox_get(conn, message_id)
             if seen is None and isinstance(bundle_id, str):
@@ -151,6 +168,9 @@ class Pipeline:
             return None
         if caller is not None and seen.sender is not None:
             _sender_is_caller(seen.sender, caller)
+        previous = Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
+        if check_resend is not None:
+            check_resend(previous)
         log.info("duplicate message answered as before", case_id=seen.case_id)
         self.store.audit(
             None,
@@ -160,7 +180,48 @@ class Pipeline:
             message_id=message_id,
             case_id=seen.case_id,
         )
-        return Result(seen.status_code, seen.response, duplicate=True, case_id=seen.case_id)
+        return previous
+
+    def _refuse_changed_resend(self, bundle: dict[str, Any], previous: Result, caller: str | None) -> None:
+        """A resend (same MessageHeader.id, new Bundle.id and timestamp allowed) must carry the
+        message it repeats: one whose content says something else under that id is refused with
+        a 409, not answered as before while its change is dropped (MESSAGING.md: reliable
+        messaging; docs/delivery.md). Compared as the process sees it: the event it carries."""
+        if previous.status != 200 or previous.case_id is None:
+            return
+        index = BundleIndex(bundle)
+        header = index.header
+        message_id = str(header.resource.get("id")) if header else ""
+        with self.store.reading() as conn:
+            stored = self.store.message_event(conn, previous.case_id, message_id)
+        if stored is None:
+            return
+        same = False
+        if not any(i.blocking for i in self.validator.validate_message(bundle, index)):
+            try:
+                event, _ = self.to_event(index, caller)
+            except MappingFailed:
+                pass
+            else:
+                ignore = ("occurred_at",)  # Bundle.timestamp: a resend is a new Bundle
+                new = {k: v for k, v in event_to_dict(event).items() if k not in ignore}
+                same = new == {k: v for k, v in stored.items() if k not in ignore}
+        if same:
+            return
+        log.warning("resend with changed content refused", case_id=previous.case_id)
+        raise Rejected(
+            409,
+            [
+                Issue(
+                    "error",
+                    "conflict",
+                    f"Message {message_id} was accepted before with other content; a resend must repeat"
+                    " it unchanged. Send a change as a new message with its own MessageHeader.id.",
+                    "Bundle.entry[0].resource.id",
+                    "resend-changed",
+                )
+            ],
+        )
 
     # --- dialects (mappings/<dialect>/_dialect.yaml) ---
 
@@ -274,6 +335,7 @@ class Pipeline:
                     self.patients.check(patient, case)
                     next_case = case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
+                recipients = recipients if self.route else []
                 late = case.late_for(event) if case is not None else None
                 if late is not None:  # accepted (it is not lost), but its sender is told
                     issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from adapter.cli_errors import require_database
 from adapter.config import Settings
 from adapter.process.kalender import STOCKHOLM, day_start
 from adapter.process.measures import Compliance, OutcomeMeasures, outcome_measures
@@ -50,6 +51,7 @@ def report(
         raise typer.Exit(2) from exc
     start, end = day_start(from_.date()), day_start(to.date() + timedelta(days=1))
     now = _as_of(as_of, end)
+    require_database(settings.database_url)
     store = Store.from_url(settings.database_url)
     try:
         measures = outcome_measures(store.iter_cases(), start, end, rules, now)

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 
-from bench import bench_measures, delivery, hostile, http, ingest, profile, validation
-
+# name → module, imported only when run (so that --help answers at once)
 BENCHMARKS = {
-    "ingest": ingest.main,
-    "http": http.main,
-    "validation": validation.main,
-    "measures": bench_measures.main,
-    "delivery": delivery.main,
-    "profile": profile.main,
-    "hostile": hostile.main,
+    "ingest": "bench.ingest",
+    "http": "bench.http",
+    "validation": "bench.validation",
+    "measures": "bench.bench_measures",
+    "delivery": "bench.delivery",
+    "claims": "bench.claims",
+    "drain": "bench.drain",
+    "profile": "bench.profile",
+    "hostile": "bench.hostile",
+    "conformance": "bench.conformance",
 }
 
 
-def main(names: list[str]) -> None:
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the named benchmarks (all of them if none is named), each with its defaults;"
+        " they print figures. For a benchmark's own options: python -m bench.NAME --help.",
+    )
+    parse.add_argument("names", nargs="*", metavar="NAME", help="one of: " + ", ".join(BENCHMARKS))
+    return parse
+
+
+def main(argv: list[str]) -> None:
+    parse = parser()
+    names = parse.parse_args(argv).names
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise SystemExit(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parse.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     for name in names or list(BENCHMARKS):
         print(f"== {name}", flush=True)
         sys.argv = [f"bench.{name}"]  # each benchmark parses its own arguments: run it with its defaults
-        BENCHMARKS[name]()
+        importlib.import_module(BENCHMARKS[name]).main()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from adapter.app import Runtime, build_runtime
 from adapter.config import PROJECT_ROOT, Settings
 
 EXAMPLES = PROJECT_ROOT / "examples"
-CONFORMANCE = PROJECT_ROOT.parent / "shared" / "conformance" / "r4-examples"
+# Official HL7 FHIR R4 examples (CC0), copied into the repository: see tests/data/r4-examples/README.md.
+CONFORMANCE = Path(__file__).resolve().parent / "data" / "r4-examples"
 SELF = "TSTNMT2321000156-SV41"
 VARDCENTRAL = "TSTNMT2321000156-VC01"
 KOMMUN = "TSTNMT2321000156-K1480"
@@ -144,9 +145,13 @@ def _project_rules_compiled_once() -> Iterator[None]:
     validators: dict[Path, Validator] = {}
     mappers: dict[int, Mapper] = {}
 
-    def validator(path: Path, extra_packages: Path | None = None) -> Validator:
-        if extra_packages is not None or Path(path) != PROJECT_ROOT / "profiles":
-            return load_validator(path, extra_packages)
+    def validator(path: Path, extra_packages: Path | None = None, **options: Any) -> Validator:
+        if (
+            extra_packages is not None
+            or Path(path) != PROJECT_ROOT / "profiles"
+            or options.get("unknown_modifier_extensions", "reject") != "reject"
+        ):
+            return load_validator(path, extra_packages, **options)
         if path not in validators:
             validators[path] = load_validator(path)
         return validators[path]

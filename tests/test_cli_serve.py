@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from adapter.cli import app as cli
+
+
+class _BoundSocket:
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 8080)
+
+
+class _App:
+    state = SimpleNamespace(runtime=None)
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +44,11 @@ def test_serve_runs_the_worker_as_lus_worker_says_unless_a_flag_says_otherwise(
 ) -> None:
     served: dict[str, Any] = {}
     monkeypatch.setenv("LUS_WORKER", env)
-    monkeypatch.setattr("adapter.app.create_app", lambda settings: served.setdefault("settings", settings))
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(
+        "adapter.app.create_app", lambda settings: (served.setdefault("settings", settings), _App())[1]
+    )
+    monkeypatch.setattr("adapter.serving.bind", lambda host, port: _BoundSocket())
+    monkeypatch.setattr("adapter.serving.run", lambda *args, **kwargs: None)
     result = CliRunner().invoke(cli, ["serve", *flags])
     assert result.exit_code == 0, result.output
     assert served["settings"].worker is worker
@@ -45,8 +58,9 @@ def test_serve_puts_its_start_up_objects_out_of_the_collectors_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     frozen: list[int] = []
-    monkeypatch.setattr("adapter.app.create_app", lambda settings: object())
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: frozen.append(gc.get_freeze_count()))
+    monkeypatch.setattr("adapter.app.create_app", lambda settings: _App())
+    monkeypatch.setattr("adapter.serving.bind", lambda host, port: _BoundSocket())
+    monkeypatch.setattr("adapter.serving.run", lambda *args, **kwargs: frozen.append(gc.get_freeze_count()))
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 0, result.output
     assert frozen and frozen[0] > 0  # frozen before serving the first request

@@ -7,12 +7,13 @@ import threading
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from adapter.app import Runtime
-from adapter.routing.deadletters import replay
+from adapter.app import Runtime, create_app
+from adapter.routing.deadletters import NotADeadLetter, replay, skip
 from adapter.routing.deadletters import select as dead_letters
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy
@@ -21,6 +22,7 @@ from adapter.store.store import NewOutboxItem
 from tests.receivers import Receiver, Reset, Slow, running
 
 KOMMUN = "TSTNMT2321000156-K1480"
+VARDCENTRAL = "TSTNMT2321000156-VC01"
 
 
 def message(message_id: str, case_id: str = "case-1") -> bytes:
@@ -43,13 +45,20 @@ def message(message_id: str, case_id: str = "case-1") -> bytes:
     )
 
 
-def enqueue(runtime: Runtime, url: str, *ids: str, case_id: str = "case-1", now: float = 1000.0) -> None:
+def enqueue(
+    runtime: Runtime,
+    url: str,
+    *ids: str,
+    case_id: str = "case-1",
+    now: float = 1000.0,
+    recipient: str = KOMMUN,
+) -> None:
     with runtime.store.transaction() as conn:
         runtime.store.outbox_add(
             conn,
             [
                 NewOutboxItem(
-                    i, f"src-{i}", case_id, KOMMUN, url, "inskrivningsmeddelande", message(i, case_id)
+                    i, f"src-{i}", case_id, recipient, url, "inskrivningsmeddelande", message(i, case_id)
                 )
                 for i in ids
             ],
@@ -235,25 +244,82 @@ def test_order_per_case_and_recipient_is_kept_while_other_cases_proceed(runtime:
     assert sorted(order) == ["a1", "a2", "b1"] and order.index("a1") < order.index("a2")
 
 
-def test_a_dead_letter_does_not_block_the_next_message_and_replay_sends_it_under_its_id(
+def test_a_dead_letter_holds_its_line_other_lines_go_on_and_replay_releases_it_in_order(
     runtime: Runtime,
 ) -> None:
+    clock = FakeClock()
+    with running(Receiver(refuse={"a1"})) as receiver, running(Receiver()) as vardcentral:
+        enqueue(runtime, receiver.url, "a1", "a2", "a3", case_id="case-a")
+        enqueue(runtime, receiver.url, "b1", "b2", case_id="case-b")
+        enqueue(runtime, vardcentral.url, "va1", "va2", case_id="case-a", recipient=VARDCENTRAL)
+        w = worker(runtime, clock)
+        while w.run_once():
+            pass
+        assert status(runtime) == {
+            "a1": ("dead", 1),
+            "a2": ("pending", 0),
+            "a3": ("pending", 0),
+            "b1": ("delivered", 1),
+            "b2": ("delivered", 1),
+            "va1": ("delivered", 1),
+            "va2": ("delivered", 1),
+        }
+        [held] = runtime.store.held_lines()
+        assert (held.case_id, held.recipient, held.message_id, held.waiting) == ("case-a", KOMMUN, "a1", 2)
+        clock.now += 3600  # however long it waits: the line stays held
+        assert w.run_once() == 0 and status(runtime)["a2"] == ("pending", 0)
+        receiver.refuse.clear()  # the receiving party fixed their end
+        assert replay(runtime.store, dead_letters(message_id="a1"), by="test", now=clock.now) == ["a1"]
+        while w.run_once():
+            pass
+    assert receiver.applied_ids == ["b1", "b2", "a1", "a2", "a3"]
+    assert runtime.store.held_lines() == []
+    [record] = [r for r in runtime.store.case_messages("case-a") if r.message_id == "a1"]
+    assert (record.status, record.replay_count, record.replayed_at) == ("delivered", 1, clock.now)
+    with runtime.store.engine.connect() as conn:
+        audit = conn.execute(select(schema.audit).where(schema.audit.c.action == "replay")).one()
+    assert audit.party == "test" and audit.message_id == "a1"
+
+
+def test_the_dashboard_shows_the_lines_dead_letters_hold(runtime: Runtime) -> None:
+    clock = FakeClock()
+    with running(Receiver(refuse={"a1", "b1"})) as receiver:
+        enqueue(runtime, receiver.url, "a1", "a2", "a3", case_id="case-a")
+        enqueue(runtime, receiver.url, "b1", case_id="case-b")
+        w = worker(runtime, clock)
+        while w.run_once():
+            pass
+    with TestClient(create_app(runtime=runtime)) as client:
+        page = client.get("/dashboard").text
+    row = page[page.index(f'data-recipient="{KOMMUN}"') :]
+    held = row[row.index('class="num held"') : row.index("</tr>")]
+    assert ">2</span>" in held and "(2 väntar)" in held
+
+
+def test_skipping_a_dead_letter_releases_its_line_and_is_audited(runtime: Runtime) -> None:
     clock = FakeClock()
     with running(Receiver(refuse={"a1"})) as receiver:
         enqueue(runtime, receiver.url, "a1", "a2", "a3", case_id="case-a")
         w = worker(runtime, clock)
         while w.run_once():
             pass
-        assert status(runtime) == {"a1": ("dead", 1), "a2": ("delivered", 1), "a3": ("delivered", 1)}
-        receiver.refuse.clear()  # the receiving party fixed their end
-        assert replay(runtime.store, dead_letters(message_id="a1"), by="test", now=clock.now) == ["a1"]
-        w.run_once()
-    assert receiver.applied_ids == ["a2", "a3", "a1"]
-    [record] = [r for r in runtime.store.case_messages("case-a") if r.message_id == "a1"]
-    assert (record.status, record.replay_count, record.replayed_at) == ("delivered", 1, clock.now)
+        assert [r.message_id for r in runtime.store.held_lines()] == ["a1"]
+        with pytest.raises(ValueError, match="reason"):
+            skip(runtime.store, "a1", by="test", reason=" ", now=clock.now)
+        with pytest.raises(NotADeadLetter, match="a2 is pending"):
+            skip(runtime.store, "a2", by="test", reason="not dead", now=clock.now)
+        record = skip(runtime.store, "a1", by="ops:anna", reason="sent by fax", now=clock.now)
+        assert (record.status, record.skipped_by) == ("skipped", "ops:anna")
+        assert record.skip_reason == "sent by fax"
+        while w.run_once():
+            pass
+    assert receiver.applied_ids == ["a2", "a3"]
+    assert runtime.store.held_lines() == [] and runtime.store.dead_letters(dead_letters()) == []
+    assert runtime.store.replay(dead_letters(message_id="a1"), clock.now) == []  # skipped is final
     with runtime.store.engine.connect() as conn:
-        audit = conn.execute(select(schema.audit).where(schema.audit.c.action == "replay")).one()
-    assert audit.party == "test" and audit.message_id == "a1"
+        audit = conn.execute(select(schema.audit).where(schema.audit.c.action == "skip")).one()
+    assert (audit.party, audit.message_id, audit.case_id) == ("ops:anna", "a1", "case-a")
+    assert audit.detail == {"recipient": KOMMUN, "kind": "inskrivningsmeddelande", "reason": "sent by fax"}
 
 
 def test_replay_by_recipient_and_by_time_range(runtime: Runtime) -> None:

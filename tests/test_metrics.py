@@ -108,6 +108,8 @@ def test_metrics_count_what_the_pipeline_and_the_worker_did(runtime_to: Runtime)
     assert grew("lus_messages_out_total", "dead", kind=kind, outcome="dead") == 1
     assert grew("lus_delivery_latency_seconds_count", "latency", outcome="delivered") == 1
     assert after[("lus_dead_letters", (("recipient", VARDCENTRAL),))] == 1
+    assert after[("lus_delivery_held_lines", (("recipient", VARDCENTRAL),))] == 1  # its case's line
+    assert after[("lus_delivery_held_messages", (("recipient", VARDCENTRAL),))] == 0  # nothing after it
     assert ("lus_delivery_queue_depth", (("recipient", KOMMUN),)) not in after  # nothing waits
     assert after[("lus_deadlines", (("kind", kind), ("status", "met")))] == 1
     for name, _labels in after:

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, inspect, select
 
 from adapter.migration import Journal, Unit, run_import
 from adapter.store import schema
-from tests.conftest import KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL, load_example, write_routing
+from tests.conftest import EXAMPLES, KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL, load_example, write_routing
 
 
 def stay(n: int, template: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def test_1000_cases_killed_half_way_and_resumed_end_with_every_case_once(
 ) -> None:
     export = write_export(tmp_path / "export.ndjson", 1000)
     started = time.monotonic()
-    first = lus_adapter(tmp_path, database_url, str(export))
+    first = lus_adapter(tmp_path, database_url, str(export), "--send")
     while journal_lines(tmp_path) < 500:
         assert first.poll() is None, first.communicate()
         assert time.monotonic() - started < 60, "the import made no headway"
@@ -92,7 +92,7 @@ def test_1000_cases_killed_half_way_and_resumed_end_with_every_case_once(
     halfway = table_counts(database_url)
     assert 500 <= halfway["cases"] < 1000, halfway
 
-    second = lus_adapter(tmp_path, database_url, str(export))
+    second = lus_adapter(tmp_path, database_url, str(export), "--send")
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err.decode()
     summary = out.decode()
@@ -110,7 +110,7 @@ def test_1000_cases_killed_half_way_and_resumed_end_with_every_case_once(
         outbox = conn.execute(select(func.count()).select_from(schema.outbox)).scalar_one()
     engine.dispose()
     assert ids == [f"MIG-{n:05d}" for n in range(1000)]
-    assert outbox == 2000  # the kommun and the vårdcentral of each case, once each
+    assert outbox == 2000  # --send: the kommun and the vårdcentral of each case, once each
 
     # The resumed run skipped what the first had journalled and did the rest; a Bundle stored but
     # not yet journalled when the kill came is answered as a duplicate, not imported again.
@@ -123,6 +123,30 @@ def test_1000_cases_killed_half_way_and_resumed_end_with_every_case_once(
 def _figure(summary: str, label: str) -> int:
     line = next(line for line in summary.splitlines() if label in line)
     return int(line.split("│")[-2].strip())
+
+
+def test_by_default_history_is_loaded_not_sent_and_the_summary_counts_closed_cases(
+    tmp_path: Path, database_url: str
+) -> None:
+    # A whole case that ended in discharge (examples/bundles/canonical/) and two that are open.
+    export = tmp_path / "export"
+    export.mkdir()
+    for step in sorted((EXAMPLES / "bundles" / "canonical").glob("*.json")):
+        (export / f"a-{step.name}").write_bytes(step.read_bytes())
+    write_export(export / "b-open.ndjson", 2)
+    run = lus_adapter(tmp_path, database_url, str(export))
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err.decode()
+    summary = out.decode()
+    assert _figure(summary, "imported now") == 15
+    assert "Cases imported now: 2 open, 1 closed" in summary and "not sent to anyone" in summary
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        outbox = conn.execute(select(func.count()).select_from(schema.outbox)).scalar_one()
+        states = dict(conn.execute(select(schema.cases.c.case_id, schema.cases.c.state)).all())
+    engine.dispose()
+    assert outbox == 0  # the other parties had these messages from the earlier system
+    assert sorted(states.values()) == ["inskriven", "inskriven", "utskriven"]
 
 
 def test_dry_run_stores_nothing_and_says_what_would_be_rejected(tmp_path: Path, database_url: str) -> None:

@@ -74,6 +74,37 @@ def test_same_message_twice_is_processed_once_and_answered_identically(
     assert (stored["cases"], stored["events"], stored["inbox"], stored["outbox"]) == (1, 1, 1, 2)
 
 
+def test_a_resend_with_a_new_timestamp_is_still_the_same_message(
+    client: TestClient, runtime: Runtime
+) -> None:
+    bundle = load_example("inskrivningsmeddelande.json")
+    first = post(client, bundle)
+    resend = copy.deepcopy(bundle)
+    resend["id"], resend["timestamp"] = "another-bundle-id", "2026-11-23T10:15:00+01:00"  # re-assembled
+    second = post(client, resend)
+    assert second.status_code == 200 and second.content == first.content
+
+
+def test_a_resend_with_changed_content_is_refused_not_dropped_silently(
+    client: TestClient, runtime: Runtime
+) -> None:
+    bundle = load_example("inskrivningsmeddelande.json")
+    first = post(client, bundle)
+    before = counts(runtime)
+    changed = copy.deepcopy(bundle)
+    changed["id"] = "a-new-bundle-id-for-the-changed-resend"
+    encounter = changed["entry"][1]["resource"]
+    encounter["period"]["start"] = "2026-11-22T09:30:00+01:00"  # same MessageHeader.id, other content
+    refused = post(client, changed)
+    assert refused.status_code == 409
+    [issue] = refused.json()["issue"]
+    assert issue["code"] == "conflict" and issue["expression"] == ["Bundle.entry[0].resource.id"]
+    assert "a resend must repeat it unchanged" in issue["diagnostics"]
+    assert_rejected_without_trace(runtime, before)
+    # The accepted message itself, resent unchanged, is still answered as before.
+    assert post(client, bundle).content == first.content
+
+
 def test_a_second_notice_for_the_same_stay_updates_the_case_and_is_routed_again(
     client: TestClient, runtime: Runtime
 ) -> None:

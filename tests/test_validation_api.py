@@ -111,7 +111,9 @@ def test_cli_validate_with_a_profile(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["validate", "--profile", LUS_PATIENT, str(good)]).exit_code == 0
     result = runner.invoke(cli, ["validate", "--profile", LUS_PATIENT, "--format", "json", str(bad)])
     assert result.exit_code == 1
-    outcome = orjson.loads(result.stdout)
+    [checked] = orjson.loads(result.stdout)
+    assert checked["file"] == str(bad) and checked["valid"] is False
+    outcome = checked["outcome"]
     assert outcome["issue"][0]["expression"] == ["Patient"]
     assert outcome["issue"][0]["details"]["coding"][0]["code"] == "cardinality-min"
     message_file = str(EXAMPLES / "bundles" / "invalid-inskrivningsmeddelande-admission-time.json")

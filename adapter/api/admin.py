@@ -1,6 +1,6 @@
-"""Admin endpoints (JSON): dead letters, the outbound messages of a case with their kvittens,
-messages still without kvittens, this replica's circuit breakers, and the avvikelser export (JSON
-or CSV)."""
+"""Admin endpoints (JSON): dead letters and the lines they hold (replay, skip), the outbound messages
+of a case with their kvittens, messages still without kvittens, this replica's circuit breakers, and
+the avvikelser export (JSON or CSV)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from adapter import avvikelser_report as avv
 from adapter.api.caller import admin
 from adapter.process.kalender import STOCKHOLM
-from adapter.routing.deadletters import DeadLetterFilter, audit_shown, replay, select
+from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, replay, select, skip
 from adapter.routing.steps import StepsConfigError, load_step_table
 from adapter.routing.table import RoutingError
 from adapter.rules_config import RulesConfigError, load_rules
@@ -108,6 +108,39 @@ def replay_dead_letters(
     now = runtime.pipeline.clock()
     replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
+
+
+class SkipRequest(BaseModel):
+    reason: str
+
+
+@router.get("/held-lines", summary="The (case, recipient) lines a dead letter holds, oldest first")
+def held_lines(
+    request: Request,
+    recipient: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    lines = request.app.state.runtime.store.held_lines(recipient=recipient, limit=limit)
+    return {"count": len(lines), "held_lines": [line.to_json() for line in lines]}
+
+
+@router.post(
+    "/deadletters/{message_id}/skip",
+    summary="Release the line a dead letter holds without sending it (final; audited with the reason)",
+)
+def skip_dead_letter(
+    request: Request, message_id: str, body: SkipRequest, caller: Caller = Depends(admin)
+) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    try:
+        record = skip(
+            runtime.store, message_id, by=caller.party, reason=body.reason, now=runtime.pipeline.clock()
+        )
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except NotADeadLetter as exc:
+        raise HTTPException(409 if runtime.store.outbox_message(message_id) else 404, str(exc)) from None
+    return record.to_json()
 
 
 @router.get("/cases/{case_id}/messages", summary="A case's outbound messages: delivery and kvittens")

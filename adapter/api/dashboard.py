@@ -27,6 +27,7 @@ from adapter.process.measures import outcome_measures
 from adapter.process.rules import ProcessRules
 from adapter.routing.table import RoutingTable
 from adapter.store import queries
+from adapter.store.outbox import held_by_recipient
 
 router = APIRouter(tags=["dashboard"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -88,6 +89,8 @@ class Destination:
     delivered: int
     dead: int
     oldest_pending: float | None
+    held_lines: int = 0  # (case, recipient) lines a dead letter holds
+    held_messages: int = 0  # messages waiting behind them
 
 
 @router.get("/dashboard", response_class=HTMLResponse, summary="Översikt (HTML)")
@@ -101,6 +104,7 @@ def dashboard(
     held = read.cases()
     with read.runtime.store.reading() as conn:
         queue = queries.queue_by_recipient(conn)
+        held_lines = held_by_recipient(conn)
     context = {
         "party": _name(routing, read.party),
         "now": now,
@@ -108,7 +112,7 @@ def dashboard(
         "rules_file": rules_path(read.runtime.settings).name,
         "open_cases": open_cases(held, rules, now, routing),
         "overdue": overdue(held, rules, now, routing),
-        "destinations": destinations(queue, routing, read.party),
+        "destinations": destinations(queue, routing, read.party, held_lines),
         "charts": charts([h.case for h in held], rules, now, weeks, months, routing),
         "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "states": STATE_LABELS,
@@ -212,8 +216,14 @@ def overdue(held: list[HeldCase], rules: ProcessRules, now: datetime, routing: R
     return sorted(found, key=lambda o: o.deadline.due.astimezone(UTC))
 
 
-def destinations(rows: list[queries.QueueRow], routing: RoutingTable, party: str) -> list[Destination]:
-    """The outbox per recipient. Another party than this adapter's own sees only its own queue."""
+def destinations(
+    rows: list[queries.QueueRow],
+    routing: RoutingTable,
+    party: str,
+    held: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Destination]:
+    """The outbox per recipient, with the lines dead letters hold. Another party than this
+    adapter's own sees only its own queue."""
     own = party == routing.self_.hsa_id
     by_recipient: dict[str, dict[str, queries.QueueRow]] = defaultdict(dict)
     for row in rows:
@@ -230,6 +240,8 @@ def destinations(rows: list[queries.QueueRow], routing: RoutingTable, party: str
                 delivered=statuses["delivered"].count if "delivered" in statuses else 0,
                 dead=statuses["dead"].count if "dead" in statuses else 0,
                 oldest_pending=pending.oldest_created_at if pending else None,
+                held_lines=(held or {}).get(recipient, (0, 0))[0],
+                held_messages=(held or {}).get(recipient, (0, 0))[1],
             )
         )
     return out

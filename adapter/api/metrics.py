@@ -15,6 +15,7 @@ from adapter.api.holdings import holdings
 from adapter.metrics import HoldingsCollector, registry_for
 from adapter.process.deadlines import deadlines
 from adapter.store import queries
+from adapter.store.outbox import held_by_recipient
 
 router = APIRouter(tags=["health"])
 
@@ -36,13 +37,19 @@ def _registry(request: Request) -> CollectorRegistry:
                 for r in queries.queue_by_recipient(conn)
             ]
 
+    def held_lines() -> dict[str, tuple[int, int]]:
+        with runtime.store.reading() as conn:
+            return held_by_recipient(conn)
+
     def deadline_counts() -> Counter[tuple[str, str]]:
         now = datetime.fromtimestamp(clock(), UTC)
         return Counter(
             (d.kind, d.status.value) for h in held.cases(None) for d in deadlines(h.case, now, rules)
         )
 
-    found = state.metrics_registry = registry_for(HoldingsCollector(queue, deadline_counts, clock))
+    found = state.metrics_registry = registry_for(
+        HoldingsCollector(queue, deadline_counts, clock, held_lines)
+    )
     return found
 
 

@@ -163,6 +163,19 @@ class Dialects:
     def get(self, name: str) -> Dialect | None:
         return self.dialects.get(name)
 
+    def detect(self, bundle: dict[str, Any]) -> str | None:
+        """The dialect a Bundle's shape says (a message Bundle: canonical; a transaction holding a
+        Communication: the communication form; any other transaction: the transaction form), or
+        None when that is no dialect or more than one."""
+        kind = bundle.get("type") if bundle.get("resourceType") == "Bundle" else None
+        if kind == "message":
+            return CANONICAL
+        if kind != "transaction":
+            return None
+        form = "communication" if self._communication(bundle)[1] is not None else "transaction"
+        fitting = [name for name, d in self.dialects.items() if d.spec.form == form]
+        return fitting[0] if len(fitting) == 1 else None
+
     # --- validation (both directions) ---
 
     def validate(self, dialect: Dialect, bundle: dict[str, Any], validator: Validator) -> list[Issue]:
@@ -528,8 +541,39 @@ def transaction_response(
     code = "201 Created" if status == 200 else f"{status}"
     entries: list[dict[str, Any]] = [{"response": {"status": code}} for _ in _entries(original)]
     if entries and outcome is not None:
-        entries[0]["response"]["outcome"] = outcome
+        entries[0]["response"]["outcome"] = _unmapped_summarised(outcome)
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+
+
+def _unmapped_summarised(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The outcome with its unmapped-content warnings as one issue that names and locates each.
+    A dialect carries whole resources as context (a transaction always holds the Encounter and the
+    Patient), so most steps leave many elements unread; one warning per element buried the rest."""
+    issues = outcome.get("issue") or []
+    unmapped = [i for i in issues if _rule(i).endswith(":unmapped")]
+    if len(unmapped) < 2:
+        return outcome
+    names = [str(i.get("diagnostics", "")).split(" is not ")[0] for i in unmapped]
+    text = (
+        f"{len(unmapped)} elements that the rules for this message do not read were ignored: "
+        + ", ".join(dict.fromkeys(names))
+        + "."
+    )
+    summary = {
+        "severity": "warning",
+        "code": "informational",
+        "diagnostics": text,
+        "details": {"coding": unmapped[0]["details"]["coding"], "text": text},
+        "expression": [e for i in unmapped for e in i.get("expression") or []],
+    }
+    first = issues.index(unmapped[0])
+    rest = [i for i in issues if i not in unmapped]
+    return {**outcome, "issue": [*rest[:first], summary, *rest[first:]]}
+
+
+def _rule(issue: dict[str, Any]) -> str:
+    codings = (issue.get("details") or {}).get("coding") or [{}]
+    return str(codings[0].get("code") or "")
 
 
 def _warning(message: str, where: str, dialect: Dialect) -> Issue:

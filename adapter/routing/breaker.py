@@ -111,11 +111,11 @@ class Breakers:
                 self._by_endpoint[endpoint] = breaker
             return breaker
 
-    def open_endpoints(self) -> list[str]:
-        """Endpoints not worth claiming messages for right now."""
+    def open_endpoints(self) -> dict[str, float]:
+        """Endpoints not worth claiming messages for right now, and when they will be."""
         with self._lock:
             breakers = list(self._by_endpoint.values())
-        return [b.endpoint for b in breakers if b.open_until() is not None]
+        return {b.endpoint: until for b in breakers if (until := b.open_until()) is not None}
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:

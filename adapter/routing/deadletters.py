@@ -1,9 +1,13 @@
-"""Dead Letter Channel: messages given up on, listed, inspected and replayed.
+"""Dead Letter Channel: messages given up on, listed, inspected, replayed or skipped.
 
 A dead letter stays in the outbox under its original MessageHeader.id, so a replay sends the very
 same message again and a receiver that did take it after all recognises it and dedupes it. Replay
 selects one message, a recipient, or a time range of when the messages were given up; it restarts
 the attempt count and the give-up clock, and is written to the audit trail.
+
+A dead letter holds its (case, recipient) line: what follows it for that case and recipient waits.
+Replay releases the line in order (the dead letter first); skipping one dead letter, with a reason,
+releases it without sending that message, and is audited in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapter.security.audit import patient_hash
-from adapter.store.outbox import DeadLetterFilter
+from adapter.store.outbox import DeadLetterFilter, OutboxRecord
 from adapter.store.store import Store
 
-__all__ = ["DeadLetterFilter", "audit_shown", "parse_instant", "replay", "select"]
+__all__ = ["DeadLetterFilter", "NotADeadLetter", "audit_shown", "parse_instant", "replay", "select", "skip"]
+
+
+class NotADeadLetter(LookupError):
+    """Skip names a message that is not (or no longer) a dead letter."""
 
 
 def replay(
@@ -64,6 +72,30 @@ def audit_shown(store: Store, message_id: str, case_id: str, *, by: str, audit_k
         patient_hash=patient_hash(patient, audit_key) if patient else None,
         detail={"via": via},
     )
+
+
+def skip(store: Store, message_id: str, *, by: str, reason: str, now: float) -> OutboxRecord:
+    """Release the line a dead letter holds without sending it; the skip and its reason audited."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a reason is required to skip a dead letter")
+    with store.transaction() as conn:
+        record = store.skip(conn, message_id, by=by, reason=reason, now=now)
+        if record is not None:
+            store.audit(
+                conn,
+                party=by,
+                action="skip",
+                outcome="skipped",
+                message_id=message_id,
+                case_id=record.case_id,
+                detail={"recipient": record.recipient, "kind": record.kind, "reason": reason},
+            )
+    if record is None:
+        found = store.outbox_message(message_id)
+        state = f"is {found[0].status}" if found else "does not exist"
+        raise NotADeadLetter(f"outbound message {message_id} {state}; only a dead letter can be skipped")
+    return record
 
 
 def select(

@@ -1,8 +1,9 @@
 """Guaranteed Delivery: the worker that POSTs outbox messages to their recipients.
 
 The worker keeps up to `concurrency` deliveries in flight, claiming more as each one finishes;
-the claim hands out at most one message per (case, recipient), so running them side by side
-never breaks the order (see adapter/store/outbox.py). Each claimed message gets a few attempts
+the claim hands out only the first open message of each (case, recipient) line, so running them
+side by side never breaks the order, and a dead letter holds its line until it is replayed or
+skipped (see adapter/store/outbox.py). Each claimed message gets a few attempts
 in one go (tenacity) while the waits between them are short; a longer wait, or an open circuit
 (a Retry-After pauses the destination's circuit), puts it back in the queue with a later due
 time instead of holding a thread. What
@@ -37,10 +38,13 @@ from adapter.routing.policy import (
     Policies,
     RetryPolicy,
     TransientFailure,
+    answer_text,
 )
 from adapter.store.store import OutboxItem, Store
 
 log = structlog.get_logger("adapter.delivery")
+
+CLAIM_GATHER = 0.02  # seconds a free slot may wait for others before it is claimed for alone
 
 __all__ = ["DeliveryWorker", "FatalFailure", "TransientFailure"]
 
@@ -70,6 +74,7 @@ class DeliveryWorker:
         self.sleep = sleep
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self) % 0xFFFFFF:x}"
         self.breakers = Breakers(clock)
+        self.claim_batch = max(1, concurrency // 2)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
 
     # --- the loop ---
@@ -80,7 +85,7 @@ class DeliveryWorker:
             self.clock(),
             limit=limit,
             lease_seconds=self.lease_seconds,
-            skip_endpoints=self.breakers.open_endpoints(),
+            open_circuits=self.breakers.open_endpoints(),
         )
 
     def run_once(self) -> int:
@@ -94,16 +99,26 @@ class DeliveryWorker:
         log.info("delivery worker started", owner=self.owner, concurrency=self.concurrency)
         inflight: set[Future[None]] = set()
         next_report = self.clock()
+        last_claim = 0.0
         while not stop.is_set():
             free = self.concurrency - len(inflight)
-            try:
-                claimed = self.claim(free) if free else []
-            except Exception:  # the worker must outlive a database hiccup
-                log.exception("claiming due messages failed")
-                claimed = []
+            # Claims in batches: a claim is a write transaction (on SQLite a disk flush), so one
+            # per finished delivery would cost as much as the delivery's own outcome. A slot freed
+            # alone waits at most CLAIM_GATHER seconds for others.
+            since_claim = time.monotonic() - last_claim
+            claiming = free > 0 and (free >= self.claim_batch or not inflight or since_claim >= CLAIM_GATHER)
+            claimed: list[OutboxItem] = []
+            if claiming:
+                last_claim = time.monotonic()
+                try:
+                    claimed = self.claim(free)
+                except Exception:  # the worker must outlive a database hiccup
+                    log.exception("claiming due messages failed")
             inflight |= {self._pool.submit(self.deliver, item) for item in claimed}
             if inflight:
-                done, inflight = wait(inflight, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+                gathering = free > 0 and not claiming
+                timeout = max(0.001, CLAIM_GATHER - since_claim) if gathering else poll_seconds
+                done, inflight = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     if future.exception() is not None:
                         log.error("delivery round failed", error=repr(future.exception()))
@@ -206,7 +221,7 @@ class DeliveryWorker:
         if reply.status_code in TRANSIENT_STATUS:
             raise TransientFailure(f"HTTP {reply.status_code}", _retry_after(reply, self.clock()))
         if not reply.is_success:
-            raise FatalFailure(f"HTTP {reply.status_code}", reply.text[:300])
+            raise FatalFailure(f"HTTP {reply.status_code}", answer_text(reply.content))
         try:
             code = response_code(orjson.loads(reply.content))
         except orjson.JSONDecodeError:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import orjson
+
 from adapter.routing.table import DeliveryOverrides, RoutingTable
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, *range(500, 600)})
@@ -26,6 +28,27 @@ class TransientFailure(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+def answer_text(body: bytes, limit: int = 300) -> str:
+    """A receiver's refusal in words: an OperationOutcome's issues as `location: text; …`, else
+    the start of the body (an error page, plain text)."""
+    try:
+        outcome = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        outcome = None
+    if isinstance(outcome, dict) and isinstance(outcome.get("issue"), list):
+        parts = []
+        for issue in outcome["issue"]:
+            if not isinstance(issue, dict):
+                continue
+            text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
+            where = ", ".join(str(e) for e in issue.get("expression") or [])
+            parts.append(f"{where}: {text}" if where else str(text))
+        said = "; ".join(parts)
+    else:
+        said = " ".join(body.decode(errors="replace").split())
+    return said if len(said) <= limit else said[: limit - 1] + "…"
 
 
 class FatalFailure(Exception):

@@ -68,7 +68,11 @@ class PartyConfig(BaseModel):
 
 class SelfConfig(BaseModel):
     hsa_id: str = Field(description="The party this adapter stands beside")
-    base_url: str = Field(description="Where other parties reach this adapter's FHIR API")
+    base_url: str = Field(
+        "",
+        description="Where other parties reach this adapter's FHIR API (behind a proxy, the proxy's"
+        " address). Unset: http(s)://host:port/fhir of the address `serve` is bound to.",
+    )
 
 
 class RoutingTable(BaseModel):

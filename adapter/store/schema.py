@@ -24,6 +24,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# The rows that keep a (case, recipient) line: waiting to be sent, or given up and not yet skipped.
+OPEN_LINES = "status IN ('pending', 'dead')"
+
 cases = Table(
     "cases",
     metadata,
@@ -65,7 +68,8 @@ inbox = Table(
 
 # Transactional Outbox: written in the same transaction as the case change. A row is `pending`
 # until the receiver answers ok (`delivered`) or it is given up (`dead`: the Dead Letter Channel,
-# kept in place so replay keeps its id, body and history). The kvittens columns hold the
+# kept in place so replay keeps its id, body and history). A dead letter holds its (case, recipient)
+# line until it is replayed or an operator skips it (`skipped`). The kvittens columns hold the
 # receiving party's later acknowledgement, which is not the same thing as the synchronous ok.
 outbox = Table(
     "outbox",
@@ -78,8 +82,9 @@ outbox = Table(
     Column("endpoint", Text, nullable=False),
     Column("kind", String(60), nullable=False),
     Column("body", LargeBinary, nullable=False),
-    Column("status", String(20), nullable=False),  # pending | delivered | dead
+    Column("status", String(20), nullable=False),  # pending | delivered | dead | skipped
     Column("attempts", Integer, nullable=False, default=0),
+    # Not before: the backoff of a retry, a lease's end, or a message parked behind its line.
     Column("next_attempt_at", Float, nullable=False),
     Column("lease_until", Float, nullable=True),
     Column("lease_owner", String(100), nullable=True),
@@ -91,21 +96,26 @@ outbox = Table(
     Column("dead_at", Float, nullable=True),
     Column("replayed_at", Float, nullable=True),  # a replay restarts the give-up clock
     Column("replay_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("skipped_at", Float, nullable=True),  # a dead letter an operator chose not to send
+    Column("skipped_by", String(100), nullable=True),
+    Column("skip_reason", Text, nullable=True),
     Column("kvittens_code", String(20), nullable=True),  # ok | transient-error | fatal-error
     Column("kvittens_at", Float, nullable=True),
     Column("kvittens_message_id", String(200), nullable=True),  # the kvittens message itself
     UniqueConstraint("message_id", name="uq_outbox_message_id"),
-    Index("ix_outbox_due", "status", "next_attempt_at"),
+    # The claim walks this in due order (status equality, then next_attempt_at, id) and stops at
+    # its limit, whatever the backlog; dead letters are found through it too.
+    Index("ix_outbox_due", "status", "next_attempt_at", "id"),
     Index("ix_outbox_order", "case_id", "recipient", "id"),
     Index("ix_outbox_created", "created_at"),
-    # The lines waiting to be sent, for the claim's "first pending per (case, recipient)".
+    # The open rows of each (case, recipient) line: "is anything earlier still open?" is one probe.
     Index(
-        "ix_outbox_pending",
+        "ix_outbox_open_lines",
         "case_id",
         "recipient",
         "id",
-        postgresql_where=text("status = 'pending'"),
-        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text(OPEN_LINES),
+        sqlite_where=text(OPEN_LINES),
     ),
 )
 

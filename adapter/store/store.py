@@ -38,6 +38,11 @@ _CASE_EVENTS = Prepared(
     .where(schema.events.c.case_id == bindparam("case_id"))
     .order_by(schema.events.c.occurred_at, schema.events.c.id)
 )
+_MESSAGE_EVENT = Prepared(
+    select(schema.events.c.payload).where(
+        schema.events.c.case_id == bindparam("case_id"), schema.events.c.message_id == bindparam("message_id")
+    )
+)
 _CASE_INSERT = Prepared(
     insert(schema.cases), columns=["case_id", "state", "version", "created_at", "updated_at"]
 )
@@ -121,6 +126,11 @@ class Store(OutboxQueries):
         has one writer at a time already."""
         if not self.is_sqlite:
             _CASE_LOCK.execute(conn, {"key": advisory_key(case_id)})
+
+    def message_event(self, conn: Connection, case_id: str, message_id: str) -> dict[str, Any] | None:
+        """The event a message carried (as stored), if it changed its case."""
+        row = _MESSAGE_EVENT.execute(conn, {"case_id": case_id, "message_id": message_id}).fetchone()
+        return json_value(row[0]) if row else None
 
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
         """The case as of its row's version (from the cache, or rebuilt from its event log),

@@ -3,6 +3,8 @@ required bindings, FHIRPath invariants, reference targets, and the Swedish ident
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -10,10 +12,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fhirpathpy.engine.nodes import ResourceNode
 
+from adapter.fhirpath import choice_names
 from adapter.validation.checkers import ObjectChecker, Where
-from adapter.validation.identifiers import RULES
+from adapter.validation.identifiers import RULES, Implausible
+from adapter.validation.invariants import UCUM
 from adapter.validation.snapshot import Constraint
 from adapter.validation.terminology import Terminology
+
+CHOICE_NAMES = choice_names()
 
 if TYPE_CHECKING:
     from adapter.validation.context import Context
@@ -113,22 +119,84 @@ class Binding:
 
 
 class Invariant:
-    """A FHIRPath constraint (fhirpathpy), compiled once; identifier systems are %variables."""
+    """A FHIRPath constraint, compiled once (adapter.fhirpath: closures, or fhirpathpy); identifier
+    systems are %variables, %resource and %rootResource the resources being checked. When the
+    object has none of the keys the expression can see (invariants.focus_keys), its answer is the
+    one on an empty object, computed once."""
 
-    __slots__ = ("constraint", "evaluate", "type_name", "where")
+    __slots__ = (
+        "absent",
+        "constraint",
+        "empty",
+        "evaluate",
+        "exact",
+        "fast",
+        "guard",
+        "keys",
+        "prefixes",
+        "present",
+        "scoped",
+        "type_name",
+        "where",
+    )
 
     def __init__(
-        self, constraint: Constraint, evaluate: Callable[..., Any], type_name: str, where: Where
+        self,
+        constraint: Constraint,
+        evaluate: Callable[..., Any],
+        type_name: str,
+        where: Where,
+        keys: tuple[str, ...] | None = None,
+        guard: Callable[[Any], bool] | None = None,
+        sufficient: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
     ) -> None:
         self.constraint, self.evaluate, self.where = constraint, evaluate, where
         self.type_name = type_name  # what the element is, so that value resolves to valueCoding
+        self.keys = keys
+        names = keys or ()
+        self.prefixes = tuple(k for k in names if k.lstrip("_") in CHOICE_NAMES)
+        self.exact = tuple(k for k in names if k.lstrip("_") not in CHOICE_NAMES)
+        self.guard = guard
+        self.present, self.absent = sufficient  # keys whose presence / absence makes it true
+        self.empty: list[Any] | None = None
+        self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhirpath closures)
+        # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
+        self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
+        if self.guard is not None and not self.guard(value):
+            return
+        if type(value) is dict:
+            for key in self.present:
+                if value.get(key) not in (None, []):
+                    return
+            for key in self.absent:
+                if key not in value and "_" + key not in value:
+                    return
+        if (
+            self.keys is not None
+            and type(value) is dict
+            and not self._sees(value)
+            and self._on_empty(value, ctx) != [False]
+        ):
+            return
         c = self.constraint
-        if isinstance(value, dict) and "resourceType" not in value:
-            value = ResourceNode.create_node(value, self.type_name)
+        variables: dict[str, Any] = ctx.env
+        if self.scoped or not self.fast:
+            variables = {
+                **ctx.env,
+                "ucum": UCUM,
+                "resource": ctx.resource or value,
+                "rootResource": ctx.root or value,
+            }
         try:
-            result = self.evaluate(value, ctx.env)
+            if self.fast:
+                result = self.evaluate(value, variables, self.type_name)
+            else:
+                focus = value
+                if isinstance(value, dict) and "resourceType" not in value:
+                    focus = ResourceNode.create_node(value, self.type_name)
+                result = self.evaluate(focus, variables)
         except Exception as exc:  # fhirpathpy raises plain Exceptions on data it cannot evaluate
             ctx.add(
                 "error",
@@ -148,6 +216,51 @@ class Invariant:
                 c.key,
                 self.where.url,
             )
+
+    def _sees(self, value: dict[str, Any]) -> bool:
+        """Whether the object has a key the expression can see: names looked up, choice names
+        (value: valueQuantity, valueString …) matched as prefixes of the object's keys."""
+        for key in self.exact:
+            if key in value:
+                return True
+        prefixes = self.prefixes
+        return bool(prefixes) and any(key.startswith(prefixes) for key in value)
+
+    def _on_empty(self, value: dict[str, Any], ctx: Context) -> list[Any] | None:
+        if self.empty is None:
+            rtype = value.get("resourceType")
+            empty: Any = {"resourceType": rtype} if rtype else ResourceNode.create_node({}, self.type_name)
+            try:
+                self.empty = list(
+                    self.evaluate(empty, {**ctx.env, "ucum": UCUM, "resource": {}, "rootResource": {}})
+                )
+            except Exception:  # an answer that needs data: evaluate every time
+                self.keys = None
+                return [False]
+        return self.empty
+
+
+class InvariantGroup:
+    """Invariants that see the same few keys (dom-2…dom-5: `contained`): one look for all."""
+
+    __slots__ = ("exact", "members")
+
+    def __init__(self, members: list[Invariant]) -> None:
+        self.members = members
+        self.exact = members[0].exact
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if type(value) is dict:
+            for key in self.exact:
+                if key in value:
+                    break
+            else:
+                for member in self.members:
+                    if member._on_empty(value, ctx) == [False]:
+                        member.check(value, path, ctx)
+                return
+        for member in self.members:
+            member.check(value, path, ctx)
 
 
 class ReferenceTarget:
@@ -228,7 +341,8 @@ class ExtensionValue:
         self.where = where
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        has_value = any(k.startswith("value") for k in value)
+        # a value may be present only as its extensions ("_valueString"): a value all the same
+        has_value = any(k.startswith(("value", "_value")) for k in value)
         if has_value == bool(value.get("extension")):
             ctx.add(
                 "error",
@@ -310,11 +424,39 @@ class IdentifierRules:
         problem = RULES[naming.rule](value)
         if problem:
             ctx.add(
-                "error",
+                "warning" if isinstance(problem, Implausible) else "error",
                 "value",
                 f"{problem[0].upper()}{problem[1:]} (rule {naming.rule} of NamingSystem {naming.id},"
                 f" {naming.preferred}).",
                 f"{path}.value",
                 naming.rule,
                 None,
+            )
+
+
+class AttachmentSize:
+    """An Attachment's stated size is the number of bytes of its data (R4 Attachment.size)."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: Where) -> None:
+        self.where = where
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        size, data = value.get("size"), value.get("data")
+        if type(size) is not int or type(data) is not str:
+            return
+        try:
+            actual = len(base64.b64decode(data, validate=False))
+        except (binascii.Error, ValueError):
+            return  # base64Binary's own format check reports it
+        if actual != size:
+            ctx.add(
+                "error",
+                "value",
+                f"{path}: the stated size {size} is not the size of the data, {actual} bytes"
+                f" ({self.where}, rule attachment-size).",
+                f"{path}.size",
+                "attachment-size",
+                self.where.url,
             )

@@ -74,6 +74,7 @@ _EXPECTED = {
     "canonical": "no whitespace",
 }
 _INT_MIN = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
+MAX_STRING = 1024 * 1024  # R4 2.1.0.1: a string's size SHALL NOT exceed 1 MB
 
 
 class PrimitiveChecker:
@@ -85,7 +86,8 @@ class PrimitiveChecker:
     def __init__(self, name: str, json: str, regex: str | None, where: Where) -> None:
         self.name = name
         self.json = _JSON_KINDS[json]
-        self.regex = re.compile(regex) if regex and json == "string" else None
+        # FHIR's regexes follow XML Schema/Java: \s and \d are ASCII (U+00A0 is no whitespace)
+        self.regex = re.compile(regex, re.ASCII) if regex and json == "string" else None
         self.where = where
         self.is_date = name in _DATES  # known per type: no lookups per value
         self.low = _INT_MIN.get(name)
@@ -104,7 +106,11 @@ class PrimitiveChecker:
             )
             return
         problem = None
-        if self.regex is not None and not self.regex.fullmatch(value):
+        if type(value) is str and len(value) > MAX_STRING and self.name != "base64Binary":
+            problem = (
+                f"is longer than 1 MB ({len(value)} characters): FHIR strings SHALL NOT exceed {MAX_STRING}"
+            )
+        elif self.regex is not None and not self.regex.fullmatch(value):
             expected = _EXPECTED.get(self.name, f"the R4 format of {self.name}")
             problem = f"is not a valid {self.name}; expected {expected}"
         elif self.is_date and len(value) >= 10 and not _real_date(value):
@@ -176,6 +182,19 @@ class ObjectChecker:
                 "ele-1",
                 self.profile,
             )
+        if self.is_resource:
+            kept = ctx.resource, ctx.root
+            ctx.resource = obj
+            if ctx.root is None or not path.rpartition(".")[2].startswith("contained"):
+                ctx.root = obj
+            try:
+                self._check(obj, path, ctx)
+            finally:
+                ctx.resource, ctx.root = kept
+            return
+        self._check(obj, path, ctx)
+
+    def _check(self, obj: dict[str, Any], path: str, ctx: Context) -> None:
         if self.is_resource and obj.get("resourceType") != self.type_name:
             ctx.add(
                 "error",
@@ -197,7 +216,10 @@ class ObjectChecker:
             if (
                 quick is not None
                 and type(value) in quick.json
-                and (quick.regex is None or quick.regex.fullmatch(value) is not None)
+                and (
+                    quick.regex is None
+                    or (quick.regex.fullmatch(value) is not None and len(value) <= MAX_STRING)
+                )
             ):
                 continue
             element = hit[0]
@@ -550,12 +572,18 @@ class ExtensionChecker:
         url = value.get("url") if type(value) is dict else None
         definition = ctx.compiler.extension(url) if type(url) is str else None
         if definition is None and self.modifier and type(url) is str:
+            reject = ctx.compiler.unknown_modifier_extensions == "reject"
             ctx.add(
-                "error",
-                "not-supported",
+                "error" if reject else "warning",
+                "not-supported" if reject else "informational",
                 f"{path}: modifier extension {url} is not defined in any loaded package; a modifier"
-                " extension changes the meaning of the resource, so it cannot be accepted unread"
-                " (rule modifier-extension-unknown).",
+                " extension changes the meaning of the resource, so what it says is not understood"
+                + (
+                    " and the resource is rejected (policy LUS_UNKNOWN_MODIFIER_EXTENSIONS=reject)"
+                    if reject
+                    else "; accepted by policy (LUS_UNKNOWN_MODIFIER_EXTENSIONS=warn)"
+                )
+                + " (rule modifier-extension-unknown).",
                 path,
                 "modifier-extension-unknown",
                 None,

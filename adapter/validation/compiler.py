@@ -7,21 +7,25 @@ core definitions, and shared by every profile that leaves them unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from adapter.fhirpath import compile_expression
+from adapter.fhirpath import choice_names, compile_expression
 from adapter.validation.assertions import (
+    AttachmentSize,
     Binding,
     ExtensionValue,
     Fixed,
     IdentifierRules,
     Invariant,
+    InvariantGroup,
     Pattern,
     PeriodOrder,
     ReferenceTarget,
     contains,
 )
+from adapter.validation.bundle_rules import BundleRules
 from adapter.validation.checkers import (
     Assertion,
     ElementChecker,
@@ -35,18 +39,63 @@ from adapter.validation.checkers import (
     TypeNotAllowed,
     Where,
 )
+from adapter.validation.invariants import (
+    AS_WARNING,
+    GUARDS,
+    NATIVE,
+    PYTHON,
+    UNSUPPORTED,
+    focus_keys,
+    sufficient_keys,
+)
 from adapter.validation.package import FhirPackage, PackageError
 from adapter.validation.r4 import BASE, CoreDefinitions
 from adapter.validation.snapshot import Constraint, Discriminator, Node, Slicing, TreeBuilder, TypeRef
 from adapter.validation.terminology import Terminology
 from adapter.validation.valuesets import Codes, Expander
 
+
+def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list[Any]]:
+    def evaluate(focus: Any, _variables: Any = None, _type_name: Any = None) -> list[Any]:
+        data = getattr(focus, "data", focus)
+        return check(data) if isinstance(data, dict) else []
+
+    evaluate.fast = True  # type: ignore[attr-defined]
+    return evaluate
+
+
+_CHOICE_NAMES = choice_names()
+
+
+def _grouped(invariants: list[Assertion]) -> list[Assertion]:
+    """Invariants that look at the same keys only (no guard, no choice names) as one group."""
+    groups: dict[tuple[str, ...], list[Invariant]] = {}
+    out: list[Assertion] = []
+    for inv in invariants:
+        plain = isinstance(inv, Invariant) and inv.guard is None and not (inv.present or inv.absent)
+        if plain and isinstance(inv, Invariant) and inv.keys and not inv.prefixes:
+            groups.setdefault(inv.exact, []).append(inv)
+            continue
+        out.append(inv)
+    for members in groups.values():
+        out.append(InvariantGroup(members) if len(members) > 1 else members[0])
+    return out
+
+
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
 
 
 class Compiler:
-    def __init__(self, core: CoreDefinitions, package: FhirPackage, terms: Terminology) -> None:
+    def __init__(
+        self,
+        core: CoreDefinitions,
+        package: FhirPackage,
+        terms: Terminology,
+        *,
+        unknown_modifier_extensions: str = "reject",
+    ) -> None:
         self.core = core
+        self.unknown_modifier_extensions = unknown_modifier_extensions  # reject | warn
         self.builder = TreeBuilder(core)
         self.env = terms.fhirpath_variables()
         self.identifier_rules = IdentifierRules(terms)
@@ -62,6 +111,9 @@ class Compiler:
         self._profiles: dict[str, ObjectChecker] = {}
         self._content: dict[str, ObjectChecker] = {}
         self._fhirpath: dict[str, Callable[..., Any]] = {}
+        # every invariant met while compiling, by (declaring definition, key): how it runs —
+        # "native", "compiled" (adapter.fhirpath or fhirpathpy) — or why it cannot
+        self.invariants: dict[tuple[str, str], str] = {}
         self.primitives = {
             name: PrimitiveChecker(name, p["json"], p.get("regex"), self.where(BASE + name))
             for name, p in core.primitives.items()
@@ -165,12 +217,19 @@ class Compiler:
                 checker.required.append(element)
         if root:
             checker.assertions += self._invariants(node.constraints, type_name)
+        elif type_name in self.core.types and type_name not in ("BackboneElement", "Element"):
+            # a datatype a profile reaches into keeps its own invariants (Quantity's qty-3)
+            checker.assertions += self._invariants(self.builder.base_tree(type_name).constraints, type_name)
         if type_name == "Identifier":
             checker.assertions.append(self.identifier_rules)
         elif type_name == "Extension":
             checker.assertions.append(ExtensionValue(where))
         elif type_name == "Period":
             checker.assertions.append(PeriodOrder(where))
+        elif type_name == "Attachment":
+            checker.assertions.append(AttachmentSize(where))
+        elif type_name == "Bundle" and root:
+            checker.assertions.append(BundleRules(where))
 
     def _element(self, node: Node) -> tuple[ElementChecker, list[tuple[str, TypeChecker]]]:
         where = self.where(node.source)
@@ -247,15 +306,44 @@ class Compiler:
     def _invariants(self, constraints: Iterable[Constraint], type_name: str) -> list[Assertion]:
         out: list[Assertion] = []
         for c in constraints:
-            evaluate = self._fhirpath.get(c.expression)
+            core = c.source.startswith(BASE) and c.source[len(BASE) :] in self.core.types
+            if core and c.key in NATIVE:
+                self.invariants[(c.source, c.key)] = "native"
+                continue
+            # R4's invariants use as() on collections (dom-3: descendants().as(canonical)), which
+            # FHIRPath 2 and fhirpathpy allow on one item only: ofType() is what they mean
+            expression = c.expression.replace(".as(", ".ofType(") if core else c.expression
+            evaluate = self._fhirpath.get(expression)
             if evaluate is None:
                 try:
-                    evaluate = compile_expression(c.expression)
+                    evaluate = compile_expression(expression)
                 except Exception as exc:  # fhirpathpy's parser raises plain Exceptions
-                    raise PackageError(f"{c.source}: constraint {c.key}: {c.expression!r}: {exc}") from exc
-                self._fhirpath[c.expression] = evaluate
-            out.append(Invariant(c, evaluate, type_name, self.where(c.source)))
-        return out
+                    if not core:
+                        raise PackageError(
+                            f"{c.source}: constraint {c.key}: {c.expression!r}: {exc}"
+                        ) from exc
+                    self.invariants[(c.source, c.key)] = f"not run: fhirpathpy cannot parse it ({exc})"
+                    continue
+                self._fhirpath[expression] = evaluate
+            reason = UNSUPPORTED.get(c.key) if core else None
+            if reason:
+                self.invariants[(c.source, c.key)] = f"not run: {reason}"
+                continue
+            if core and c.key in PYTHON:
+                evaluate = _python(PYTHON[c.key])
+            self.invariants[(c.source, c.key)] = "compiled"
+            if core and c.key in AS_WARNING:
+                self.invariants[(c.source, c.key)] = f"runs as a warning: {AS_WARNING[c.key]}"
+                c = dataclasses.replace(c, severity="warning")
+            keys = focus_keys(c.expression)
+            sufficient = sufficient_keys(c.expression, _CHOICE_NAMES)
+            guard = GUARDS.get(c.key) if core else None
+            out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, guard, sufficient))
+        return _grouped(out)
+
+    def not_run(self) -> dict[tuple[str, str], str]:
+        """The invariants met that cannot run or run as warnings, with why (logged at start-up)."""
+        return {k: v for k, v in self.invariants.items() if v.startswith(("not run", "runs as"))}
 
     def _reference_target(self, node: Node, where: Where) -> ReferenceTarget:
         types: set[str] = set()

@@ -19,7 +19,7 @@ _COLLECTED = 10 * MAX_ISSUES
 
 
 class Context:
-    __slots__ = ("compiler", "done", "env", "index", "issues", "message", "planned")
+    __slots__ = ("compiler", "done", "env", "index", "issues", "message", "planned", "resource", "root")
 
     def __init__(
         self, compiler: Compiler, index: BundleIndex | None = None, *, message: bool = False
@@ -31,6 +31,10 @@ class Context:
         self.env = compiler.env  # FHIRPath %variables: identifier systems by NamingSystem
         self.done: dict[int, set[str]] = {}  # id(resource) → profiles it was checked against
         self.planned: dict[int, list[ObjectChecker]] = {}  # id(resource) → profiles to check it with
+        # FHIRPath %resource and %rootResource: the resource being checked and, for a contained
+        # one, the resource that contains it
+        self.resource: dict[str, Any] | None = None
+        self.root: dict[str, Any] | None = None
 
     def add(
         self, severity: Severity, code: str, message: str, expression: str, rule: str, profile: str | None

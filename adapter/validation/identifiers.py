@@ -58,9 +58,14 @@ def normalise_personnummer(value: str, *, today: date | None = None) -> str | No
     return f"{century}{yy}{mm}{dd}{serial}{check}"
 
 
-# A living patient was born neither in the future nor more than this many years ago; with it a
-# changed century digit (19 → 18, 20 → 29) is caught too, which Luhn (over YYMMDDNNN) cannot see.
+# A living patient was born neither in the future nor, plausibly, more than this many years ago;
+# with it a changed century digit (19 → 18, 20 → 29) is seen, which Luhn (over YYMMDDNNN) cannot.
+# Over 125 years is a warning only: HL7 Sweden's basprofiler examples use 1890s test identities.
 MAX_AGE_YEARS = 125
+
+
+class Implausible(str):
+    """A problem that is a warning: the number may be right (the person born in 1890)."""
 
 
 def _check_person(value: str, *, day_offset: int, label: str) -> str | None:
@@ -72,11 +77,16 @@ def _check_person(value: str, *, day_offset: int, label: str) -> str | None:
         born = date(year, month, day)
     except ValueError:
         return f"{label} {_masked(value)} does not contain a real date of birth"
-    today = date.today()
-    if born > today or today.year - born.year > MAX_AGE_YEARS:
-        return f"{label} {_masked(value)} has a date of birth in the future or over {MAX_AGE_YEARS} years ago"
     if not luhn_ok(full[2:]):
         return f"{label} {_masked(value)} has a wrong check digit (Luhn)"
+    today = date.today()
+    if born > today:
+        return f"{label} {_masked(value)} has a date of birth in the future"
+    if today.year - born.year > MAX_AGE_YEARS:
+        return Implausible(
+            f"{label} {_masked(value)} has a date of birth over {MAX_AGE_YEARS} years ago: a mistyped"
+            " century? (HL7 Sweden publishes such test identities, so this is a warning)"
+        )
     return None
 
 

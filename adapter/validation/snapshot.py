@@ -95,6 +95,7 @@ class TreeBuilder:
             raise PackageError(f"{type_name!r} is not an R4 resource or datatype")
         url = BASE + type_name
         root = Node(type_name, type_name, 0, None, None, [TypeRef(type_name)], children={}, source=url)
+        root.constraints = _core_constraints(definition.get("constraints", ()), type_name)
         by_path = {type_name: root}
         for e in definition["elements"]:
             parent_path, _, name = e["path"].rpartition(".")
@@ -112,6 +113,7 @@ class TreeBuilder:
                 base_types=tuple(t["code"] for t in e.get("types", [])),
                 binding=e.get("binding"),
                 content_ref=e.get("contentReference"),
+                constraints=_core_constraints(e.get("constraints", ()), type_name),
                 source=url,
             )
             if node.types and node.types[0].code in ("BackboneElement", "Element") and "." in e["path"]:
@@ -171,6 +173,13 @@ class TreeBuilder:
                 child = existing
             node = child
         return node
+
+
+def _core_constraints(constraints: Any, type_name: str) -> list[Constraint]:
+    return [
+        Constraint(c["key"], c["severity"], c["human"], c["expression"], BASE + (c["source"] or type_name))
+        for c in constraints
+    ]
 
 
 def _choice_by_type(children: dict[str, Node], name: str) -> Node | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adapter.logging import get_logger
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.compiler import Compiler
 from adapter.validation.context import Context
@@ -14,20 +15,30 @@ from adapter.validation.package import FhirPackage, PackageError, load_packages
 from adapter.validation.r4 import load_core
 from adapter.validation.terminology import Terminology
 
+log = get_logger("adapter.validation")
+
 
 class Validator:
-    def __init__(self, package: FhirPackage) -> None:
+    def __init__(self, package: FhirPackage, *, unknown_modifier_extensions: str = "reject") -> None:
         self.package = package
         self.terminology = Terminology.from_package(package)
-        self.compiler = Compiler(load_core(), package, self.terminology)
+        self.compiler = Compiler(
+            load_core(), package, self.terminology, unknown_modifier_extensions=unknown_modifier_extensions
+        )
         self.compiler.compile_all()
+        for (source, key), why in sorted(self.compiler.not_run().items()):
+            log.info("invariant_not_run", invariant=key, definition=source, why=why)
         self.headers = header_profiles(self.compiler)
         self.message_bundles = message_bundle_profiles(self.compiler) or [self.compiler.base("Bundle")]
 
     @classmethod
-    def from_path(cls, path: Path, extra_packages: Path | None = None) -> Validator:
+    def from_path(
+        cls, path: Path, extra_packages: Path | None = None, *, unknown_modifier_extensions: str = "reject"
+    ) -> Validator:
         """Our package folder (or .tgz), plus every package folder or .tgz in `extra_packages`."""
-        return cls(load_packages(path, extra_packages))
+        return cls(
+            load_packages(path, extra_packages), unknown_modifier_extensions=unknown_modifier_extensions
+        )
 
     def validate_message(self, bundle: dict[str, Any], index: BundleIndex | None = None) -> list[Issue]:
         """All issues of a message Bundle: the LUS message profiles for its event, R4 base structure,
@@ -39,7 +50,8 @@ class Validator:
         gate, headers = check_message(bundle, index, self.headers)
         if gate:
             self.compiler.base("Bundle").check(bundle, "Bundle", ctx)
-            return _unique(ctx.issues + gate)
+            said = {issue.rule for issue in gate}  # bdl-12 said by the gate where it is wrong
+            return _unique([i for i in ctx.issues if i.rule not in said] + gate)
         assert index.header is not None
         ctx.planned[id(index.header.resource)] = headers
         for checker in self.message_bundles:

@@ -67,7 +67,22 @@ def _type_code(t: dict[str, Any]) -> str:
     return code
 
 
-def _element(e: dict[str, Any], type_name: str) -> dict[str, Any]:
+def _constraints(e: dict[str, Any], type_name: str | None) -> list[dict[str, str]]:
+    """The FHIRPath invariants of an element. A snapshot repeats the invariants of an element's
+    datatype on the element (ele-1 everywhere, ext-1 on every extension): those are kept once, on
+    the root of their own type (type_name None), and run wherever that type is used."""
+    out = []
+    for c in e.get("constraint", []):
+        if type_name is not None and str(c.get("source", type_name)).removeprefix(_SD) != type_name:
+            continue
+        entry = {"key": c["key"], "severity": c.get("severity", "error"), "human": c.get("human", c["key"])}
+        entry["expression"] = c.get("expression", "")
+        entry["source"] = str(c.get("source", type_name or "")).removeprefix(_SD)
+        out.append(entry)
+    return out
+
+
+def _element(e: dict[str, Any], type_name: str, kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {"path": e["path"]}
     if e.get("min"):
         out["min"] = e["min"]
@@ -78,8 +93,9 @@ def _element(e: dict[str, Any], type_name: str) -> dict[str, Any]:
     types = []
     for t in e.get("type", []):
         code = _type_code(t)
-        if e["path"] == f"{type_name}.id" and code == "string" and type_name[0].isupper():
+        if e["path"] == f"{type_name}.id" and code == "string" and kind == "resource":
             code = "id"  # R4 declares Resource.id as System.String; the spec's type is id
+            # (only a resource's: Element.id, the id of a datatype or backbone element, is a string)
         entry: dict[str, Any] = {"code": code}
         targets = [p.removeprefix(_SD) for p in t.get("targetProfile", [])]
         if targets:
@@ -92,6 +108,9 @@ def _element(e: dict[str, Any], type_name: str) -> dict[str, Any]:
         out["binding"] = binding["valueSet"].split("|")[0]
     if e.get("isModifier"):
         out["modifier"] = True
+    constraints = _constraints(e, type_name)
+    if constraints:
+        out["constraints"] = constraints
     return out
 
 
@@ -122,7 +141,8 @@ def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "kind": sd["kind"],
             "abstract": sd.get("abstract", False),
             "base": sd.get("baseDefinition", "").removeprefix(_SD) or None,
-            "elements": [_element(e, name) for e in elements[1:]],
+            "constraints": _constraints(elements[0], None),
+            "elements": [_element(e, name, sd["kind"]) for e in elements[1:]],
         }
     expander = Expander(package.get("ValueSet", []), package.get("CodeSystem", []))
     value_sets: dict[str, dict[str, list[str]]] = {}

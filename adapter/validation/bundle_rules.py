@@ -1,0 +1,147 @@
+"""The R4 Bundle rules beyond its invariants (bdl-1…bdl-12 run as invariants): every fullUrl is
+absolute or a urn:uuid:/urn:oid:, and references inside a Bundle resolve to one entry — never two;
+in a document, to an entry that is there at all, a versioned one (Type/id/_history/v) to the entry
+with that meta.versionId (R4 2.36.4 "Resolving references in Bundles")."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from adapter.validation.checkers import Where
+
+if TYPE_CHECKING:
+    from adapter.validation.context import Context
+
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")  # a scheme: http(s)://, urn:uuid:, urn:oid:…
+_RELATIVE = re.compile(
+    r"^(?:(.*/))?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?$"
+)
+# bundles that must carry what they refer to (a message: ReferenceTarget says so per element)
+_CLOSED = frozenset({"document"})
+
+
+class BundleRules:
+    __slots__ = ("where",)
+
+    def __init__(self, where: Where) -> None:
+        self.where = where
+
+    def check(self, bundle: Any, path: str, ctx: Context) -> None:
+        entries = bundle.get("entry")
+        if type(entries) is not list:
+            return
+        kind = bundle.get("type") if type(bundle.get("type")) is str else None  # else reported as such
+        by_url: dict[str, int] = {}
+        by_type_id: dict[str, list[tuple[int, Any]]] = {}
+        for i, entry in enumerate(entries):
+            if type(entry) is not dict:
+                continue
+            full_url = entry.get("fullUrl")
+            if type(full_url) is str:
+                if _ABSOLUTE.match(full_url) is None:
+                    self._add(
+                        ctx,
+                        f"{path}.entry[{i}].fullUrl",
+                        "bundle-fullurl",
+                        f"fullUrl {full_url!r} must be an absolute URL, a urn:uuid: or a urn:oid:",
+                    )
+                by_url[full_url] = by_url.get(full_url, 0) + 1
+            resource = entry.get("resource")
+            if type(resource) is dict and type(resource.get("id")) is str:
+                meta = resource.get("meta")
+                version = meta.get("versionId") if type(meta) is dict else None
+                key = f"{resource.get('resourceType')}/{resource['id']}"
+                by_type_id.setdefault(key, []).append((i, version))
+        if kind == "history":
+            return  # one resource in several versions: the same Type/id more than once is its nature
+        twice = any(n > 1 for n in by_url.values()) or any(len(v) > 1 for v in by_type_id.values())
+        if kind not in _CLOSED and not twice:
+            return  # nothing to match twice, nothing that must be found: no walk (every message)
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource") if type(entry) is dict else None
+            if type(resource) is dict:
+                self._references(resource, f"{path}.entry[{i}].resource", kind, by_url, by_type_id, ctx)
+
+    def _references(
+        self,
+        resource: dict[str, Any],
+        path: str,
+        kind: Any,
+        by_url: dict[str, int],
+        by_type_id: dict[str, list[tuple[int, Any]]],
+        ctx: Context,
+    ) -> None:
+        level: list[Any] = [resource]
+        while level:
+            deeper: list[Any] = []
+            for value in level:
+                if type(value) is dict:
+                    ref = value.get("reference")
+                    if type(ref) is str and not ref.startswith("#"):
+                        self._resolve(ref, path, kind, by_url, by_type_id, ctx)
+                    deeper += value.values()
+                elif type(value) is list:
+                    deeper += value
+            level = deeper
+
+    def _resolve(
+        self,
+        ref: str,
+        path: str,
+        kind: Any,
+        by_url: dict[str, int],
+        by_type_id: dict[str, list[tuple[int, Any]]],
+        ctx: Context,
+    ) -> None:
+        if by_url.get(ref, 0) > 1:
+            self._add(
+                ctx,
+                path,
+                "bundle-reference-ambiguous",
+                f"reference {ref!r} matches {by_url[ref]} entries of the Bundle (fullUrl)",
+            )
+            return
+        if ref in by_url:
+            return
+        m = _RELATIVE.match(ref)
+        if m is None:
+            if kind in _CLOSED and ref.startswith(("urn:uuid:", "urn:oid:")):
+                self._add(
+                    ctx,
+                    path,
+                    "bundle-reference-not-found",
+                    f"reference {ref!r} is not the fullUrl of any entry of this {kind} Bundle",
+                )
+            return
+        base, rtype, rid, version = m.groups()
+        if base and base.startswith(("http://", "https://")) and kind not in _CLOSED:
+            return  # an absolute URL elsewhere: a server's, not this Bundle's
+        found = by_type_id.get(f"{rtype}/{rid}", [])
+        if version is not None:
+            found = [f for f in found if f[1] == version]
+        if len(found) > 1:
+            self._add(
+                ctx,
+                path,
+                "bundle-reference-ambiguous",
+                f"reference {ref!r} matches {len(found)} entries of the Bundle",
+            )
+        elif not found and (kind in _CLOSED or (version is not None and by_type_id.get(f"{rtype}/{rid}"))):
+            self._add(
+                ctx,
+                path,
+                "bundle-reference-not-found",
+                f"reference {ref!r} is not found in the {kind} Bundle"
+                + (f" (no entry {rtype}/{rid} with meta.versionId {version})" if version else ""),
+            )
+
+    def _add(self, ctx: Context, path: str, rule: str, text: str) -> None:
+        ctx.add(
+            "error",
+            "not-found" if "not-found" in rule else "invalid",
+            f"{path}: {text} ({self.where}, rule {rule}).",
+            path,
+            rule,
+            self.where.url,
+        )
