@@ -194,15 +194,18 @@ class Pipeline:
         message_id = str(header.resource.get("id")) if header else ""
         with self.store.reading() as conn:
             stored = self.store.message_event(conn, previous.case_id, message_id)
+            case = self.store.load_case(conn, previous.case_id) if stored is not None else None
         if stored is None:
             return
         same = False
-        if not any(i.blocking for i in self.validator.validate_message(bundle, index)):
+        if header is not None and not any(i.blocking for i in self.validator.validate_message(bundle, index)):
             try:
                 event, _ = self.to_event(index, caller)
             except MappingFailed:
                 pass
-            else:
+            else:  # filed as the accepted one was: under its origin id, its reference resolved
+                event = self._as_filed(event, header.resource)
+                event = resolve_reference(event, case, self._party_ids) or event
                 ignore = ("occurred_at",)  # Bundle.timestamp: a resend is a new Bundle
                 new = {k: v for k, v in event_to_dict(event).items() if k not in ignore}
                 same = new == {k: v for k, v in stored.items() if k not in ignore}
@@ -222,6 +225,12 @@ class Pipeline:
                 )
             ],
         )
+
+    def _as_filed(self, event: Event, header: dict[str, Any]) -> Event:
+        """The event as the case files it: under its origin id (a copy keeps the id it arrived
+        with), with the parties its header names as destinations."""
+        event = as_origin(event, origin_id(header, self.origin_url))
+        return dataclasses.replace(event, destinations=tuple(_destination_ids(header)))
 
     # --- dialects (mappings/<dialect>/_dialect.yaml) ---
 
@@ -304,12 +313,10 @@ class Pipeline:
         header = index.header
         assert header is not None  # validated above
         received_id = event.message_id  # this copy's MessageHeader.id: the inbox dedupes on it
-        origin = origin_id(header.resource, self.origin_url)
         # A copy another party's adapter made and routed already (this adapter's own party's system
         # sends only its own messages, whatever it puts in them).
-        copy = origin is not None and caller != self.routing.self_.hsa_id
-        event = as_origin(event, origin)
-        event = dataclasses.replace(event, destinations=tuple(_destination_ids(header.resource)))
+        copy = origin_id(header.resource, self.origin_url) is not None and caller != self.routing.self_.hsa_id
+        event = self._as_filed(event, header.resource)
         now = self.clock()
         with self.store.transaction() as conn:
             self.store.serialize_case(conn, event.case_id)

@@ -5,8 +5,8 @@ store, `python -m bench --help`."""
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import signal
 import socket
 import subprocess
