@@ -3,7 +3,8 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     LUS_HOST=0.0.0.0 LUS_PORT=8080 LUS_DATABASE_URL=sqlite:////data/lus-adapter.db \
-    LUS_PROFILES_DIR=/app/profiles LUS_MAPPINGS_DIR=/app/mappings LUS_CONFIG_DIR=/app/examples/config
+    LUS_PROFILES_DIR=/app/profiles LUS_MAPPINGS_DIR=/app/mappings LUS_CONFIG_DIR=/app/examples/config \
+    LUS_EXAMPLES_DIR=/app/examples/bundles
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -14,6 +14,7 @@ from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, tidbok, validate
 from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
+from adapter.guide import routes as guide
 from adapter.logging import configure_logging
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
@@ -160,4 +161,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(dashboard.router)
     app.include_router(metrics.router)
     app.include_router(validate.router)
+    app.include_router(guide.router)
     return app

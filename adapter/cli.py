@@ -19,6 +19,7 @@ from adapter.avvikelser_report import avvikelser
 from adapter.cli_errors import ConfigurationError, run_explaining
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
+from adapter.guide.cli import guide_app
 from adapter.logging import get_logger
 from adapter.migration import import_command
 from adapter.play import play
@@ -252,6 +253,7 @@ app.command()(report)
 app.command()(avvikelser)
 app.command()(testkit)
 register_ops_commands(app)
+app.add_typer(guide_app, name="guide")
 
 
 def main() -> None:

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         " OperationOutcome), or warn and accept it.",
     )
     mappings_dir: Path = Field(PROJECT_ROOT / "mappings", description="Folder of mapping rule files.")
+    examples_dir: Path = Field(
+        PROJECT_ROOT / "examples" / "bundles",
+        description="Folder of example message Bundles (one folder per case or dialect) that the"
+        " implementation guide (/guide, `lus-adapter guide build`) shows and checks.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable console).")
     worker: bool = Field(True, description="Run the delivery worker inside `serve`.")
