@@ -204,12 +204,19 @@ class Pipeline:
                 event, _ = self.to_event(index, caller)
             except MappingFailed:
                 pass
-            else:  # filed as the accepted one was: under its origin id, its reference resolved
-                event = self._as_filed(event, header.resource)
-                event = resolve_reference(event, case, self._party_ids) or event
-                ignore = ("occurred_at",)  # Bundle.timestamp: a resend is a new Bundle
-                new = {k: v for k, v in event_to_dict(event).items() if k not in ignore}
-                same = new == {k: v for k, v in stored.items() if k not in ignore}
+            else:  # filed as the accepted one was: its patient's identifier in one form, under
+                # its origin id, its reference resolved
+                try:
+                    patient = self.patients.of_message(index, event.occurred_at.date())
+                except PatientMismatch:
+                    patient = None  # never accepted so: it differs
+                else:
+                    event = self.patients.in_one_form(event, patient)
+                    event = self._as_filed(event, header.resource)
+                    event = resolve_reference(event, case, self._party_ids) or event
+                    ignore = ("occurred_at",)  # Bundle.timestamp: a resend is a new Bundle
+                    new = {k: v for k, v in event_to_dict(event).items() if k not in ignore}
+                    same = new == {k: v for k, v in stored.items() if k not in ignore}
         if same:
             return
         log.warning("resend with changed content refused", case_id=previous.case_id)

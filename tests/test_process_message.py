@@ -85,6 +85,22 @@ def test_a_resend_with_a_new_timestamp_is_still_the_same_message(
     assert second.status_code == 200 and second.content == first.content
 
 
+def test_a_resend_that_writes_the_personnummer_in_its_10_digit_form_is_the_same_message(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # The case keeps the 12-digit form; the resend is compared in that form too, or a sender that
+    # writes 121212-1212 would have its own unchanged resend refused as changed.
+    text = orjson.dumps(load_example("inskrivningsmeddelande.json")).decode()
+    assert '"191212121212"' in text
+    bundle = orjson.loads(text.replace('"191212121212"', '"121212-1212"'))
+    first = post(client, bundle)
+    assert first.status_code == 200, first.text
+    resend = copy.deepcopy(bundle)
+    resend["id"] = "a-new-bundle-id-for-the-10-digit-resend"
+    second = post(client, resend)
+    assert second.status_code == 200 and second.content == first.content
+
+
 def test_a_resend_with_changed_content_is_refused_not_dropped_silently(
     client: TestClient, runtime: Runtime
 ) -> None:
