@@ -42,6 +42,25 @@ def validator(**options: Any) -> Validator:
     return Validator.from_path(PROJECT_ROOT / "profiles", **options)
 
 
+def conformance_resources() -> list[tuple[Path, dict[str, Any]]]:
+    """Every JSON object among the conformance files here (the examples and the HL7 cases), with
+    its file."""
+    found = []
+    for path in [*VALID, *INVALID, *sorted((CASES / "cases").glob("*.json"))]:
+        try:
+            resource = load(path)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(resource, dict):
+            found.append((path, resource))
+    return found
+
+
+def core_resources() -> list[tuple[Path, dict[str, Any]]]:
+    """The conformance resources whose type the R4 core defines (their invariants are compared)."""
+    return [(p, r) for p, r in conformance_resources() if r.get("resourceType") in load_core().types]
+
+
 def errors(issues: list[Issue]) -> list[Issue]:
     return [i for i in issues if i.blocking]
 
@@ -98,31 +117,18 @@ def test_invariants_that_cannot_run_are_listed_at_start_up(monkeypatch: pytest.M
 
 def test_the_key_shortcut_never_changes_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every invariant evaluated in full, on every file here, finds what the shortcut finds."""
-    files = [*VALID, *INVALID, *sorted((CASES / "cases").glob("*.json"))]
-    resources = []
-    for path in files:
-        try:
-            resources.append(load(path))
-        except orjson.JSONDecodeError:
-            continue
+    resources = [resource for _path, resource in conformance_resources()]
     fast = validator(unknown_modifier_extensions="warn")
     monkeypatch.setattr(compiler_module, "focus_keys", lambda _expression: None)
     full = validator(unknown_modifier_extensions="warn")
     for resource in resources:
-        if isinstance(resource, dict):
-            assert fast.validate(copy.deepcopy(resource)) == full.validate(copy.deepcopy(resource))
+        assert fast.validate(copy.deepcopy(resource)) == full.validate(copy.deepcopy(resource))
 
 
 def test_core_invariants_on_the_fast_path_equal_fhirpathpy() -> None:
     """Each resource's own invariants, closures and fhirpathpy, on every conformance file here."""
     compared: set[str] = set()
-    for path in [*VALID, *INVALID, *sorted((CASES / "cases").glob("*.json"))]:
-        try:
-            resource = load(path)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(resource, dict) or resource.get("resourceType") not in load_core().types:
-            continue
+    for path, resource in core_resources():
         env = {"ucum": "http://unitsofmeasure.org", "resource": resource, "rootResource": resource}
         for c in load_core().types[resource["resourceType"]]["constraints"]:
             expression = c["expression"].replace(".as(", ".ofType(")
@@ -391,13 +397,7 @@ def test_invariants_in_python_agree_with_fhirpathpy() -> None:
     """The R4 invariants run in Python (PYTHON) answer as fhirpathpy does, wherever fhirpathpy
     answers, on every conformance file here (que-12 aside: R4's expression says > 2, its text > 1)."""
     compared: dict[str, int] = {}
-    for path in [*VALID, *INVALID, *sorted((CASES / "cases").glob("*.json"))]:
-        try:
-            resource = load(path)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(resource, dict) or resource.get("resourceType") not in load_core().types:
-            continue
+    for path, resource in core_resources():
         env = {"ucum": "http://unitsofmeasure.org", "resource": resource, "rootResource": resource}
         for c in load_core().types[resource["resourceType"]]["constraints"]:
             if c["key"] not in PYTHON or c["key"] == "que-12":
