@@ -1,7 +1,9 @@
 """The R4 Bundle rules beyond its invariants (bdl-1…bdl-12 run as invariants): every fullUrl is
 absolute or a urn:uuid:/urn:oid:, and references inside a Bundle resolve to one entry — never two;
 in a document, to an entry that is there at all, a versioned one (Type/id/_history/v) to the entry
-with that meta.versionId (R4 2.36.4 "Resolving references in Bundles")."""
+with that meta.versionId (R4 2.36.4 "Resolving references in Bundles"). A link relation (self,
+next, first …) names one URL, so it occurs at most once in Bundle.link (as the HL7 validator
+holds: a second `self` leaves the reader two answers)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ class BundleRules:
         self.where = where
 
     def check(self, bundle: Any, path: str, ctx: Context) -> None:
+        links = bundle.get("link")
+        if type(links) is list and len(links) > 1:
+            self._links(links, path, ctx)
         entries = bundle.get("entry")
         if type(entries) is not list:
             return
@@ -62,6 +67,21 @@ class BundleRules:
             resource = entry.get("resource") if type(entry) is dict else None
             if type(resource) is dict:
                 self._references(resource, f"{path}.entry[{i}].resource", kind, by_url, by_type_id, ctx)
+
+    def _links(self, links: list[Any], path: str, ctx: Context) -> None:
+        seen: set[str] = set()
+        for i, link in enumerate(links):
+            relation = link.get("relation") if type(link) is dict else None
+            if type(relation) is not str:
+                continue
+            if relation in seen:
+                self._add(
+                    ctx,
+                    f"{path}.link[{i}]",
+                    "bundle-link-relation",
+                    f"the link relation {relation!r} occurs more than once; each relation names one URL",
+                )
+            seen.add(relation)
 
     def _references(
         self,

@@ -39,6 +39,7 @@ from adapter.validation.checkers import (
     TypeNotAllowed,
     Where,
 )
+from adapter.validation.differential import DifferentialPaths
 from adapter.validation.invariants import (
     AS_WARNING,
     GUARDS,
@@ -230,6 +231,8 @@ class Compiler:
             checker.assertions.append(AttachmentSize(where))
         elif type_name == "Bundle" and root:
             checker.assertions.append(BundleRules(where))
+        elif type_name == "StructureDefinition" and root:
+            checker.assertions.append(DifferentialPaths(self.builder, where))
 
     def _element(self, node: Node) -> tuple[ElementChecker, list[tuple[str, TypeChecker]]]:
         where = self.where(node.source)
