@@ -4,7 +4,7 @@
 
 1. The official R4 examples: npm package `hl7.fhir.r4.examples` 4.0.1 (5 306 JSON files), fetched
    from the npm registry on first use into var/conformance/ (never at run time, never in
-   `make test`). All are valid R4 except 14 known errors of the specification (KNOWN_INVALID), which
+   `make test`). All are valid R4 except the known errors of the specification (KNOWN_INVALID), which
    must be rejected for that error. Prints accepted/rejected with the rules that rejected, and the
    time of ours and of fhir.resources `model_validate` over the same parsed files.
 2. The HL7 Java validator's test cases vendored in tests/conformance/fhir-test-cases (selection
@@ -62,6 +62,19 @@ KNOWN_INVALID: dict[str, tuple[str, str]] = {
         "primitive-format",
         "valid id",
     ),
+    # a body temperature (LOINC 8310-5) without effective[x]: R4 requires the core vital-signs
+    # profile of it (observation-vitalsigns.html, "SHALL conform"), which wants effective[x] 1..1
+    "Observation-f202.json": ("cardinality-min", "Observation.effective[x]"),
+}
+
+# The HL7 validator's cases we still disagree with, and why (printed beside each disagreement).
+_UNKNOWN_EXTENSION = (
+    "the Java validator rejects an extension it cannot find; ours accepts a non-modifier extension"
+    " outside the core namespace unread, by policy (LUS vendors send their own)"
+)
+KNOWN_DISAGREEMENTS: dict[str, str] = {
+    "pat-dob-ext": _UNKNOWN_EXTENSION,
+    "nested-questionnaire-nested-valueset": _UNKNOWN_EXTENSION,
 }
 
 
@@ -188,7 +201,10 @@ def run_test_cases(validator: Validator) -> None:
         if ours_invalid != expected:
             said = found[0].message[:160] if found else "accepted"
             wanted = "invalid" if expected else "valid"
-            disagreements.append(f"{case['name']} ({case['module']}): expected {wanted}; ours: {said}")
+            cause = KNOWN_DISAGREEMENTS.get(case["name"], "cause not known")
+            disagreements.append(
+                f"{case['name']} ({case['module']}): expected {wanted}; ours: {said}\n    cause: {cause}"
+            )
     n = len(cases)
     print(
         f"agreement with the expected outcomes: ours {ours_agree}/{n} ({ours_agree / n:.1%}),"

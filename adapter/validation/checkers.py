@@ -513,7 +513,8 @@ class SliceGroup:
 
 class ResourceChecker:
     """An element of type Resource (Bundle.entry.resource, contained): checked as what it says it is,
-    against the profiles planned for it, those in its meta.profile, or else the R4 base."""
+    against the profiles planned for it, those in its meta.profile (and, for an Observation of a
+    vital sign, the core profile for it), or else the R4 base."""
 
     primitive = False
     __slots__ = ()
@@ -533,9 +534,7 @@ class ResourceChecker:
         key = id(value)
         planned = ctx.planned.get(key)
         if planned is None:
-            meta = value.get("meta")
-            claimed = meta.get("profile") if type(meta) is dict else None
-            planned = compiler.claimed_profiles(claimed, value.get("resourceType"))
+            planned = compiler.claimed_profiles(value)
         if planned:
             for checker in planned:
                 ctx.check_resource(checker, value, path)

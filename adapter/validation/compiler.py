@@ -54,6 +54,7 @@ from adapter.validation.r4 import BASE, CoreDefinitions
 from adapter.validation.snapshot import Constraint, Discriminator, Node, Slicing, TreeBuilder, TypeRef
 from adapter.validation.terminology import Terminology
 from adapter.validation.valuesets import Codes, Expander
+from adapter.validation.vital_signs import vital_sign_profile
 
 
 def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list[Any]]:
@@ -100,7 +101,8 @@ class Compiler:
         self.builder = TreeBuilder(core)
         self.env = terms.fhirpath_variables()
         self.identifier_rules = IdentifierRules(terms)
-        self.definitions = {
+        # the core's own profiles (its extensions, the vital signs), then the package's
+        self.definitions = dict(core.profiles) | {
             sd["url"]: sd
             for sd in package.resources("StructureDefinition")
             if sd.get("derivation") == "constraint"
@@ -161,15 +163,21 @@ class Compiler:
         sd = self.definitions.get(url)
         return self.profile(url) if sd is not None and sd.get("type") == "Extension" else None
 
-    def claimed_profiles(self, claimed: Any, rtype: Any) -> list[ObjectChecker]:
-        """The loaded profiles a resource names in meta.profile (unknown ones are not judged)."""
-        if not isinstance(claimed, list):
-            return []
-        return [
-            self.profile(url)
-            for url in claimed
-            if isinstance(url, str) and url in self.definitions and self.definitions[url].get("type") == rtype
+    def claimed_profiles(self, resource: dict[str, Any]) -> list[ObjectChecker]:
+        """The loaded profiles a resource names in meta.profile (unknown ones are not judged), and
+        for an Observation of a vital sign the core profile R4 requires of it."""
+        rtype = resource.get("resourceType")
+        meta = resource.get("meta")
+        claimed = meta.get("profile") if type(meta) is dict else None
+        urls = [
+            url
+            for url in (claimed if type(claimed) is list else ())
+            if type(url) is str and url in self.definitions and self.definitions[url].get("type") == rtype
         ]
+        implied = vital_sign_profile(resource) if rtype == "Observation" else None
+        if implied is not None and implied not in urls:
+            urls.append(implied)
+        return [self.profile(url) for url in urls]
 
     def compile_all(self) -> None:
         """Compile every profile of the package and every R4 type now, not on a first request."""
@@ -182,7 +190,7 @@ class Compiler:
     def tree(self, url: str) -> Node:
         tree = self._trees.get(url)
         if tree is None:
-            if url.startswith(BASE):
+            if url.startswith(BASE) and url[len(BASE) :] in self.core.types:
                 return self.builder.base_tree(url[len(BASE) :])
             sd = self._definition(url)
             tree = self.builder.apply(self.tree(sd.get("baseDefinition", BASE + sd["type"])), sd)
@@ -402,24 +410,30 @@ class Compiler:
 
     def _expected(self, part: Node, path: str) -> tuple[Any, bool]:
         """The fixed (exact) or pattern value a slice has at a discriminator path."""
-        node = part
-        for segment in path.split("."):
-            if segment == "$this":
-                continue
-            if node.children is None and node.types and node.types[0].profiles:
-                node = self.tree(node.types[0].profiles[0])  # e.g. the url an extension definition fixes
-            children = self.builder.expand(node) if node.children is None else node.children
-            child = children.get(segment) or children.get(segment + "[x]")
-            if child is None:
-                raise PackageError(
-                    f"{part.source}: {part.path}: no element {segment!r} for discriminator {path}"
-                )
-            node = child
-        if node.fixed is not None:
-            return node.fixed, True
-        if node.pattern is not None:
-            return node.pattern, False
-        raise PackageError(f"{part.source}: {part.path} has no fixed or pattern value at {path}")
+        found = self._expected_at(part, [s for s in path.split(".") if s != "$this"], part, path)
+        if found is None:
+            raise PackageError(f"{part.source}: {part.path} has no fixed or pattern value at {path}")
+        return found
+
+    def _expected_at(self, node: Node, segments: list[str], part: Node, path: str) -> tuple[Any, bool] | None:
+        if not segments:
+            if node.fixed is not None:
+                return node.fixed, True
+            return (node.pattern, False) if node.pattern is not None else None
+        if node.children is None and node.types and node.types[0].profiles:
+            node = self.tree(node.types[0].profiles[0])  # e.g. the url an extension definition fixes
+        children = self.builder.expand(node) if node.children is None else node.children
+        child = children.get(segments[0]) or children.get(segments[0] + "[x]")
+        if child is None:
+            raise PackageError(
+                f"{part.source}: {part.path}: no element {segments[0]!r} for discriminator {path}"
+            )
+        # the value may sit in a slice of the way (bp: component:SystolicBP.code.coding:SBPCode.code)
+        for way in (child, *child.slices.values()):
+            found = self._expected_at(way, segments[1:], part, path)
+            if found is not None:
+                return found
+        return None
 
 
 def _single_key_matcher(key: str, expected: Any, general: Callable[[Any], bool]) -> Callable[[Any], bool]:

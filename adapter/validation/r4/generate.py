@@ -8,6 +8,8 @@ Nothing is downloaded at run time: the adapter reads the generated file. What it
 every element of the snapshot (path, cardinality, types with reference targets, content
 references) and, for required bindings, the codes of the value set expanded here from the core
 CodeSystems (bindings that cannot be enumerated — filters, external code systems — are left out).
+Beside the types, the core profiles the validator applies (PROFILES): every extension the core
+defines, and the vital-signs family, each with its differential cut to what the validator reads.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ OUT = Path(__file__).with_name("definitions.json")
 _FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
 _SD = "http://hl7.org/fhir/StructureDefinition/"
+# the core's profiles on Observation for vital signs (R4 observation-vitalsigns.html: "SHALL conform")
+VITAL_SIGNS = {
+    "vitalsigns", "vitalspanel", "resprate", "heartrate", "oxygensat", "bodytemp", "bodyheight",
+    "headcircum", "bodyweight", "bmi", "bp",
+}  # fmt: skip
+# what the validator reads of a differential element (snapshot.py); the prose is left out
+_DIFFERENTIAL_KEYS = {"id", "path", "sliceName", "min", "max", "type", "binding", "constraint", "slicing"}
 _JSON_KIND = {"boolean": "boolean", "integer": "integer", "positiveInt": "integer", "unsignedInt": "integer"}
 
 
@@ -114,6 +123,29 @@ def _element(e: dict[str, Any], type_name: str, kind: str) -> dict[str, Any]:
     return out
 
 
+def _is_core_profile(sd: dict[str, Any]) -> bool:
+    if sd.get("derivation") != "constraint":
+        return False
+    return sd["type"] == "Extension" or sd["url"].removeprefix(_SD) in VITAL_SIGNS
+
+
+def _profile(sd: dict[str, Any]) -> dict[str, Any]:
+    """A core profile as the validator reads it: its differential without the prose."""
+    elements = []
+    for e in sd["differential"]["element"]:
+        out = {k: v for k, v in e.items() if k in _DIFFERENTIAL_KEYS or k.startswith(("fixed", "pattern"))}
+        if "binding" in out:
+            out["binding"] = {k: v for k, v in out["binding"].items() if k in ("strength", "valueSet")}
+        if "constraint" in out:
+            out["constraint"] = [
+                {k: v for k, v in c.items() if k in ("key", "severity", "human", "expression")}
+                for c in out["constraint"]
+            ]
+        elements.append(out)
+    keep = ("resourceType", "url", "name", "kind", "type", "baseDefinition", "derivation")
+    return {**{k: sd[k] for k in keep}, "differential": {"element": elements}}
+
+
 def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     primitives: dict[str, dict[str, Any]] = {}
     types: dict[str, dict[str, Any]] = {}
@@ -144,6 +176,7 @@ def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "constraints": _constraints(elements[0], None),
             "elements": [_element(e, name, sd["kind"]) for e in elements[1:]],
         }
+    profiles = {sd["url"]: _profile(sd) for sd in package["StructureDefinition"] if _is_core_profile(sd)}
     expander = Expander(package.get("ValueSet", []), package.get("CodeSystem", []))
     value_sets: dict[str, dict[str, list[str]]] = {}
     for definition in types.values():
@@ -155,10 +188,22 @@ def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                     del element["binding"]
                 else:
                     value_sets[url] = expanded
+    for profile in profiles.values():
+        for element in profile["differential"]["element"]:
+            if element["path"].endswith("[x]") and "type" not in element:
+                continue  # units of any value (vitalsigns component.value[x]): the HL7 validator warns
+
+            binding = element.get("binding", {})
+            url = binding.get("valueSet", "").split("|")[0]
+            if binding.get("strength") == "required" and url and url not in value_sets:
+                expanded = expander.expand(url)
+                if expanded is not None:
+                    value_sets[url] = expanded
     return {
         "package": "hl7.fhir.r4.core#4.0.1",
         "primitives": dict(sorted(primitives.items())),
         "types": dict(sorted(types.items())),
+        "profiles": dict(sorted(profiles.items())),
         "valueSets": dict(sorted(value_sets.items())),
     }
 
@@ -166,7 +211,7 @@ def generate(package: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def write(data: dict[str, Any], out: Path) -> None:
     """One type (or value set) per line: small diffs when the generator changes."""
     lines = ["{", f'"package": {orjson.dumps(data["package"]).decode()},']
-    for section in ("primitives", "types", "valueSets"):
+    for section in ("primitives", "types", "profiles", "valueSets"):
         items = list(data[section].items())
         lines.append(f'"{section}": {{')
         for i, (key, value) in enumerate(items):
@@ -183,6 +228,7 @@ def main(argv: list[str]) -> None:
     write(data, OUT)
     print(
         f"{OUT}: {len(data['types'])} types, {len(data['primitives'])} primitives, "
+        f"{len(data['profiles'])} profiles, "
         f"{len(data['valueSets'])} required value sets, from {source}"
     )
 
