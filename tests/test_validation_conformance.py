@@ -24,7 +24,7 @@ from adapter.validation.invariants import AS_WARNING, NATIVE, PYTHON, UNSUPPORTE
 from adapter.validation.issues import Issue
 from adapter.validation.r4 import BASE, load_core
 from adapter.validation.validator import Validator
-from bench.conformance import KNOWN_INVALID
+from bench.conformance import KNOWN_DISAGREEMENTS, KNOWN_INVALID
 from tests.processes import AdapterProcess
 
 CONFORMANCE = PROJECT_ROOT / "tests" / "conformance"
@@ -334,17 +334,7 @@ def test_bundle_full_urls_and_references() -> None:
     assert ("bundle-reference-not-found", "Bundle.entry[0].resource") in rules(document)
 
 
-# --- the HL7 validator's own test cases ---
-
-# Where the validator and the HL7 Java validator disagree on the vendored cases, and why.
-DISAGREE = {
-    "obs-temp-bad": "vital-signs profiles of the R4 core are not loaded (meta.profile not applied)",
-    "ips-htmlrefs-backwards": "core extension definitions (narrativeLink is a url) are not loaded",
-    "pat-dob-ext": "an unknown (non-modifier) extension is accepted by policy",
-    "nested-questionnaire-nested-valueset": "an unknown (non-modifier) extension is accepted by policy",
-    "bundle-id-2": "Bundle.link relations used twice: a Java validator rule, not in R4",
-    "obs-mz": "a StructureDefinition's differential paths are not checked (snapshot generation)",
-}
+# --- the HL7 validator's own test cases (where we disagree, and why: KNOWN_DISAGREEMENTS) ---
 
 
 def test_agreement_with_the_hl7_validator_test_cases() -> None:
@@ -360,9 +350,9 @@ def test_agreement_with_the_hl7_validator_test_cases() -> None:
             rejected = True
         else:
             rejected = bool(errors(v.validate(resource)))
-        assert (rejected == expected) != (case["name"] in DISAGREE), case["name"]
+        assert (rejected == expected) != (case["name"] in KNOWN_DISAGREEMENTS), case["name"]
         agree.append(rejected == expected)
-    assert len(agree) == 59 and sum(agree) == 53
+    assert len(agree) == 59 and sum(agree) == 57
 
 
 # --- the setting, in the served adapter ---
