@@ -67,12 +67,15 @@ def test_a_core_extension_on_a_primitive_is_checked_too() -> None:
     assert rules(patient) == {"type-not-allowed"}
 
 
+AGE = {"value": 114, "system": "http://unitsofmeasure.org", "code": "a"}
+
+
 def test_an_extension_outside_the_core_namespace_is_still_accepted_unread() -> None:
     vendor = "http://vendor.example.org/fhir/StructureDefinition/age"
     patient = {
         "resourceType": "Patient",
         "birthDate": "1912",
-        "_birthDate": {"extension": [{"url": vendor, "valueAge": {"value": 114, "system": "http://unitsofmeasure.org", "code": "a"}}]},
+        "_birthDate": {"extension": [{"url": vendor, "valueAge": AGE}]},
     }
     assert rules(patient) == set()
 

@@ -23,6 +23,9 @@ class TypeRef:
     profiles: tuple[str, ...] = ()  # the type's profile (e.g. an Extension definition)
     targets: tuple[str, ...] = ()  # Reference / canonical: allowed target profiles (URLs)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> TypeRef:
+        return self  # immutable: a copied tree shares it (copying trees is most of compiling)
+
 
 @dataclass(frozen=True, slots=True)
 class Constraint:
@@ -31,6 +34,9 @@ class Constraint:
     human: str
     expression: str
     source: str  # URL of the StructureDefinition that declared it
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Constraint:
+        return self  # immutable: a copied tree shares it (copying trees is most of compiling)
 
 
 @dataclass(frozen=True, slots=True)
