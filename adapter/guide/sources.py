@@ -19,8 +19,8 @@ from adapter.routing.table import RoutingTable, load_routing_table
 from adapter.rules_config import load_rules
 from adapter.validation.validator import Validator
 
-if TYPE_CHECKING:  # adapter.app imports the guide's router, which imports this module
-    from adapter.app import Runtime
+if TYPE_CHECKING:
+    from adapter.runtime import Runtime
 
 # The example cases, in the order their messages are sent; the first holds the whole road, the
 # second the steps the first does not take (examples/bundles/*/NN-<step>.json).
@@ -75,7 +75,8 @@ class Sources:
             mapper=mapper,
             dialects=Dialects.from_dir(settings.mappings_dir, mapper),
             steps=steps,
-            rules=load_rules(settings.config_dir),
+            # Where the runtime has no rules, the loader says why (the guide answers 503 with it).
+            rules=runtime.rules if runtime and runtime.rules else load_rules(settings.config_dir),
             routing=routing,
             profiles_dir=settings.profiles_dir,
             examples=load_examples(settings.examples_dir),
