@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import admin, cases, dashboard_pages, errors, fhir, health, metrics, search, tidbok, validate
+from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, tidbok, validate
 from adapter.api.boundary import RefuseControlCharacters
 from adapter.config import Settings
 from adapter.guide import routes as guide
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(search.router)
     app.include_router(tidbok.router)
     app.include_router(cases.router)
-    app.include_router(dashboard_pages.router)
+    app.include_router(dashboard.router)
     app.include_router(metrics.router)
     app.include_router(validate.router)
     app.include_router(guide.router)

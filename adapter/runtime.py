@@ -7,10 +7,10 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass
 
-import structlog
 from prometheus_client import CollectorRegistry
 
 from adapter.config import Settings
+from adapter.logging import get_logger
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing
@@ -32,7 +32,7 @@ from adapter.security.tls import outbound_client
 from adapter.store.store import Store
 from adapter.validation.validator import Validator
 
-log = structlog.get_logger(__name__)
+log = get_logger("adapter.runtime")
 
 
 @dataclass

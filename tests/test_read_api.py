@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.caller import authenticated
-from adapter.api.dashboard_pages import what
+from adapter.api.dashboard import what
 from adapter.app import create_app
 from adapter.config import Settings
 from adapter.process.events import Meddelande

@@ -18,18 +18,18 @@ from adapter.runtime import Runtime
 from adapter.security.identity import Caller, Denied
 from adapter.security.tls import CLIENT_CERT
 
+# The dependencies are coroutines: FastAPI runs a plain function dependency in a worker thread,
+# a hop that cost more CPU per message than deciding who is calling. What does I/O goes to a
+# worker thread still: fetching the issuer's keys from a JWKS URL, and a refusal's audit write.
 
-def runtime_of(request: Request) -> Runtime:
+
+async def runtime_of(request: Request) -> Runtime:
     """FastAPI dependency: the app's runtime, built at start-up (adapter/runtime.py)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
-
-# The dependencies are coroutines: FastAPI runs a plain function dependency in a worker thread,
-# a hop that cost more CPU per message than deciding who is calling. What does I/O goes to a
-# worker thread still: fetching the issuer's keys from a JWKS URL, and a refusal's audit write.
 
 
 async def authenticated(request: Request, runtime: RuntimeDep) -> Caller:

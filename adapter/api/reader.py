@@ -50,19 +50,16 @@ class Reader:
         return case_timeline(self.runtime.store, held, self.rules, self.now)
 
 
-def process_rules(runtime: RuntimeDep) -> ProcessRules:
-    """FastAPI dependency: the regional LUS rules, read at start-up; a 503 where there are none."""
+def process_rules(runtime: Runtime) -> ProcessRules:
+    """The regional LUS rules, read at start-up; a 503 where there are none."""
     if runtime.rules is None:
         file = runtime.settings.config_dir / RULES_FILE
         raise HTTPException(503, f"No regional rules: {file} does not exist.")
     return runtime.rules
 
 
-def reader(
-    runtime: RuntimeDep,
-    caller: Caller = Depends(authenticated),
-    rules: ProcessRules = Depends(process_rules),
-) -> Reader:
+async def reader(runtime: RuntimeDep, caller: Caller = Depends(authenticated)) -> Reader:
     """FastAPI dependency: the Reader of this request, at the pipeline's clock (tests set it)."""
+    rules = process_rules(runtime)
     now = datetime.fromtimestamp(runtime.pipeline.clock(), UTC)
     return Reader(runtime, caller.party, rules, now, reading_scope(caller))

@@ -1,4 +1,4 @@
-"""What the dashboard shows, computed apart from HTTP and HTML (adapter/api/dashboard_pages.py):
+"""What the dashboard shows, computed apart from HTTP and HTML (adapter/api/dashboard.py):
 open cases with their next deadline, overdue items, the delivery queue and dead letters per
 destination, and the outcome measures its charts draw. Scoped to the reading party by the caller."""
 
