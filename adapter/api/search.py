@@ -23,7 +23,7 @@ from adapter.read.search_params import (
     SearchError,
     parse_criterion,
 )
-from adapter.security.access import reading_scope, sees_protected_details
+from adapter.security.access import reading_scope
 from adapter.security.identity import Caller
 from adapter.uuids import random_uuid
 from adapter.validation.issues import Issue, operation_outcome
@@ -49,7 +49,7 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
             resource_type,
             criteria,
             reading_scope(caller),
-            sees_protected_details(runtime.routing, party),
+            runtime.routing.sees_protected_details(party),
             engine.canonical_system(runtime.mapper.terms),
         )
         page = found[offset : offset + count]
@@ -96,7 +96,7 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
 def _read_endpoint(resource_type: str) -> Callable[..., Response]:
     def read(resource_id: str, runtime: RuntimeDep, caller: Caller = Depends(authenticated)) -> Response:
         wanted, party, scope = f"{resource_type}/{resource_id}", caller.party, reading_scope(caller)
-        details = sees_protected_details(runtime.routing, party)
+        details = runtime.routing.sees_protected_details(party)
         found = engine.read(runtime.holdings, runtime.fhir_view, wanted, scope, details)
         if found is not None:
             held, resource = found

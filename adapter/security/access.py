@@ -1,10 +1,11 @@
 """Who may read which case, and the audit of every read.
 
 A caller with the admin role reads every case the adapter holds; any other only the cases its party
-is a party to (its unit, kommun or vårdcentral, or named by one of its messages). A read is audited
-one record per case, with the patient only as a keyed hash; a read answered "not found" too:
-`denied` where the case exists and the reader is no party of it, `not-found` where it does not.
-A refused caller (401/403) is audited as well.
+is a party to (its unit, kommun or vårdcentral, or named by one of its messages); a protected
+patient's name and address only the parties the routing table lets see them
+(`RoutingTable.sees_protected_details`). A read is audited one record per case, with the patient
+only as a keyed hash; a read answered "not found" too: `denied` where the case exists and the
+reader is no party of it, `not-found` where it does not. A refused caller (401/403) is audited.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from adapter.routing.table import RoutingTable
 from adapter.security.audit import patient_hash
 from adapter.security.identity import Caller, Denied
 from adapter.store.store import Store
@@ -22,14 +22,6 @@ def reading_scope(caller: Caller) -> str | None:
     """Whose cases `caller` reads: None for every case (the admin role), else its own party's, the
     cases it is a party to (adapter/routing/parties.py)."""
     return None if caller.admin else caller.party
-
-
-def sees_protected_details(routing: RoutingTable, party: str) -> bool:
-    """Whether `party` may see a protected patient's name and address: this adapter's own party,
-    and those its routing table says need them."""
-    config = routing.party(party)
-    own = party == routing.self_.hsa_id
-    return own or (config is not None and config.sees_protected_details)
 
 
 class ReadAudit:
