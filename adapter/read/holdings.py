@@ -48,11 +48,11 @@ class Holdings:
         cache = self.store.cases
         with self.store.reading() as conn:
             rows = queries.case_rows(conn, case_id)
-            cached = {r.case_id: cache.get(r.case_id, r.version) for r in rows}
-            logs = queries.event_payloads(conn, [c for c, case in cached.items() if case is None])
-        cases = {**cached, **self._replayed(rows, logs)}
+            cached = {r.case_id: case for r in rows if (case := cache.get(r.case_id, r.version)) is not None}
+            logs = queries.event_payloads(conn, [r.case_id for r in rows if r.case_id not in cached])
+        cases = cached | self._replayed(rows, logs)
         # A case's parties come from the case and the routing table, never from who sent it something.
-        return [HeldCase(r, c, case_parties(c, self.routing)) for r in rows if (c := cases[r.case_id])]
+        return [HeldCase(r, cases[r.case_id], case_parties(cases[r.case_id], self.routing)) for r in rows]
 
     def _replayed(
         self, rows: list[queries.CaseRow], logs: dict[str, list[dict[str, Any]]]
