@@ -63,7 +63,8 @@ def serve(
     """Run the HTTP API (and the delivery worker). `--port 0` takes a free port; the log line
     "adapter started" names the URL once the port is bound."""
     from adapter import serving
-    from adapter.app import create_app, settle_heap
+    from adapter.app import create_app
+    from adapter.runtime import settle_heap
     from adapter.security.tls import uvicorn_http_options
 
     overrides: dict[str, object] = {}
@@ -106,8 +107,8 @@ def deliver(
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
 ) -> None:
     """Run the delivery worker alone (beside `serve --no-worker`, or as a separate replica)."""
-    from adapter.app import build_runtime, settle_heap
     from adapter.logging import configure_logging
+    from adapter.runtime import build_runtime, settle_heap
 
     with _configuration_refused():
         settings = Settings()

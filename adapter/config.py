@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         " compute meanwhile (237 msg/s with 4, 199 on the loop)."
         f" Unset: 0 on SQLite, {POSTGRES_PIPELINE_THREADS} on PostgreSQL.",
     )
+    case_cache_size: int = Field(
+        1000,
+        ge=1,
+        description="Cases kept in memory per process, each with its FHIR resources as read: a case"
+        " not among them is rebuilt from its event log when next written or read. The least recently"
+        " used is dropped first.",
+    )
     max_body_bytes: int = Field(5_000_000, description="Largest request body accepted.")
     max_json_depth: int = Field(64, ge=2, description="Deepest JSON nesting accepted in a request body.")
     max_json_array_items: int = Field(1000, ge=1, description="Most elements of any one JSON array.")

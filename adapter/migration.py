@@ -254,8 +254,8 @@ def import_command(
     ] = False,
 ) -> None:
     """Import open cases from another planning system's export (FHIR message Bundles)."""
-    from adapter.app import build_runtime
     from adapter.logging import configure_logging
+    from adapter.runtime import build_runtime
 
     console = Console(stderr=True)
     if not source.exists():

@@ -34,9 +34,9 @@ import orjson
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, literal, select
 
-from adapter.app import Runtime, build_runtime, settle_heap
 from adapter.config import Settings
 from adapter.logging import configure_logging
+from adapter.runtime import Runtime, build_runtime, settle_heap
 from adapter.store import schema
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing

@@ -13,8 +13,8 @@ import orjson
 import pytest
 import yaml
 
-from adapter.app import Runtime, build_runtime
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.runtime import Runtime, build_runtime
 
 EXAMPLES = PROJECT_ROOT / "examples"
 # Official HL7 FHIR R4 examples (CC0), copied into the repository: see tests/data/r4-examples/README.md.

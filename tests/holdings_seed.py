@@ -13,11 +13,11 @@ from pathlib import Path
 
 import orjson
 
-from adapter.app import Runtime
 from adapter.config import PROJECT_ROOT
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event, Utskrivningsklar
 from adapter.rules_config import RULES_FILE
+from adapter.runtime import Runtime
 from tests.conftest import load_example
 from tests.lus_story import SV, Story, when
 

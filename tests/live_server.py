@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.security.tls import uvicorn_http_options
 
 

@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, build_runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
 from adapter.mapping.outbound import outbound_message_id
 from adapter.process.events import Kvittens
 from adapter.routing.kvittens import record_kvittens
+from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_copy, load_example, write_routing
 from tests.receivers import Receiver, running

@@ -13,9 +13,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import DEVELOPMENT_AUDIT_KEY, Settings
+from adapter.runtime import Runtime
 from adapter.security.audit import audit_key
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, load_example

@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.mapping.outbound import outbound_message_id
+from adapter.runtime import Runtime
 from adapter.security.audit import MIN_AUDIT_KEY_BYTES, PUBLISHED_AUDIT_KEYS, audit_key
 from adapter.store import schema
 from tests.conftest import KOMMUN, fresh_copy, load_example

@@ -13,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app
 from adapter.config import PROJECT_ROOT
+from adapter.runtime import Runtime
 from adapter.security.audit import AuditQuery, audit_log
 from adapter.store.store import Store
 from tests.avvikelser_story import Case, K

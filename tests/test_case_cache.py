@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from adapter.app import Runtime, build_runtime
 from adapter.config import Settings
 from adapter.process.case import DischargeCase
+from adapter.runtime import Runtime, build_runtime
 from adapter.store import store as store_module
 from adapter.store.case_cache import CaseCache
 from tests.validation_messages import message

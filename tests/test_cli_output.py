@@ -15,9 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from adapter.app import Runtime
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy, answer_text
+from adapter.runtime import Runtime
 from tests.conftest import EXAMPLES
 from tests.test_delivery import enqueue
 

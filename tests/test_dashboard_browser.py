@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapter.app import build_runtime
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.runtime import build_runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
 from tests.holdings_seed import EXAMPLE_CASE, append, load_holdings, with_rules
 from tests.live_server import serving

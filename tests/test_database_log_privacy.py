@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert
 
-from adapter.app import Runtime
 from adapter.logging import configure_logging, get_logger
+from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.store.store import _CASE_INSERT
 

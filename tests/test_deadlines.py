@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from adapter.api.case_view import next_deadline
 from adapter.config import PROJECT_ROOT
 from adapter.process.deadlines import Deadline, DeadlineStatus, deadlines
 from adapter.process.measures import outcome_measures
+from adapter.read.case_view import next_deadline
 from adapter.rules_config import load_rules
 from tests.lus_story import VC, Story, when
 

@@ -12,11 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.routing.deadletters import NotADeadLetter, replay, skip
 from adapter.routing.deadletters import select as dead_letters
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy
+from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.store.store import NewOutboxItem
 from tests.receivers import Receiver, Reset, Slow, running

@@ -18,13 +18,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, build_runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
 from adapter.mapping.dialects import Dialects, case_state, transaction_response
 from adapter.mapping.response import response_code
 from adapter.mapping.rules import MappingError
 from adapter.process.case import CaseState
+from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL

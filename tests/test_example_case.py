@@ -11,9 +11,10 @@ import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy import Row, select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.events import MeetingMode, NeedsCategory
+from adapter.runtime import Runtime
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 
-from adapter.app import Runtime
 from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode
+from adapter.runtime import Runtime
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
 from tests.test_example_case import case_and_outbox, replay
 

@@ -10,8 +10,8 @@ import pytest
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
 
-from adapter.app import build_runtime
 from adapter.config import Settings
+from adapter.runtime import build_runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
 from tests.holdings_seed import EXAMPLE_CASE, load_holdings, with_rules
 from tests.live_server import serving

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from tests.conftest import fresh_copy, load_example
 from tests.test_process_message import counts
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adapter.app import build_runtime
 from adapter.config import Settings
+from adapter.runtime import build_runtime
 from tests import test_dashboard_browser as dashboard
 from tests.live_server import serving
 from tests.processes import free_port

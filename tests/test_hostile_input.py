@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.security.limits import JsonLimits, reference_cycle
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import MAX_ISSUES, MAX_TEXT

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from adapter.app import Runtime
 from adapter.mapping.outbound import outbound_message_id
+from adapter.runtime import Runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL
 from tests.test_example_case import STEPS, case_and_outbox, header_id, replay
 

@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapter.app import Runtime, build_runtime, create_app
+from adapter.app import create_app
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy
+from adapter.runtime import Runtime, build_runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
 from tests.receivers import Receiver, running
 

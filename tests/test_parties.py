@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from adapter.app import Runtime
 from adapter.process.events import Meddelande, Party
 from adapter.routing.parties import BrokenRule, case_parties, may_send, receivers, resolve
 from adapter.routing.steps import Role
+from adapter.runtime import Runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL
 from tests.test_example_case import STEPS, header_id, replay
 

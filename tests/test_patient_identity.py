@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.security.patient import PatientIdentity, mask
 from adapter.store import schema
 from tests.conftest import fresh_copy, load_example

@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.store import schema
 from tests.conftest import KOMMUN, VARDCENTRAL, fresh_copy, load_example
 

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.security.protected import DATA_ABSENT_REASON
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_copy, load_example

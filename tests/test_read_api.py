@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.caller import authenticated
-from adapter.api.case_view import TimelineEntry
 from adapter.api.dashboard import what
-from adapter.api.search_params import SearchError, date_range, matches, parse_criterion
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.config import Settings
 from adapter.process.events import Meddelande
+from adapter.read.case_view import TimelineEntry
+from adapter.read.search_params import SearchError, date_range, matches, parse_criterion
+from adapter.runtime import Runtime
 from adapter.security.identity import Caller
 from adapter.store import schema
 from tests.conftest import CONFORMANCE, KOMMUN, VARDCENTRAL

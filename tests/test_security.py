@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, build_runtime, create_app
+from adapter.app import create_app
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.runtime import Runtime, build_runtime
 from adapter.security.identity import Authenticator
 from adapter.store import schema
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing

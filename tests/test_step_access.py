@@ -14,9 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.app import Runtime, build_runtime, create_app
+from adapter.app import create_app
 from adapter.config import Settings
 from adapter.pipeline import Result
+from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
 from tests.case_messages import message, message_id
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, write_routing

@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
+from adapter.runtime import Runtime
 from adapter.store import schema, tidbok
 from adapter.store.tidbok import SlotTaken
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example

@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.pipeline import Result
+from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.store.store import Store
 

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from adapter.app import Runtime, create_app
+from adapter.app import create_app
 from adapter.cli import app as cli
+from adapter.runtime import Runtime
 from tests.conftest import EXAMPLES, load_example
 from tests.validation_messages import LUS, entry, message
 

@@ -12,12 +12,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from adapter import avvikelser_report as avv
-from adapter.api.caller import admin
+from adapter.api.caller import RuntimeDep, admin
+from adapter.api.reader import process_rules
 from adapter.process.kalender import STOCKHOLM
 from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, replay, select, skip
-from adapter.routing.steps import StepsConfigError, load_step_table
-from adapter.routing.table import RoutingError
-from adapter.rules_config import RulesConfigError, load_rules
+from adapter.runtime import Runtime
 from adapter.security.identity import Caller
 
 MONTH = avv.MONTH_PATTERN
@@ -35,7 +34,7 @@ def _filter(
 
 @router.get("/deadletters", summary="Dead letters, oldest first")
 def list_dead_letters(
-    request: Request,
+    runtime: RuntimeDep,
     recipient: str | None = None,
     since: Annotated[
         str | None, Query(description="Given up at or after (ISO 8601; UTC if no offset)")
@@ -43,24 +42,23 @@ def list_dead_letters(
     until: Annotated[str | None, Query(description="Given up before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    store = request.app.state.runtime.store
+    store = runtime.store
     records = store.dead_letters(_filter(None, recipient, since, until), limit=limit)
     return {"count": len(records), "deadletters": [r.to_json() for r in records]}
 
 
 @router.get("/deadletters/{message_id}", summary="One dead letter: history, message and last answer")
-def show_dead_letter(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
-    return _message_view(request, message_id, caller)
+def show_dead_letter(runtime: RuntimeDep, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(runtime, message_id, caller)
 
 
 @router.get("/messages/{message_id}", summary="One outbound message: history, message and last answer")
-def show_message(request: Request, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
-    return _message_view(request, message_id, caller)
+def show_message(runtime: RuntimeDep, message_id: str, caller: Caller = Depends(admin)) -> dict[str, Any]:
+    return _message_view(runtime, message_id, caller)
 
 
-def _message_view(request: Request, message_id: str, caller: Caller) -> dict[str, Any]:
+def _message_view(runtime: Runtime, message_id: str, caller: Caller) -> dict[str, Any]:
     """The message (it holds the patient's details: the read is audited)."""
-    runtime = request.app.state.runtime
     found = runtime.store.outbox_message(message_id)
     if found is None:
         raise HTTPException(404, f"No outbound message {message_id}")
@@ -99,12 +97,11 @@ class ReplayRequest(BaseModel):
 
 @router.post("/deadletters/replay", summary="Send dead letters again under their original message ids")
 def replay_dead_letters(
-    request: Request, body: ReplayRequest, caller: Caller = Depends(admin)
+    runtime: RuntimeDep, body: ReplayRequest, caller: Caller = Depends(admin)
 ) -> dict[str, Any]:
     which = _filter(body.message_id, body.recipient, body.since, body.until)
     if which == DeadLetterFilter() and not body.all:
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
-    runtime = request.app.state.runtime
     now = runtime.pipeline.clock()
     replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
@@ -116,11 +113,11 @@ class SkipRequest(BaseModel):
 
 @router.get("/held-lines", summary="The (case, recipient) lines a dead letter holds, oldest first")
 def held_lines(
-    request: Request,
+    runtime: RuntimeDep,
     recipient: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    lines = request.app.state.runtime.store.held_lines(recipient=recipient, limit=limit)
+    lines = runtime.store.held_lines(recipient=recipient, limit=limit)
     return {"count": len(lines), "held_lines": [line.to_json() for line in lines]}
 
 
@@ -129,9 +126,8 @@ def held_lines(
     summary="Release the line a dead letter holds without sending it (final; audited with the reason)",
 )
 def skip_dead_letter(
-    request: Request, message_id: str, body: SkipRequest, caller: Caller = Depends(admin)
+    runtime: RuntimeDep, message_id: str, body: SkipRequest, caller: Caller = Depends(admin)
 ) -> dict[str, Any]:
-    runtime = request.app.state.runtime
     try:
         record = skip(
             runtime.store, message_id, by=caller.party, reason=body.reason, now=runtime.pipeline.clock()
@@ -144,19 +140,18 @@ def skip_dead_letter(
 
 
 @router.get("/cases/{case_id}/messages", summary="A case's outbound messages: delivery and kvittens")
-def case_messages(request: Request, case_id: str) -> dict[str, Any]:
-    records = request.app.state.runtime.store.case_messages(case_id)
+def case_messages(runtime: RuntimeDep, case_id: str) -> dict[str, Any]:
+    records = runtime.store.case_messages(case_id)
     return {"case_id": case_id, "messages": [r.to_json() for r in records]}
 
 
 @router.get("/unacknowledged", summary="Sent messages with no ok kvittens after the configured time")
 def unacknowledged(
-    request: Request,
+    runtime: RuntimeDep,
     older_than: Annotated[
         float | None, Query(ge=0, description="Seconds; default LUS_KVITTENS_TIMEOUT_SECONDS")
     ] = None,
 ) -> dict[str, Any]:
-    runtime = request.app.state.runtime
     age = runtime.settings.kvittens_timeout_seconds if older_than is None else older_than
     records = runtime.store.unacknowledged(age, runtime.pipeline.clock())
     return {"older_than_seconds": age, "count": len(records), "messages": [r.to_json() for r in records]}
@@ -173,7 +168,7 @@ def circuits(request: Request) -> dict[str, Any]:
     summary="Avvikelser per party and month for the regional follow-up (JSON, or CSV with format=csv)",
 )
 def avvikelser_export(
-    request: Request,
+    runtime: RuntimeDep,
     caller: Caller = Depends(admin),
     month: Annotated[str | None, Query(description="One month, YYYY-MM", pattern=MONTH)] = None,
     from_: Annotated[
@@ -193,13 +188,8 @@ def avvikelser_export(
         )
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    runtime = request.app.state.runtime
-    config_dir = runtime.settings.config_dir
-    try:
-        rules = load_rules(config_dir)
-        parties = avv.parties_from(runtime.routing, load_step_table(config_dir))
-    except (RulesConfigError, StepsConfigError, RoutingError) as exc:
-        raise HTTPException(503, f"The regional rules cannot be read: {exc}") from None
+    rules = process_rules(runtime)
+    parties = avv.parties_from(runtime.routing, runtime.steps)
     now = min(datetime.fromtimestamp(runtime.pipeline.clock(), STOCKHOLM), period.end)
     found = avv.collect(runtime.store.iter_cases(), period, rules, parties, now)
     avv.audit_export(runtime.store, found, caller.party, runtime.pipeline.audit_key, period)

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from adapter.api.case_view import Reader, case_summary, reader
+from adapter.api.reader import Reader, reader
+from adapter.read.case_view import case_summary
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

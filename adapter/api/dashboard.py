@@ -1,14 +1,13 @@
 """The dashboard: a server-rendered page for process coordinators and integration teams — open
 cases with their next deadline, overdue items, the delivery queue and dead letters per
 destination, and charts of the outcome measures. Swedish text; no script, nothing fetched from
-elsewhere; scoped to the calling party like every read."""
+elsewhere; scoped to the calling party like every read. What it shows is computed in
+adapter/read/dashboard.py."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,18 +15,23 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from adapter.api.case_view import Reader, TimelineEntry, local, next_deadline, reader, rules_path
 from adapter.api.charts import Chart, bar_chart, number, quantity
-from adapter.api.holdings import HeldCase
+from adapter.api.reader import Reader, reader
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
-from adapter.process.deadlines import Deadline, deadlines
-from adapter.process.kalender import STOCKHOLM, day_start, local_day
-from adapter.process.measures import outcome_measures
+from adapter.process.deadlines import deadlines
 from adapter.process.rules import ProcessRules
+from adapter.read.case_view import TimelineEntry, local, next_deadline
+from adapter.read.dashboard import (
+    delivery_queue,
+    liable_days,
+    open_cases,
+    overdue,
+    party_name,
+    weekly_measures,
+)
 from adapter.routing.table import RoutingTable
-from adapter.store import queries
-from adapter.store.outbox import held_by_recipient
+from adapter.rules_config import RULES_FILE
 
 router = APIRouter(tags=["dashboard"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -62,37 +66,6 @@ templates.env.filters["number"] = number
 templates.env.filters["quantity"] = quantity
 
 
-@dataclass(frozen=True)
-class OpenCase:
-    case_id: str
-    state: str
-    unit: str
-    admitted_at: datetime
-    expected_discharge: date | None
-    ready_since: datetime | None
-    next_deadline: Deadline | None
-    liable_days: int
-
-
-@dataclass(frozen=True)
-class Overdue:
-    case_id: str
-    deadline: Deadline
-    responsible: str
-
-
-@dataclass(frozen=True)
-class Destination:
-    name: str
-    hsa_id: str
-    pending: int
-    delivered: int
-    dead: int
-    oldest_pending: float | None
-    held_lines: int = 0  # (case, recipient) lines a dead letter holds
-    held_messages: int = 0  # messages waiting behind them
-
-
 @router.get("/dashboard", response_class=HTMLResponse, summary="Översikt (HTML)")
 def dashboard(
     request: Request,
@@ -102,17 +75,14 @@ def dashboard(
 ) -> HTMLResponse:
     routing, rules, now = read.runtime.routing, read.rules, read.now
     held = read.cases()
-    with read.runtime.store.reading() as conn:
-        queue = queries.queue_by_recipient(conn)
-        held_lines = held_by_recipient(conn)
     context = {
-        "party": _name(routing, read.party),
+        "party": party_name(routing, read.party),
         "now": now,
         "agreement": rules.agreement.name,
-        "rules_file": rules_path(read.runtime.settings).name,
+        "rules_file": RULES_FILE,
         "open_cases": open_cases(held, rules, now, routing),
         "overdue": overdue(held, rules, now, routing),
-        "destinations": destinations(queue, routing, read.party, held_lines),
+        "destinations": delivery_queue(read.runtime.store, routing, read.party),
         "charts": charts([h.case for h in held], rules, now, weeks, months, routing),
         "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "states": STATE_LABELS,
@@ -137,16 +107,16 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
     except HTTPException as exc:
         if exc.status_code != 404:
             raise
-        context = {"party": _name(routing, read.party), "now": read.now, "case_id": case_id}
+        context = {"party": party_name(routing, read.party), "now": read.now, "case_id": case_id}
         return templates.TemplateResponse(request, "not_found.html", context, status_code=404)
     found = deadlines(held.case, read.now, read.rules)
     kinds = read.runtime.mapper.terms.codes("lus-event")
     context = {
-        "party": _name(routing, read.party),
+        "party": party_name(routing, read.party),
         "now": read.now,
         "case": held.case,
         "state": STATE_LABELS[held.case.state],
-        "unit": _name(routing, held.case.unit),
+        "unit": party_name(routing, held.case.unit),
         "deadlines": found,
         "next_deadline": next_deadline(found),
         "liability": betalningsansvar(held.case, read.rules.agreement, read.now),
@@ -158,9 +128,6 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
         "names": {p.hsa_id: p.name for p in routing.parties},
     }
     return templates.TemplateResponse(request, "case.html", context)
-
-
-# --- what the page shows, computed apart from HTTP ---
 
 
 def what(entry: TimelineEntry, kinds: Mapping[str, str]) -> str:
@@ -179,74 +146,6 @@ def what(entry: TimelineEntry, kinds: Mapping[str, str]) -> str:
     return kind or data.get("message_id") or TIMELINE_LABELS[entry.type]
 
 
-def open_cases(
-    held: list[HeldCase], rules: ProcessRules, now: datetime, routing: RoutingTable
-) -> list[OpenCase]:
-    """Cases not closed, the most urgent first (an overdue or the earliest deadline)."""
-    rows = []
-    for h in held:
-        case = h.case
-        if case.state.closed:
-            continue
-        rows.append(
-            OpenCase(
-                case_id=case.case_id,
-                state=case.state.value,
-                unit=_name(routing, case.unit),
-                admitted_at=case.admitted_at,
-                expected_discharge=case.expected_discharge,
-                ready_since=case.utskrivningsklar_at,
-                next_deadline=next_deadline(deadlines(case, now, rules)),
-                liable_days=betalningsansvar(case, rules.agreement, now).liable_days,
-            )
-        )
-    far = datetime.max.replace(tzinfo=UTC)
-    return sorted(
-        rows, key=lambda r: (r.next_deadline.due.astimezone(UTC) if r.next_deadline else far, r.case_id)
-    )
-
-
-def overdue(held: list[HeldCase], rules: ProcessRules, now: datetime, routing: RoutingTable) -> list[Overdue]:
-    found = [
-        Overdue(h.case.case_id, d, _name(routing, d.sender) if d.sender else "–")
-        for h in held
-        for d in deadlines(h.case, now, rules)
-        if d.overdue
-    ]
-    return sorted(found, key=lambda o: o.deadline.due.astimezone(UTC))
-
-
-def destinations(
-    rows: list[queries.QueueRow],
-    routing: RoutingTable,
-    party: str,
-    held: Mapping[str, tuple[int, int]] | None = None,
-) -> list[Destination]:
-    """The outbox per recipient, with the lines dead letters hold. Another party than this
-    adapter's own sees only its own queue."""
-    own = party == routing.self_.hsa_id
-    by_recipient: dict[str, dict[str, queries.QueueRow]] = defaultdict(dict)
-    for row in rows:
-        if own or row.recipient == party:
-            by_recipient[row.recipient][row.status] = row
-    out = []
-    for recipient, statuses in sorted(by_recipient.items()):
-        pending = statuses.get("pending")
-        out.append(
-            Destination(
-                name=_name(routing, recipient),
-                hsa_id=recipient,
-                pending=pending.count if pending else 0,
-                delivered=statuses["delivered"].count if "delivered" in statuses else 0,
-                dead=statuses["dead"].count if "dead" in statuses else 0,
-                oldest_pending=pending.oldest_created_at if pending else None,
-                held_lines=(held or {}).get(recipient, (0, 0))[0],
-                held_messages=(held or {}).get(recipient, (0, 0))[1],
-            )
-        )
-    return out
-
-
 def charts(
     cases: list[DischargeCase],
     rules: ProcessRules,
@@ -255,35 +154,16 @@ def charts(
     months: int,
     routing: RoutingTable,
 ) -> list[Chart]:
-    week_starts = _week_starts(now, weeks)
-    labels = [f"v. {s.isocalendar().week}" for s in week_starts]
-    share: list[float | None] = []
-    median: list[float | None] = []
-    p90: list[float | None] = []
-    for start in week_starts:
-        end = start + timedelta(days=7)
-        # Only discharges in the week count for these measures: leave the other cases out.
-        discharged = [c for c in cases if c.discharged_at is not None and start <= c.discharged_at < end]
-        m = outcome_measures(discharged, _midnight(start), _midnight(end), rules, now=now)
-        share.append(m.share_within_24h * 100 if m.share_within_24h is not None else None)
-        median.append(m.median_days_ready_to_discharge)
-        p90.append(m.p90_days_ready_to_discharge)
-    first_month = _month_start(local_day(now), months - 1)
-    end_month = _month_start(local_day(now), -1)
-    month_labels = _month_labels(first_month, months)
-    liable: dict[str, dict[str, int]] = defaultdict(dict)
-    m = outcome_measures(cases, day_start(first_month), day_start(end_month), rules, now=now)
-    for row in m.betalningsansvar:
-        liable[row.municipality][row.month] = row.liable_days
-    municipalities = sorted(liable)
+    weekly = weekly_measures(cases, rules, now, weeks)
+    liable = liable_days(cases, rules, now, months, routing)
     return [
         bar_chart(
             "andel-inom-24h",
             "Utskrivna inom 24 timmar från utskrivningsklar",
             "Andel av patienterna som skrevs ut under veckan och som skrevs ut inom 24 timmar efter"
             " att de blev utskrivningsklara, per vecka.",
-            labels,
-            [("Andel inom 24 h", share)],
+            weekly.labels,
+            [("Andel inom 24 h", weekly.share_within_24h)],
             "%",
             maximum=100.0,
         ),
@@ -292,8 +172,8 @@ def charts(
             "Dagar från utskrivningsklar till utskrivning",
             "Median och 90:e percentil av dagarna från utskrivningsklar till utskrivning, för patienter"
             " utskrivna under veckan.",
-            labels,
-            [("Median", median), ("90:e percentil", p90)],
+            weekly.labels,
+            [("Median", weekly.median_days), ("90:e percentil", weekly.p90_days)],
             "dagar",
         ),
         bar_chart(
@@ -301,50 +181,9 @@ def charts(
             "Betalningsansvarsdagar per kommun och månad",
             f"Dagar med kommunalt betalningsansvar enligt överenskommelsen {rules.agreement.name},"
             " per kommun och månad.",
-            [label for label, _ in month_labels],
-            [
-                (_municipality(routing, code), [float(liable[code].get(key, 0)) for _, key in month_labels])
-                for code in municipalities
-            ],
+            liable.months,
+            liable.by_municipality,
             "dagar",
             whole=True,
         ),
     ]
-
-
-def _week_starts(now: datetime, weeks: int) -> list[datetime]:
-    today = local_day(now)
-    monday = today - timedelta(days=today.weekday())
-    return [day_start(monday - timedelta(weeks=n)) for n in range(weeks - 1, -1, -1)]
-
-
-def _midnight(moment: datetime) -> datetime:
-    return day_start(moment.astimezone(STOCKHOLM).date())
-
-
-def _month_start(day: date, back: int) -> date:
-    """The first day of the month `back` months before the month of `day` (negative: after)."""
-    index = day.year * 12 + day.month - 1 - back
-    return date(index // 12, index % 12 + 1, 1)
-
-
-_MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
-
-
-def _month_labels(first: date, months: int) -> list[tuple[str, str]]:
-    """(label, YYYY-MM) for `months` months from `first`."""
-    out = []
-    for n in range(months):
-        day = _month_start(first, -n)
-        out.append((f"{_MONTHS[day.month - 1]} {day.year}", f"{day.year:04d}-{day.month:02d}"))
-    return out
-
-
-def _name(routing: RoutingTable, hsa_id: str) -> str:
-    party = routing.party(hsa_id)
-    return party.name if party else hsa_id
-
-
-def _municipality(routing: RoutingTable, code: str) -> str:
-    party = routing.municipality(code)
-    return f"{party.name} ({code})" if party else f"Kommun {code}"

@@ -13,9 +13,10 @@ from fastapi.responses import Response
 from adapter import __version__
 from adapter.api import tidbok
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
-from adapter.api.caller import authenticated
+from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import fhir_response, outcome_response
-from adapter.api.search_params import capability_resources
+from adapter.read.search_params import capability_resources
+from adapter.runtime import Runtime
 from adapter.security.identity import Caller
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
@@ -30,14 +31,15 @@ RELIABLE_CACHE_MINUTES = 2_147_483_647
     summary="Accept a LUS message Bundle",
     openapi_extra=FHIR_BODY,
 )
-async def process_message(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    runtime = request.app.state.runtime
+async def process_message(
+    request: Request, runtime: RuntimeDep, caller: Caller = Depends(authenticated)
+) -> Response:
     try:
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
         return outcome_response(rejected.status, rejected.issue)
     work = partial(runtime.pipeline.process_message, body, caller=caller.party)
-    turns = _pipeline_turns(request)
+    turns = _pipeline_turns(request, runtime)
     if isinstance(turns, anyio.CapacityLimiter):
         result = await anyio.to_thread.run_sync(work, limiter=turns)
     else:
@@ -49,12 +51,11 @@ async def process_message(request: Request, caller: Caller = Depends(authenticat
     return fhir_response(result.body, result.status)
 
 
-def _pipeline_turns(request: Request) -> anyio.CapacityLimiter | anyio.Lock:
+def _pipeline_turns(request: Request, runtime: Runtime) -> anyio.CapacityLimiter | anyio.Lock:
     """The turns at the pipeline (settings.pipeline_threads), handed out first come, first served:
     at its threads, or at the event loop where messages are processed there."""
     state = request.app.state
     if not hasattr(state, "pipeline_turns"):  # made here, on the event loop: anyio needs one
-        runtime = state.runtime
         threads = runtime.settings.pipeline_threads_for(runtime.store.is_sqlite)
         state.pipeline_turns = anyio.CapacityLimiter(threads) if threads else anyio.Lock(fast_acquire=True)
     turns: anyio.CapacityLimiter | anyio.Lock = state.pipeline_turns
@@ -66,13 +67,15 @@ def _pipeline_turns(request: Request) -> anyio.CapacityLimiter | anyio.Lock:
     summary="Accept a transaction Bundle in the caller's dialect (mappings/README.md, Dialects)",
     openapi_extra=FHIR_BODY,
 )
-async def transaction(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    return await process_message(request, caller)
+async def transaction(
+    request: Request, runtime: RuntimeDep, caller: Caller = Depends(authenticated)
+) -> Response:
+    return await process_message(request, runtime, caller)
 
 
 @router.get("/metadata", summary="CapabilityStatement")
-def metadata(request: Request) -> Response:
-    return fhir_response(capability_statement(request.app.state.runtime.routing.self_.base_url))
+def metadata(runtime: RuntimeDep) -> Response:
+    return fhir_response(capability_statement(runtime.routing.self_.base_url))
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:

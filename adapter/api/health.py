@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+
+from adapter.api.caller import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -16,9 +18,9 @@ def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-def ready(request: Request) -> JSONResponse:
+def ready(runtime: RuntimeDep) -> JSONResponse:
     """The store answers: the adapter can accept messages."""
-    store = request.app.state.runtime.store
+    store = runtime.store
     try:
         with store.reading() as conn:
             conn.execute(text("SELECT 1"))

@@ -13,20 +13,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from adapter.api.caller import audit_reads, authenticated, reading_scope, runtime_of, sees_protected_details
-from adapter.api.fhir_view import FhirView
-from adapter.api.holdings import HeldCase, Holdings, holdings
+from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import fhir_response, outcome_response
-from adapter.api.search_params import (
+from adapter.read import search as engine
+from adapter.read.search_params import (
     READABLE_TYPES,
     SEARCH_PARAMETERS,
     Criterion,
     SearchError,
-    matches,
     parse_criterion,
 )
-from adapter.mapping.outbound import Addressing
-from adapter.security.audit import patient_hash
+from adapter.security.access import reading_scope
 from adapter.security.identity import Caller
 from adapter.uuids import random_uuid
 from adapter.validation.issues import Issue, operation_outcome
@@ -39,50 +36,24 @@ MAX_COUNT = 1000
 _PAGING = ("_count", "_offset")
 
 
-def fhir_view(request: Request) -> FhirView:
-    """FastAPI dependency: the app's one FhirView, made on first use."""
-    state = request.app.state
-    found = getattr(state, "fhir_view", None)
-    if found is None:
-        runtime = runtime_of(request)
-        pipeline = runtime.pipeline
-        addressing = Addressing(
-            runtime.routing.self_.hsa_id,
-            runtime.routing.self_.base_url,
-            pipeline.source_endpoint,
-            pipeline.source_name,
-        )
-        found = state.fhir_view = FhirView(runtime.mapper, addressing)
-    return found
-
-
 def _search_endpoint(resource_type: str) -> Callable[..., Response]:
-    def search(
-        request: Request,
-        caller: Caller = Depends(authenticated),
-        held_cases: Holdings = Depends(holdings),
-        view: FhirView = Depends(fhir_view),
-    ) -> Response:
+    def search(request: Request, runtime: RuntimeDep, caller: Caller = Depends(authenticated)) -> Response:
         try:
             criteria, ignored, count, offset = _read_query(resource_type, request)
         except SearchError as exc:
             return outcome_response(400, Issue("error", "invalid", str(exc)))
-        runtime, party = runtime_of(request), caller.party
-        canonical = _canonical_system(request)
-        found: list[tuple[HeldCase, dict[str, Any]]] = []
-        details = sees_protected_details(runtime, party)
-        for held in held_cases.cases(reading_scope(caller)):
-            resources = view.resources(held, details)
-            for resource in resources.values():
-                if resource["resourceType"] == resource_type and all(
-                    matches(resource, c, resources.get, canonical) for c in criteria
-                ):
-                    found.append((held, resource))
-        if resource_type == "Patient":
-            found = _one_per_person(found, canonical)
+        party = caller.party
+        found = engine.search(
+            runtime.holdings,
+            runtime.fhir_view,
+            resource_type,
+            criteria,
+            reading_scope(caller),
+            runtime.routing.sees_protected_details(party),
+            engine.canonical_system(runtime.mapper.terms),
+        )
         page = found[offset : offset + count]
-        audit_reads(
-            runtime,
+        runtime.audit.reads(
             party,
             {h.row.case_id: h.case.patient.identifier for h, _ in page}.items(),
             "fhir-search",
@@ -122,65 +93,27 @@ def _search_endpoint(resource_type: str) -> Callable[..., Response]:
     return search
 
 
-def _one_per_person(
-    found: list[tuple[HeldCase, dict[str, Any]]], canonical: Callable[[str], str]
-) -> list[tuple[HeldCase, dict[str, Any]]]:
-    """Each case renders its own Patient; a person with several stays is one Patient in a search:
-    the one of the newest case (the latest name and address), where the person was first found."""
-    by_person: dict[tuple[str, ...], int] = {}
-    people: list[tuple[HeldCase, dict[str, Any]]] = []
-    for held, patient in found:
-        person = tuple(
-            sorted(
-                f"{canonical(i.get('system', ''))}|{i.get('value')}"
-                for i in patient.get("identifier") or []
-                if isinstance(i, dict)
-            )
-        ) or (f"Patient/{patient['id']}",)
-        if person in by_person:
-            people[by_person[person]] = (held, patient)  # cases come oldest first
-        else:
-            by_person[person] = len(people)
-            people.append((held, patient))
-    return people
-
-
 def _read_endpoint(resource_type: str) -> Callable[..., Response]:
-    def read(
-        resource_id: str,
-        request: Request,
-        caller: Caller = Depends(authenticated),
-        held_cases: Holdings = Depends(holdings),
-        view: FhirView = Depends(fhir_view),
-    ) -> Response:
+    def read(resource_id: str, runtime: RuntimeDep, caller: Caller = Depends(authenticated)) -> Response:
         wanted, party, scope = f"{resource_type}/{resource_id}", caller.party, reading_scope(caller)
-        runtime = runtime_of(request)
-        details = sees_protected_details(runtime, party)
-        for held in held_cases.cases(scope):
-            resource = view.resources(held, details).get(wanted)
-            if resource is not None:
-                audit_reads(
-                    runtime,
-                    party,
-                    [(held.row.case_id, held.case.patient.identifier)],
-                    "fhir-read",
-                    {"type": resource_type},
-                )
-                return fhir_response(resource)
+        details = runtime.routing.sees_protected_details(party)
+        found = engine.read(runtime.holdings, runtime.fhir_view, wanted, scope, details)
+        if found is not None:
+            held, resource = found
+            case = [(held.row.case_id, held.case.patient.identifier)]
+            runtime.audit.reads(party, case, "fhir-read", {"type": resource_type})
+            return fhir_response(resource)
         # Answered as not known either way; audited as denied where a case the caller is no party of holds it.
-        owner = None
-        if scope is not None:
-            owner = next((h for h in held_cases.cases(None) if wanted in view.resources(h, details)), None)
-        runtime.store.audit(
-            None,
-            party=party,
-            action="fhir-read",
-            outcome="denied" if owner else "not-found",
-            case_id=owner.row.case_id if owner else None,
-            patient_hash=patient_hash(owner.case.patient.identifier, runtime.pipeline.audit_key)
-            if owner
-            else None,
-            detail={"type": resource_type, "id": resource_id[:200], "status": 404},
+        owner = (
+            engine.read(runtime.holdings, runtime.fhir_view, wanted, None, details)
+            if scope is not None
+            else None
+        )
+        runtime.audit.unseen(
+            party,
+            "fhir-read",
+            (owner[0].row.case_id, owner[0].case.patient.identifier) if owner else None,
+            {"type": resource_type, "id": resource_id[:200]},
         )
         return outcome_response(404, Issue("error", "not-found", f"{wanted} is not known here."))
 
@@ -225,16 +158,6 @@ def _integer(request: Request, name: str, default: int) -> int:
     if not raw.isdigit():
         raise SearchError(f"{name} must be a whole number ≥ 0, found {raw!r}.")
     return int(raw)
-
-
-def _canonical_system(request: Request) -> Callable[[str], str]:
-    terms = runtime_of(request).mapper.terms
-
-    def canonical(system: str) -> str:
-        naming = terms.lookup(system)
-        return naming.preferred if naming else system
-
-    return canonical
 
 
 def _url(base: str, resource_type: str, params: list[tuple[str, str]], count: int, offset: int) -> str:

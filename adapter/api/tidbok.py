@@ -24,8 +24,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
-from adapter.api.caller import caller_party, runtime_of
+from adapter.api.caller import RuntimeDep, caller_party
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.runtime import Runtime
 from adapter.store import tidbok
 from adapter.store.tidbok import SlotRow, SlotSearch, SlotTaken
 from adapter.uuids import random_uuid
@@ -63,29 +64,36 @@ async def _in_thread(work: Callable[[], T]) -> T:
 
 
 @router.post("/Schedule", summary="Publish a Schedule (the own party's system)", openapi_extra=FHIR_BODY)
-async def create_schedule(request: Request, party: str = Depends(caller_party)) -> Response:
-    return await _publish(request, party, "Schedule", None)
+async def create_schedule(
+    request: Request, runtime: RuntimeDep, party: str = Depends(caller_party)
+) -> Response:
+    return await _publish(request, runtime, party, "Schedule", None)
 
 
 @router.put("/Schedule/{resource_id}", summary="Publish or change a Schedule", openapi_extra=FHIR_BODY)
-async def update_schedule(request: Request, resource_id: str, party: str = Depends(caller_party)) -> Response:
-    return await _publish(request, party, "Schedule", resource_id)
+async def update_schedule(
+    request: Request, runtime: RuntimeDep, resource_id: str, party: str = Depends(caller_party)
+) -> Response:
+    return await _publish(request, runtime, party, "Schedule", resource_id)
 
 
 @router.post("/Slot", summary="Publish a Slot (the own party's system)", openapi_extra=FHIR_BODY)
-async def create_slot(request: Request, party: str = Depends(caller_party)) -> Response:
-    return await _publish(request, party, "Slot", None)
+async def create_slot(request: Request, runtime: RuntimeDep, party: str = Depends(caller_party)) -> Response:
+    return await _publish(request, runtime, party, "Slot", None)
 
 
 @router.put(
     "/Slot/{resource_id}", summary="Publish or change a Slot no meeting holds", openapi_extra=FHIR_BODY
 )
-async def update_slot(request: Request, resource_id: str, party: str = Depends(caller_party)) -> Response:
-    return await _publish(request, party, "Slot", resource_id)
+async def update_slot(
+    request: Request, runtime: RuntimeDep, resource_id: str, party: str = Depends(caller_party)
+) -> Response:
+    return await _publish(request, runtime, party, "Slot", resource_id)
 
 
-async def _publish(request: Request, party: str, resource_type: str, resource_id: str | None) -> Response:
-    runtime = runtime_of(request)
+async def _publish(
+    request: Request, runtime: Runtime, party: str, resource_type: str, resource_id: str | None
+) -> Response:
     own = runtime.routing.self_.hsa_id
     try:
         if party != own:
@@ -98,7 +106,7 @@ async def _publish(request: Request, party: str, resource_type: str, resource_id
             )
         if resource_id is not None and not _ID.fullmatch(resource_id):
             raise _refused(400, "value", "The id is 1-64 of A-Z a-z 0-9 - and '.'.", f"{resource_type}.id")
-        resource = await _read_resource(request, resource_type)
+        resource = await _read_resource(request, runtime, resource_type)
         if resource_id is not None and resource.get("id") not in (None, resource_id):
             raise _refused(
                 400, "value", "The id in the body differs from the id in the URL.", f"{resource_type}.id"
@@ -118,8 +126,7 @@ async def _publish(request: Request, party: str, resource_type: str, resource_id
     return reply
 
 
-async def _read_resource(request: Request, resource_type: str) -> dict[str, Any]:
-    runtime = runtime_of(request)
+async def _read_resource(request: Request, runtime: Runtime, resource_type: str) -> dict[str, Any]:
     try:
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:
@@ -143,7 +150,7 @@ async def _read_resource(request: Request, resource_type: str) -> dict[str, Any]
     return data
 
 
-def _put_schedule(runtime: Any, own: str, resource: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+def _put_schedule(runtime: Runtime, own: str, resource: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     hsa_systems = runtime.mapper.terms.systems("hsa-id")
     actor = next(
         (
@@ -166,7 +173,7 @@ def _put_schedule(runtime: Any, own: str, resource: dict[str, Any]) -> tuple[boo
     return created, resource
 
 
-def _put_slot(runtime: Any, own: str, resource: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+def _put_slot(runtime: Runtime, own: str, resource: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     reference = (resource.get("schedule") or {}).get("reference")
     if not isinstance(reference, str) or "Schedule/" not in reference:
         raise _refused(422, "required", "Slot.schedule must reference Schedule/<id>.", "Slot.schedule")
@@ -228,7 +235,7 @@ def _instant(resource: dict[str, Any], name: str) -> float:
     return seconds
 
 
-def _mode(runtime: Any, resource: dict[str, Any]) -> str | None:
+def _mode(runtime: Runtime, resource: dict[str, Any]) -> str | None:
     """The meeting place or channel (Slot.serviceType, CodeSystem meeting-place): one per slot."""
     system = runtime.mapper.terms.code_system_url("meeting-place")
     codes = [
@@ -252,7 +259,7 @@ def _mode(runtime: Any, resource: dict[str, Any]) -> str | None:
     return codes[0] if codes else None
 
 
-def _audit_denied(runtime: Any, party: str, request: Request) -> None:
+def _audit_denied(runtime: Runtime, party: str, request: Request) -> None:
     runtime.store.audit(
         None,
         party=party,
@@ -270,8 +277,7 @@ def _audit_denied(runtime: Any, party: str, request: Request) -> None:
 
 
 @router.get("/Schedule/{resource_id}", summary="One Schedule")
-def read_schedule(request: Request, resource_id: str, _party: str = Depends(caller_party)) -> Response:
-    runtime = runtime_of(request)
+def read_schedule(runtime: RuntimeDep, resource_id: str, _party: str = Depends(caller_party)) -> Response:
     with runtime.store.reading() as conn:
         found = tidbok.schedule_get(conn, resource_id) if _ID.fullmatch(resource_id) else None
     if found is None:
@@ -280,8 +286,7 @@ def read_schedule(request: Request, resource_id: str, _party: str = Depends(call
 
 
 @router.get("/Slot/{resource_id}", summary="One Slot, with its current status")
-def read_slot(request: Request, resource_id: str, _party: str = Depends(caller_party)) -> Response:
-    runtime = runtime_of(request)
+def read_slot(runtime: RuntimeDep, resource_id: str, _party: str = Depends(caller_party)) -> Response:
     with runtime.store.reading() as conn:
         found = tidbok.slot_get(conn, resource_id) if _ID.fullmatch(resource_id) else None
     if found is None:
@@ -290,8 +295,7 @@ def read_slot(request: Request, resource_id: str, _party: str = Depends(caller_p
 
 
 @router.get("/Schedule", summary="Schedules by actor (the unit's HSA-id)")
-def search_schedules(request: Request, _party: str = Depends(caller_party)) -> Response:
-    runtime = runtime_of(request)
+def search_schedules(request: Request, runtime: RuntimeDep, _party: str = Depends(caller_party)) -> Response:
     try:
         actors = _values(request, "actor", "actor:identifier")
         count = _count(request)
@@ -303,8 +307,7 @@ def search_schedules(request: Request, _party: str = Depends(caller_party)) -> R
 
 
 @router.get("/Slot", summary="Slots by schedule.actor, schedule, start, status and service-type")
-def search_slots(request: Request, _party: str = Depends(caller_party)) -> Response:
-    runtime = runtime_of(request)
+def search_slots(request: Request, runtime: RuntimeDep, _party: str = Depends(caller_party)) -> Response:
     try:
         after, before = _start_range(request.query_params.getlist("start"))
         statuses = _values(request, "status")
@@ -400,7 +403,7 @@ def _period(text: str) -> tuple[float, float]:
 
 
 def _searchset(
-    runtime: Any, request: Request, resource_type: str, resources: list[dict[str, Any]], count: int
+    runtime: Runtime, request: Request, resource_type: str, resources: list[dict[str, Any]], count: int
 ) -> dict[str, Any]:
     base = runtime.routing.self_.base_url
     query = request.url.query

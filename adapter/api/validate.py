@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
-from adapter.api.caller import authenticated
+from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import fhir_response, outcome_response
 from adapter.validation.issues import Issue, operation_outcome
 from adapter.validation.validator import Validator
@@ -30,8 +30,9 @@ router = APIRouter(prefix="/fhir", tags=["validation"], dependencies=[Depends(au
     summary="Validate a resource against the R4 base, a profile, or the LUS message profiles",
     openapi_extra=FHIR_BODY,
 )
-async def validate(request: Request, resource_type: str, profile: str | None = None) -> Response:
-    runtime = request.app.state.runtime
+async def validate(
+    request: Request, runtime: RuntimeDep, resource_type: str, profile: str | None = None
+) -> Response:
     try:
         body = await read_fhir_body(request, runtime.settings.max_body_bytes)
     except BodyRejected as rejected:

@@ -1,6 +1,7 @@
 """GET /guide: the implementation guide, built from the running adapter's own validator, mapping
-rules and configured folders on the first request, then served from memory. Any identified
-caller may read it (it holds test identities only)."""
+rules and configured folders on the first request, then served from memory: not at start-up,
+where it would cost every process (and every test) a few tenths of a second most never use. Any
+identified caller may read it (it holds test identities only)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import threading
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from adapter.api.caller import authenticated, runtime_of
+from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import outcome_response
 from adapter.guide.site import build_site
 from adapter.guide.sources import Sources
 from adapter.mapping.rules import MappingError
 from adapter.routing.steps import StepsConfigError
 from adapter.rules_config import RulesConfigError
+from adapter.runtime import Runtime
 from adapter.validation.issues import Issue
 from adapter.validation.package import PackageError
 
@@ -28,12 +30,11 @@ class GuideUnavailable(Exception):
     """The configured folders lack what the guide is made of (a step table, LUS rules …)."""
 
 
-def _files(request: Request) -> dict[str, bytes]:
+def _files(request: Request, runtime: Runtime) -> dict[str, bytes]:
     state = request.app.state
     with _lock:  # built once per app, however many first requests come at once
         files: dict[str, bytes] | None = getattr(state, "guide_files", None)
         if files is None:
-            runtime = runtime_of(request)
             try:
                 sources = Sources.load(runtime.settings, runtime)
             except (StepsConfigError, RulesConfigError, MappingError, PackageError) as exc:
@@ -48,9 +49,9 @@ def guide_root() -> RedirectResponse:
 
 
 @router.get("/guide/{name}", summary="A page or file of the implementation guide")
-def guide_file(name: str, request: Request) -> Response:
+def guide_file(name: str, request: Request, runtime: RuntimeDep) -> Response:
     try:
-        content = _files(request).get(name)
+        content = _files(request, runtime).get(name)
     except GuideUnavailable as exc:
         return outcome_response(
             503, Issue("error", "exception", f"The guide cannot be built: {exc}", None, "guide-unavailable")

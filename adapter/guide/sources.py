@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -17,10 +17,8 @@ from adapter.process.rules import ProcessRules
 from adapter.routing.steps import StepTable, load_step_table
 from adapter.routing.table import RoutingTable, load_routing_table
 from adapter.rules_config import load_rules
+from adapter.runtime import Runtime
 from adapter.validation.validator import Validator
-
-if TYPE_CHECKING:  # adapter.app imports the guide's router, which imports this module
-    from adapter.app import Runtime
 
 # The example cases, in the order their messages are sent; the first holds the whole road, the
 # second the steps the first does not take (examples/bundles/*/NN-<step>.json).
@@ -75,7 +73,8 @@ class Sources:
             mapper=mapper,
             dialects=Dialects.from_dir(settings.mappings_dir, mapper),
             steps=steps,
-            rules=load_rules(settings.config_dir),
+            # Where the runtime has no rules, the loader says why (the guide answers 503 with it).
+            rules=runtime.rules if runtime and runtime.rules else load_rules(settings.config_dir),
             routing=routing,
             profiles_dir=settings.profiles_dir,
             examples=load_examples(settings.examples_dir),

@@ -85,6 +85,12 @@ class RoutingTable(BaseModel):
     def municipality(self, kommunkod: str) -> PartyConfig | None:
         return next((p for p in self.parties if p.kind is Party.KOMMUN and p.municipality == kommunkod), None)
 
+    def sees_protected_details(self, hsa_id: str) -> bool:
+        """Whether a party may see a protected patient's name and address when it reads: this
+        adapter's own party, and those configured to need them."""
+        config = self.party(hsa_id)
+        return hsa_id == self.self_.hsa_id or (config is not None and config.sees_protected_details)
+
 
 def load_routing_table(config_dir: Path) -> RoutingTable:
     path = config_dir / "parties.yaml"

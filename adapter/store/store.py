@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, func, insert, select, update
 
+from adapter.config import Settings
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import Event, event_from_dict, event_to_dict
 from adapter.store import schema
@@ -71,18 +72,22 @@ class InboxRecord:
     response: bytes
 
 
+# Where no settings are given (tools, tests): the setting's default.
+CACHE_SIZE: int = Settings.model_fields["case_cache_size"].default
+
+
 class Store(OutboxQueries):
     """Transactions over the one schema: inbox, cases and event log, outbox, audit."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, case_cache_size: int = CACHE_SIZE) -> None:
         super().__init__(engine)
-        self.cases = CaseCache()
+        self.cases = CaseCache(case_cache_size)
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> Store:
+    def from_url(cls, url: str, *, migrate: bool = True, case_cache_size: int = CACHE_SIZE) -> Store:
         """Open the store; bring its schema to head, or with `migrate=False` refuse to start
         unless it is there already (production runs `lus-adapter db upgrade` as a deploy step)."""
-        store = cls(create_store_engine(url))
+        store = cls(create_store_engine(url), case_cache_size)
         if migrate:
             upgrade(store.engine)
         else:

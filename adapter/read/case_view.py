@@ -6,107 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request
-
-from adapter.api.caller import audit_reads, authenticated, reading_scope, runtime_of
-from adapter.api.holdings import HeldCase, Holdings, holdings
-from adapter.config import PROJECT_ROOT, Settings
 from adapter.process.betalningsansvar import Betalningsansvar, betalningsansvar
 from adapter.process.deadlines import Deadline, deadlines
 from adapter.process.kalender import STOCKHOLM
 from adapter.process.rules import ProcessRules
-from adapter.rules_config import RULES_FILE, load_rules
-from adapter.security.audit import patient_hash
-from adapter.security.identity import Caller
+from adapter.read.holdings import HeldCase
 from adapter.store import queries
-
-if TYPE_CHECKING:  # adapter.app imports the routers that import this module
-    from adapter.app import Runtime
-
-# Where no regional rules are configured, the law's default applies (the example file chooses it).
-DEFAULT_RULES = PROJECT_ROOT / "examples" / "config" / RULES_FILE
-
-
-def rules_path(settings: Settings) -> Path:
-    configured = settings.config_dir / RULES_FILE
-    return configured if configured.exists() else DEFAULT_RULES
-
-
-def process_rules(request: Request) -> ProcessRules:
-    """FastAPI dependency: the regional LUS rules, read once."""
-    state = request.app.state
-    found = getattr(state, "process_rules", None)
-    if found is None:
-        found = state.process_rules = load_rules(rules_path(runtime_of(request).settings))
-    return found
-
-
-def now_of(request: Request) -> datetime:
-    """The pipeline's clock (tests set it), as an aware datetime."""
-    return datetime.fromtimestamp(runtime_of(request).pipeline.clock(), UTC)
-
-
-@dataclass(frozen=True)
-class Reader:
-    """Everything a read endpoint needs: who is reading, what they may see, the rules, the time."""
-
-    runtime: Runtime
-    party: str
-    holdings: Holdings
-    rules: ProcessRules
-    now: datetime
-    scope: str | None  # whose cases the reader reads: its party's, or every case (None, admin)
-
-    def cases(self) -> list[HeldCase]:
-        """Every case the reader may see, oldest first."""
-        return self.holdings.cases(self.scope)
-
-    def case(self, case_id: str, action: str, detail: dict[str, Any] | None = None) -> HeldCase:
-        """The case if the reader may see it (the read is audited), else a 404 that does not say
-        whether the case exists."""
-        held = self.holdings.case(case_id)
-        if held is None or (self.scope is not None and self.scope not in held.parties):
-            self._audit_refused(held, case_id, action, detail or {})
-            raise HTTPException(404, f"No case {case_id} that you may read.")
-        audit_reads(self.runtime, self.party, [(case_id, held.case.patient.identifier)], action, detail or {})
-        return held
-
-    def _audit_refused(
-        self, held: HeldCase | None, case_id: str, action: str, detail: dict[str, Any]
-    ) -> None:
-        """A read answered 404 is audited too: `denied` with the patient's hash where the case
-        exists and the reader is no party of it, `not-found` where it does not exist."""
-        runtime = self.runtime
-        patient = held.case.patient.identifier if held else None
-        runtime.store.audit(
-            None,
-            party=self.party,
-            action=action,
-            outcome="denied" if held else "not-found",
-            case_id=case_id[:200],  # the column's width: a longer id is no case's
-            patient_hash=patient_hash(patient, runtime.pipeline.audit_key) if patient else None,
-            detail={**detail, "status": 404},
-        )
-
-    def timeline(self, held: HeldCase) -> list[TimelineEntry]:
-        with self.runtime.store.reading() as conn:
-            events = queries.case_events(conn, held.row.case_id)
-            outbox = queries.case_outbox(conn, held.row.case_id)
-        return timeline(held, events, outbox, self.rules, self.now)
-
-
-def reader(
-    request: Request,
-    caller: Caller = Depends(authenticated),
-    held_cases: Holdings = Depends(holdings),
-    rules: ProcessRules = Depends(process_rules),
-    now: datetime = Depends(now_of),
-) -> Reader:
-    """FastAPI dependency: the Reader of this request."""
-    return Reader(runtime_of(request), caller.party, held_cases, rules, now, reading_scope(caller))
+from adapter.store.store import Store
 
 
 def local(moment: datetime | float | None) -> str | None:
@@ -201,6 +109,14 @@ class TimelineEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {"at": local(self.at), "type": self.type, **self.data}
+
+
+def case_timeline(store: Store, held: HeldCase, rules: ProcessRules, now: datetime) -> list[TimelineEntry]:
+    """The timeline of a case, from its event log and its outbox."""
+    with store.reading() as conn:
+        events = queries.case_events(conn, held.row.case_id)
+        outbox = queries.case_outbox(conn, held.row.case_id)
+    return timeline(held, events, outbox, rules, now)
 
 
 def timeline(

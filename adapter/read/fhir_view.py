@@ -12,36 +12,30 @@ them, as in the messages sent (adapter/security/protected.py).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from adapter.api.holdings import HeldCase
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing
 from adapter.process.case import CaseState, DischargeCase
+from adapter.read.holdings import HeldCase
 from adapter.security.protected import render_for
+from adapter.store.case_cache import CaseCache
 
 Resources = dict[str, dict[str, Any]]  # "Type/id" → resource
 _URN = "urn:uuid:"
 
 
 class FhirView:
-    def __init__(self, mapper: Mapper, addressing: Addressing) -> None:
+    def __init__(self, mapper: Mapper, addressing: Addressing, cache: CaseCache) -> None:
         self.mapper = mapper
         self.addressing = addressing
-        self._cache: dict[tuple[str, bool], tuple[int, Resources]] = {}
-        self._lock = threading.Lock()
+        self.cache = cache  # the store's: a case's resources are kept with the case, as long as it is
 
     def resources(self, held: HeldCase, sees_details: bool = True) -> Resources:
         case_id, version = held.key
-        with self._lock:
-            cached = self._cache.get((case_id, sees_details))
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        rendered = self._render(held, sees_details)
-        with self._lock:
-            self._cache[(case_id, sees_details)] = (version, rendered)
-        return rendered
+        return self.cache.derived(
+            case_id, version, ("fhir", sees_details), lambda: self._render(held, sees_details)
+        )
 
     def _render(self, held: HeldCase, sees_details: bool) -> Resources:
         by_url: dict[str, dict[str, Any]] = {}
