@@ -21,7 +21,7 @@ install-test: $(BIN)/python
 
 PORT ?=
 run: install
-	$(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
+	LUS_EXAMPLES_DIR=examples/bundles $(BIN)/lus-adapter serve --config-dir examples/config $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples
@@ -59,7 +59,7 @@ r4-definitions: install-test
 	$(BIN)/python -m adapter.validation.r4.generate
 
 docs: install  # the configuration reference, from the Settings model
-	$(BIN)/python -m adapter.configdoc > docs/configuration.md
+	$(BIN)/python -m adapter.cli.configdoc > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -69,8 +69,8 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     # What a person writes (routing, step table, audit key, database URL) is checked before the
     # profiles compile: a mistake there is said at once, not after seconds of start-up.
-    routing = load_routing_table(settings.config_dir)
-    steps = load_step_table(settings.config_dir)
+    routing = load_routing_table(settings.config_folder())
+    steps = load_step_table(settings.config_folder())
     if not routing.self_.base_url:
         routing.self_.base_url = own_base_url(settings)
     key = audit_key(settings)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from adapter import avvikelser_report as avv
 from adapter.api.caller import admin
 from adapter.process.kalender import STOCKHOLM
-from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, replay, select, skip
+from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, requeue, select, skip
 from adapter.routing.steps import StepsConfigError, load_step_table
 from adapter.routing.table import RoutingError
 from adapter.rules_config import RulesConfigError, load_rules
@@ -106,7 +106,7 @@ def replay_dead_letters(
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
     runtime = request.app.state.runtime
     now = runtime.pipeline.clock()
-    replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
+    replayed = requeue(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
 
 
@@ -194,7 +194,7 @@ def avvikelser_export(
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     runtime = request.app.state.runtime
-    config_dir = runtime.settings.config_dir
+    config_dir = runtime.settings.config_folder()
     try:
         rules = load_rules(config_dir)
         parties = avv.parties_from(runtime.routing, load_step_table(config_dir))

@@ -31,7 +31,7 @@ DEFAULT_RULES = PROJECT_ROOT / "examples" / "config" / RULES_FILE
 
 
 def rules_path(settings: Settings) -> Path:
-    configured = settings.config_dir / RULES_FILE
+    configured = settings.config_folder() / RULES_FILE
     return configured if configured.exists() else DEFAULT_RULES
 
 
@@ -258,7 +258,7 @@ def timeline(
             )
     entries.extend(
         TimelineEntry(a.at, "kvittens", {"message_id": a.message_id, "by": a.by, "code": a.code})
-        for a in case.acknowledgements
+        for a in case.kvittenser
     )
     entries.extend(TimelineEntry(d.due, "tidsgrans", deadline_json(d)) for d in deadlines(case, now, rules))
     liability = betalningsansvar(case, rules.agreement, now)

@@ -419,13 +419,13 @@ class OutboxQueries(Database):
             return None
         return OutboxRecord.of(row), bytes(row.body), bytes(row.response) if row.response else None
 
-    def replay(self, which: DeadLetterFilter, now: float) -> list[str]:
+    def requeue(self, which: DeadLetterFilter, now: float) -> list[str]:
         """Dead letters back to the queue, due now, under their original message ids; each is still
         first in its line, so what waited behind it follows it."""
-        return [message_id for message_id, _case_id in self.replay_by_case(which, now)]
+        return [message_id for message_id, _case_id in self.requeue_by_case(which, now)]
 
-    def replay_by_case(self, which: DeadLetterFilter, now: float) -> list[tuple[str, str]]:
-        """As replay: (message id, case id) of each message put back, in message-id order."""
+    def requeue_by_case(self, which: DeadLetterFilter, now: float) -> list[tuple[str, str]]:
+        """As requeue: (message id, case id) of each message put back, in message-id order."""
         with self.transaction() as conn:
             result = conn.execute(
                 update(ob)
@@ -469,7 +469,7 @@ class OutboxQueries(Database):
 
     # --- kvittens (the receiving party's acknowledgement) ---
 
-    def record_acknowledgement(
+    def record_kvittens(
         self,
         conn: Connection,
         message_id: str,
