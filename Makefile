@@ -21,11 +21,12 @@ install-test: $(BIN)/python
 
 PORT ?=
 run: install
-	LUS_EXAMPLES_DIR=examples/bundles $(BIN)/lus-adapter serve --config-dir examples/config $(if $(PORT),--port $(PORT))
+	LUS_EXAMPLES_DIR=examples/bundles $(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT)) --config-dir examples/config
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples
 	$(BIN)/ruff format --check adapter tests bench examples
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy
