@@ -269,7 +269,7 @@ class Settings(BaseSettings):
         """LUS_CONFIG_DIR, which every command that routes or judges cases needs."""
         if self.config_dir is None:
             raise ConfigDirMissing(
-                "no configuration folder: set LUS_CONFIG_DIR (or --config-dir) to the folder with"
+                "no configuration folder: set LUS_CONFIG_DIR (serve: or --config-dir) to the folder with"
                 " parties.yaml, lus-steps.yaml and lus-rules.yaml (the repository's example: examples/config)"
             )
         return self.config_dir

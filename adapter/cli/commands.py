@@ -23,7 +23,7 @@ from adapter.cli.ops import register as register_ops_commands
 from adapter.cli.play import play
 from adapter.cli.report import report
 from adapter.cli.testkit import testkit
-from adapter.config import ConfigDirMissing, Settings
+from adapter.config import Settings
 from adapter.logging import get_logger
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
@@ -44,8 +44,8 @@ def _configuration_refused() -> Iterator[None]:
     its one-sentence reason and exit status 2, not a traceback."""
     try:
         yield
-    except (ValidationError, ConfigDirMissing):
-        raise  # an invalid or missing LUS_* value: adapter/cli/errors.py says which
+    except ValidationError:
+        raise  # an invalid LUS_* value: adapter/cli/errors.py says which, in its two lines
     except ValueError as exc:
         err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
