@@ -20,8 +20,12 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 PORT ?=
+# The adapter has no default configuration: `make run` names the repository's example (the
+# environment's LUS_CONFIG_DIR and LUS_EXAMPLES_DIR win).
+LUS_CONFIG_DIR ?= examples/config
+LUS_EXAMPLES_DIR ?= examples/bundles
 run: install
-	LUS_EXAMPLES_DIR=examples/bundles $(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT)) --config-dir examples/config
+	LUS_CONFIG_DIR=$(LUS_CONFIG_DIR) LUS_EXAMPLES_DIR=$(LUS_EXAMPLES_DIR) $(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples

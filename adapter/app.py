@@ -117,8 +117,8 @@ def own_base_url(settings: Settings) -> str:
 def settle_heap() -> None:
     """For a process that has compiled what it keeps (profiles, rules, routing): collect the
     start-up garbage, then take the rest out of the cyclic collector's sight. Otherwise every full
-    collection walks those ~280 000 long-lived objects (180 ms on the project's 2-core machine,
-    during which no message moves); what is made afterwards is collected as before."""
+    collection walks those long-lived objects, during which no message moves (bench/results/README.md
+    has the figures); what is made afterwards is collected as before."""
     gc.collect()
     gc.freeze()
 

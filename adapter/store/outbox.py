@@ -251,7 +251,8 @@ def first_in_line(ids: list[int]) -> Select[Any]:
 
 # For the claim's transaction on PostgreSQL: walk the indexes, never a bitmap or sequential scan
 # and a sort. Without statistics of a table that just filled up (an outage), the planner takes the
-# due rows for a handful and sorts all of them (140 ms a claim at 100 000, against under 1 ms).
+# due rows for a handful and sorts all of them, a claim's cost then growing with the backlog
+# (`python -m bench.claims` measures it; bench/results/README.md).
 _INDEX_WALKS_ONLY = select(
     func.set_config("enable_bitmapscan", "off", True), func.set_config("enable_seqscan", "off", True)
 )
