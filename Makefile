@@ -20,12 +20,17 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
 PORT ?=
+# The adapter has no default configuration: `make run` names the repository's example (the
+# environment's LUS_CONFIG_DIR and LUS_EXAMPLES_DIR win).
+LUS_CONFIG_DIR ?= examples/config
+LUS_EXAMPLES_DIR ?= examples/bundles
 run: install
-	$(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
+	LUS_CONFIG_DIR=$(LUS_CONFIG_DIR) LUS_EXAMPLES_DIR=$(LUS_EXAMPLES_DIR) $(BIN)/lus-adapter serve $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check adapter tests bench examples
 	$(BIN)/ruff format --check adapter tests bench examples
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy
@@ -59,7 +64,7 @@ r4-definitions: install-test
 	$(BIN)/python -m adapter.validation.r4.generate
 
 docs: install  # the configuration reference, from the Settings model
-	$(BIN)/python -m adapter.configdoc > docs/configuration.md
+	$(BIN)/python -m adapter.cli.configdoc > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -1,3 +1,3 @@
-from adapter.cli import main
+from adapter.cli.commands import main
 
 main()

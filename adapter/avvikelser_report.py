@@ -237,8 +237,10 @@ def avvikelser(
         raise typer.BadParameter(str(exc)) from exc
     settings = Settings()
     try:
-        rules = load_rules(settings.config_dir)
-        parties = parties_from(load_routing_table(settings.config_dir), load_step_table(settings.config_dir))
+        rules = load_rules(settings.config_folder())
+        parties = parties_from(
+            load_routing_table(settings.config_folder()), load_step_table(settings.config_folder())
+        )
         key = audit_key(settings)
     except (RulesConfigError, RoutingError, StepsConfigError, ValueError) as exc:
         typer.echo(str(exc), err=True)

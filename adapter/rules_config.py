@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.configfile import load_model
 from adapter.process.events import CareKind
 from adapter.process.rules import (
     Agreement,
@@ -88,15 +87,9 @@ def load_rules(path: Path, agreement: str | None = None) -> ProcessRules:
     """
     file = path / RULES_FILE if path.is_dir() else path
     try:
-        data: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
-        parsed = _RulesFile.model_validate(data)
+        parsed = load_model(file, _RulesFile, RulesConfigError)
     except OSError as exc:
         raise RulesConfigError(f"{file}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesConfigError(f"{file}: not YAML: {exc}") from exc
-    except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise RulesConfigError(f"{file}: {where}") from exc
     agreements = {name: _agreement(name, a, parsed.day_amounts) for name, a in parsed.agreements.items()}
     chosen = agreement or parsed.agreement
     if chosen not in agreements:

@@ -80,8 +80,8 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     # What a person writes (routing, step table, rules, audit key, database URL) is checked before
     # the profiles compile: a mistake there is said at once, not after seconds of start-up.
-    routing = load_routing_table(settings.config_dir)
-    steps = load_step_table(settings.config_dir)
+    routing = load_routing_table(settings.config_folder())
+    steps = load_step_table(settings.config_folder())
     rules = regional_rules(settings)
     if not routing.self_.base_url:
         routing.self_.base_url = own_base_url(settings)
@@ -143,7 +143,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def regional_rules(settings: Settings) -> ProcessRules | None:
     """The rules file of the config folder, checked as a whole; None where there is none."""
-    file = settings.config_dir / RULES_FILE
+    file = settings.config_folder() / RULES_FILE
     if not file.exists():
         log.warning("no regional rules: case views, dashboard and guide answer 503", file=str(file))
         return None
@@ -161,7 +161,7 @@ def own_base_url(settings: Settings) -> str:
 def settle_heap() -> None:
     """For a process that has compiled what it keeps (profiles, rules, routing): collect the
     start-up garbage, then take the rest out of the cyclic collector's sight. Otherwise every full
-    collection walks those ~280 000 long-lived objects (180 ms on the project's 2-core machine,
-    during which no message moves); what is made afterwards is collected as before."""
+    collection walks those long-lived objects, during which no message moves (bench/results/README.md
+    has the figures); what is made afterwards is collected as before."""
     gc.collect()
     gc.freeze()

@@ -17,6 +17,10 @@ from adapter.config import PROJECT_ROOT, Settings
 from adapter.runtime import Runtime, build_runtime
 
 EXAMPLES = PROJECT_ROOT / "examples"
+# The adapter has no default configuration: the tests (and the processes they start, which inherit
+# the environment) run with the repository's example, named here as a deployment names its own.
+os.environ.setdefault("LUS_CONFIG_DIR", str(EXAMPLES / "config"))
+os.environ.setdefault("LUS_EXAMPLES_DIR", str(EXAMPLES / "bundles"))
 # Official HL7 FHIR R4 examples (CC0), copied into the repository: see tests/data/r4-examples/README.md.
 CONFORMANCE = Path(__file__).resolve().parent / "data" / "r4-examples"
 SELF = "TSTNMT2321000156-SV41"

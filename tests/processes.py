@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import orjson
 
+from adapter.store.outbox import PENDING
+from adapter.store.store import Store
 from tests.conftest import load_example
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -36,6 +38,23 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_until_settled(database_url: str, timeout: float = 60) -> None:
+    """Until no outbound message in the store can be sent any more: none is pending but those that
+    wait behind a dead letter in a held line. Nothing can be delivered after this that was not
+    before, so a test that then looks at what arrived (with the adapter stopped, for several
+    replicas: no request still in flight) proves that nothing more came, without sleeping."""
+    store = Store.from_url(database_url, migrate=False)
+
+    def settled() -> bool:
+        held = sum(line.waiting for line in store.held_lines())
+        return store.outbox_counts().get(PENDING, 0) == held
+
+    try:
+        wait_until(settled, timeout, "every outbound message delivered, dead or held")
+    finally:
+        store.engine.dispose()
 
 
 @dataclass

@@ -64,3 +64,29 @@ def test_serve_puts_its_start_up_objects_out_of_the_collectors_way(
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 0, result.output
     assert frozen and frozen[0] > 0  # frozen before serving the first request
+
+
+def test_serve_without_a_configuration_folder_says_in_one_line_what_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LUS_CONFIG_DIR", raising=False)
+    monkeypatch.setattr("adapter.serving.bind", lambda host, port: pytest.fail("bound without configuration"))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert "LUS_CONFIG_DIR" in line and "--config-dir" in line and "examples/config" in line
+
+
+def test_serve_takes_the_configuration_folder_as_a_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.delenv("LUS_CONFIG_DIR", raising=False)
+    monkeypatch.setattr(
+        "adapter.app.create_app", lambda settings: (served.setdefault("settings", settings), _App())[1]
+    )
+    monkeypatch.setattr("adapter.serving.bind", lambda host, port: _BoundSocket())
+    monkeypatch.setattr("adapter.serving.run", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, ["serve", "--config-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert served["settings"].config_dir == tmp_path

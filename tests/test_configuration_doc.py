@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapter.cli.configdoc import reference
 from adapter.config import PROJECT_ROOT, Settings
-from adapter.configdoc import reference
 
 
 def test_the_committed_reference_is_up_to_date() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from adapter.mapping.outbound import outbound_message_id
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, message_id, stay_messages, wait_until
+from tests.processes import AdapterProcess, message_id, stay_messages, wait_until, wait_until_settled
 from tests.receivers import Receiver, running
 
 pytestmark = pytest.mark.slow
@@ -131,7 +131,7 @@ def test_sigkill_at_several_points_loses_nothing_and_keeps_order(tmp_path: Path)
                 60,
                 "every accepted message at both receivers",
             )
-            time.sleep(3)  # a lease's length: room for a wrong extra delivery to show up
+            wait_until_settled(f"sqlite:///{tmp_path / 'adapter.db'}")  # then stopped: nothing in flight
         finally:
             release.set()
             adapter.stop()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapter.app import create_app
-from adapter.routing.deadletters import NotADeadLetter, replay, skip
+from adapter.routing.deadletters import NotADeadLetter, requeue, skip
 from adapter.routing.deadletters import select as dead_letters
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy
@@ -270,7 +270,7 @@ def test_a_dead_letter_holds_its_line_other_lines_go_on_and_replay_releases_it_i
         clock.now += 3600  # however long it waits: the line stays held
         assert w.run_once() == 0 and status(runtime)["a2"] == ("pending", 0)
         receiver.refuse.clear()  # the receiving party fixed their end
-        assert replay(runtime.store, dead_letters(message_id="a1"), by="test", now=clock.now) == ["a1"]
+        assert requeue(runtime.store, dead_letters(message_id="a1"), by="test", now=clock.now) == ["a1"]
         while w.run_once():
             pass
     assert receiver.applied_ids == ["b1", "b2", "a1", "a2", "a3"]
@@ -316,7 +316,7 @@ def test_skipping_a_dead_letter_releases_its_line_and_is_audited(runtime: Runtim
             pass
     assert receiver.applied_ids == ["a2", "a3"]
     assert runtime.store.held_lines() == [] and runtime.store.dead_letters(dead_letters()) == []
-    assert runtime.store.replay(dead_letters(message_id="a1"), clock.now) == []  # skipped is final
+    assert runtime.store.requeue(dead_letters(message_id="a1"), clock.now) == []  # skipped is final
     with runtime.store.engine.connect() as conn:
         audit = conn.execute(select(schema.audit).where(schema.audit.c.action == "skip")).one()
     assert (audit.party, audit.message_id, audit.case_id) == ("ops:anna", "a1", "case-a")
@@ -334,11 +334,11 @@ def test_replay_by_recipient_and_by_time_range(runtime: Runtime) -> None:
             w.deliver(items[0])
             clock.now += 100
         assert {m for m, (s, _) in status(runtime).items() if s == "dead"} == {"x1", "x2", "x3"}
-    assert runtime.store.replay(
+    assert runtime.store.requeue(
         dead_letters(since="1970-01-01T00:18:20", until="1970-01-01T00:20:00"), clock.now
     ) == ["x2"]
-    assert runtime.store.replay(dead_letters(recipient="TSTNMT2321000156-VC01"), clock.now) == []
-    assert runtime.store.replay(dead_letters(recipient=KOMMUN), clock.now) == ["x1", "x3"]
+    assert runtime.store.requeue(dead_letters(recipient="TSTNMT2321000156-VC01"), clock.now) == []
+    assert runtime.store.requeue(dead_letters(recipient=KOMMUN), clock.now) == ["x1", "x3"]
 
 
 def test_the_circuit_opens_after_repeated_failures_and_one_trial_closes_it(runtime: Runtime) -> None:

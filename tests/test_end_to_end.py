@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 from adapter.validation.validator import Validator
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example, write_routing
-from tests.processes import free_port, wait_until
+from tests.processes import free_port, wait_until, wait_until_settled
 from tests.receivers import Receiver, running
 
 pytestmark = pytest.mark.slow
@@ -72,6 +71,7 @@ def test_inskrivningsmeddelande_reaches_kommun_and_vardcentral(
     adapter_process: tuple[str, Receiver, Receiver, Path],
 ) -> None:
     base, kommun, vardcentral, log_path = adapter_process
+    database = f"sqlite:///{log_path.parent / 'adapter.db'}"
     bundle = load_example("inskrivningsmeddelande.json")
     reply = httpx.post(
         f"{base}/fhir/$process-message",
@@ -83,7 +83,7 @@ def test_inskrivningsmeddelande_reaches_kommun_and_vardcentral(
     assert reply.json()["entry"][0]["resource"]["response"]["code"] == "ok"
 
     wait_until(lambda: kommun.applied and vardcentral.applied, 30, "both receivers to get the message")
-    time.sleep(0.5)  # room for a wrong second delivery to show up
+    wait_until_settled(database)  # nothing left that a wrong second delivery could come from
 
     validator = Validator.from_path(Path(__file__).parent.parent / "profiles")
     for receiver, hsa_id in ((kommun, KOMMUN), (vardcentral, VARDCENTRAL)):
@@ -112,7 +112,7 @@ def test_inskrivningsmeddelande_reaches_kommun_and_vardcentral(
         timeout=10,
     )
     assert again.content == reply.content
-    time.sleep(0.5)
+    wait_until_settled(database)  # anything the resend queued would be delivered by now
     assert (len(kommun.applied), len(vardcentral.applied)) == (1, 1)
 
     logs = log_path.read_text(encoding="utf-8")

@@ -50,7 +50,7 @@ def header_id(step: int) -> str:
     return str(orjson.loads(STEPS[step - 1].read_bytes())["entry"][0]["resource"]["id"])
 
 
-def replay(runtime: Runtime, steps: list[Path] = STEPS) -> None:
+def play_steps(runtime: Runtime, steps: list[Path] = STEPS) -> None:
     for path in steps:
         result = runtime.pipeline.process_message(path.read_bytes())
         assert result.status == 200, (path.name, result.body[:500])
@@ -70,7 +70,7 @@ def case_and_outbox(runtime: Runtime, case_id: str) -> tuple[DischargeCase | Non
 
 def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:
     assert len(STEPS) == 13
-    replay(runtime)
+    play_steps(runtime)
     case, rows = case_and_outbox(runtime, "SU-2026-000123")
     assert case is not None
     assert case.state is CaseState.UTSKRIVEN
@@ -93,7 +93,7 @@ def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> N
     assert case.messages == 2
     # The kvittens named the kommun's copy of the planeringsunderlag; the case files it under the
     # message's origin id (docs/delivery.md, "Message identity across hops").
-    assert [(a.message_id, a.by, a.code) for a in case.acknowledgements] == [(header_id(3), KOMMUN, "ok")]
+    assert [(a.message_id, a.by, a.code) for a in case.kvittenser] == [(header_id(3), KOMMUN, "ok")]
     # The makulering of the changed discharge date rolled it back to the admission's estimate.
     assert case.cancelled == frozenset({header_id(11)})
     assert case.expected_discharge == date(2026, 11, 27)
@@ -108,7 +108,7 @@ def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> N
 def test_the_read_api_serves_what_the_case_messages_carried(runtime: Runtime) -> None:
     """The case's resources are rendered from its events by the same rules: the plan, the meeting
     as rebooked, both messages of the thread; the Encounter as the case stands."""
-    replay(runtime)
+    play_steps(runtime)
     with TestClient(create_app(runtime=runtime)) as client:
         [plan] = [e["resource"] for e in client.get("/fhir/CarePlan").json()["entry"]]
         [meeting] = [e["resource"] for e in client.get("/fhir/Appointment").json()["entry"]]

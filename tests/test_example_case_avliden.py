@@ -13,7 +13,7 @@ from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode
 from adapter.runtime import Runtime
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
-from tests.test_example_case import case_and_outbox, replay
+from tests.test_example_case import case_and_outbox, play_steps
 
 STEPS = sorted((EXAMPLES / "bundles" / "canonical-avliden").glob("*.json"))
 CET = timezone(timedelta(hours=1))
@@ -47,7 +47,7 @@ def test_the_second_example_case_replays_to_a_deceased_patient(runtime: Runtime)
         "planeringsmote-avbokat",
         "patient-avliden",
     ]
-    replay(runtime, STEPS)
+    play_steps(runtime, STEPS)
     case, rows = case_and_outbox(runtime, "SU-2026-000124")
     assert case is not None
     assert case.state is CaseState.AVLIDEN

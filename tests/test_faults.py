@@ -20,7 +20,14 @@ import pytest
 
 from adapter.mapping.outbound import outbound_message_id
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, free_port, message_id, stay_messages, wait_until
+from tests.processes import (
+    AdapterProcess,
+    free_port,
+    message_id,
+    stay_messages,
+    wait_until,
+    wait_until_settled,
+)
 from tests.receivers import Receiver, Reset, Slow, running
 
 pytestmark = pytest.mark.slow
@@ -75,7 +82,7 @@ def test_receivers_down_failing_slow_and_resetting_then_recovering(tmp_path: Pat
             with running(kommun):
                 wait_until(lambda: len(kommun.applied) == 9, 30, "the kommun's system to get everything")
                 wait_until(lambda: len(vardcentral.applied) == 7, 30, "the vårdcentral to get all but two")
-                time.sleep(1.5)  # room for a wrong extra delivery
+                wait_until_settled(env["LUS_DATABASE_URL"])  # what could still be delivered, was
 
                 listed = _cli(env, "deadletters", "list", "--format", "json")
                 [dead] = orjson.loads(listed.stdout)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapter.mapping.outbound import outbound_message_id
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, message_id, stay_messages, wait_until
+from tests.processes import AdapterProcess, message_id, stay_messages, wait_until, wait_until_settled
 from tests.receivers import Receiver, running
 
 pytestmark = pytest.mark.slow
@@ -54,7 +53,7 @@ def test_a_dead_letter_holds_its_line_until_replayed_or_skipped(tmp_path: Path, 
 
             wait_until(lambda: len(vardcentral.applied) == 8, 30, "the vårdcentral to get everything")
             wait_until(lambda: len(kommun.applied) == 2, 30, "the kommun to get case B")
-            time.sleep(1.0)  # room for a wrong delivery from a held line
+            wait_until_settled(database_url)  # all but the held lines delivered
             assert kommun.applied_ids == out("HELD-B", KOMMUN)
 
             assert _held(adapter) == {"lines": 2.0, "messages": 4.0}
@@ -77,7 +76,7 @@ def test_a_dead_letter_holds_its_line_until_replayed_or_skipped(tmp_path: Path, 
             wait_until(lambda: len(kommun.applied) == 7, 30, "case C's line to be released")
             again = httpx.post(f"{adapter.base}/admin/deadletters/{skipped}/skip", json={"reason": "x"})
             assert again.status_code == 409
-            time.sleep(0.5)  # room for a wrong delivery of the skipped message
+            wait_until_settled(database_url)  # a wrong delivery of the skipped message would be done
             assert _held(adapter) == {"lines": 0.0, "messages": 0.0}
         finally:
             adapter.stop()

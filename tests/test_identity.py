@@ -12,7 +12,7 @@ import orjson
 from adapter.mapping.outbound import outbound_message_id
 from adapter.runtime import Runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL
-from tests.test_example_case import STEPS, case_and_outbox, header_id, replay
+from tests.test_example_case import STEPS, case_and_outbox, header_id, play_steps
 
 ORIGIN = "https://lus-adapter.org/fhir/StructureDefinition/origin-message"
 
@@ -24,7 +24,7 @@ def example(step: int) -> dict[str, Any]:
 def test_a_makulering_naming_a_copy_voids_the_message_and_each_recipient_reads_its_own_id(
     runtime: Runtime,
 ) -> None:
-    replay(runtime, STEPS[:11])
+    play_steps(runtime, STEPS[:11])
     voiding = example(12)
     provenance = next(
         e["resource"] for e in voiding["entry"] if e["resource"]["resourceType"] == "Provenance"
@@ -74,7 +74,7 @@ def test_a_copy_that_arrives_before_its_case_is_answered_425_and_applies_later(r
     case, rows = case_and_outbox(runtime, "SU-2026-000123")
     assert case is None and rows == []
 
-    replay(runtime, STEPS[:4])
+    play_steps(runtime, STEPS[:4])
     later = runtime.pipeline.process_message(orjson.dumps(kallelse), caller=VARDCENTRAL)
     assert later.status == 200, later.body[:500]
     case, rows = case_and_outbox(runtime, "SU-2026-000123")
@@ -92,7 +92,7 @@ def test_a_copy_that_arrives_before_its_case_is_answered_425_and_applies_later(r
 
 
 def test_a_copy_addressed_to_another_party_is_not_sent_on(runtime: Runtime) -> None:
-    replay(runtime, STEPS[:4])
+    play_steps(runtime, STEPS[:4])
     kallelse = as_copy(example(5), KOMMUN)  # meant for the kommun's adapter, not this one
     result = runtime.pipeline.process_message(orjson.dumps(kallelse), caller=VARDCENTRAL)
     assert result.status == 422

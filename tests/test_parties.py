@@ -9,13 +9,13 @@ from adapter.routing.parties import BrokenRule, case_parties, may_send, receiver
 from adapter.routing.steps import Role
 from adapter.runtime import Runtime
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL
-from tests.test_example_case import STEPS, header_id, replay
+from tests.test_example_case import STEPS, header_id, play_steps
 
 OTHER_UNIT = "TSTNMT2321000156-SV99"
 
 
 def test_roles_resolve_to_the_parties_of_the_example_case(runtime: Runtime) -> None:
-    replay(runtime, STEPS[:9])
+    play_steps(runtime, STEPS[:9])
     with runtime.store.reading() as conn:
         case = runtime.store.load_case(conn, "SU-2026-000123")
     assert case is not None
@@ -43,7 +43,7 @@ def test_roles_resolve_to_the_parties_of_the_example_case(runtime: Runtime) -> N
 
 
 def test_may_send_returns_the_rule_a_sender_breaks(runtime: Runtime) -> None:
-    replay(runtime, STEPS[:4])
+    play_steps(runtime, STEPS[:4])
     with runtime.store.reading() as conn:
         case = runtime.store.load_case(conn, "SU-2026-000123")
     assert case is not None
@@ -61,7 +61,7 @@ def test_may_send_returns_the_rule_a_sender_breaks(runtime: Runtime) -> None:
 
 
 def test_a_named_destination_becomes_a_party_of_the_case(runtime: Runtime) -> None:
-    replay(runtime, STEPS[:1])
+    play_steps(runtime, STEPS[:1])
     with runtime.store.reading() as conn:
         case = runtime.store.load_case(conn, "SU-2026-000123")
     assert case is not None

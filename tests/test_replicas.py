@@ -17,7 +17,7 @@ from sqlalchemy import select
 from adapter.store import schema
 from adapter.store.store import NewOutboxItem, Store
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.processes import AdapterProcess, wait_until
+from tests.processes import AdapterProcess, wait_until, wait_until_settled
 from tests.receivers import Receiver, running
 from tests.test_delivery import message
 
@@ -77,7 +77,7 @@ def test_two_replicas_deliver_2000_messages_once_each_in_order_per_case(
                 120,
                 "2 000 deliveries",
             )
-            time.sleep(1)  # room for a wrong second delivery to show up
+            wait_until_settled(postgres_url)  # then both stopped: no request still in flight
         finally:
             for replica in replicas:
                 replica.stop()

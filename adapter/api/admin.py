@@ -15,7 +15,7 @@ from adapter import avvikelser_report as avv
 from adapter.api.caller import RuntimeDep, admin
 from adapter.api.reader import process_rules
 from adapter.process.kalender import STOCKHOLM
-from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, replay, select, skip
+from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, requeue, select, skip
 from adapter.runtime import Runtime
 from adapter.security.identity import Caller
 
@@ -103,7 +103,7 @@ def replay_dead_letters(
     if which == DeadLetterFilter() and not body.all:
         raise HTTPException(400, "Name a message_id, a recipient or a time range, or set all=true")
     now = runtime.pipeline.clock()
-    replayed = replay(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
+    replayed = requeue(runtime.store, which, by=caller.party, now=now, audit_key=runtime.pipeline.audit_key)
     return {"count": len(replayed), "replayed": replayed}
 
 

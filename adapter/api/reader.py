@@ -53,7 +53,7 @@ class Reader:
 def process_rules(runtime: Runtime) -> ProcessRules:
     """The regional LUS rules, read at start-up; a 503 where there are none."""
     if runtime.rules is None:
-        file = runtime.settings.config_dir / RULES_FILE
+        file = runtime.settings.config_folder() / RULES_FILE
         raise HTTPException(503, f"No regional rules: {file} does not exist.")
     return runtime.rules
 

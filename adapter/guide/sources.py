@@ -67,14 +67,15 @@ class Sources:
         else:
             validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
             mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
-            steps, routing = load_step_table(settings.config_dir), load_routing_table(settings.config_dir)
+            config = settings.config_folder()
+            steps, routing = load_step_table(config), load_routing_table(config)
         return cls(
             validator=validator,
             mapper=mapper,
             dialects=Dialects.from_dir(settings.mappings_dir, mapper),
             steps=steps,
             # Where the runtime has no rules, the loader says why (the guide answers 503 with it).
-            rules=runtime.rules if runtime and runtime.rules else load_rules(settings.config_dir),
+            rules=runtime.rules if runtime and runtime.rules else load_rules(settings.config_folder()),
             routing=routing,
             profiles_dir=settings.profiles_dir,
             examples=load_examples(settings.examples_dir),
@@ -93,10 +94,11 @@ class Sources:
         return party.name if party and party.name else hsa_id
 
 
-def load_examples(folder: Path) -> dict[str, list[Example]]:
-    """Every `<case>/NN-<step>.json` under `folder`, in file order; none when it does not exist."""
+def load_examples(folder: Path | None) -> dict[str, list[Example]]:
+    """Every `<case>/NN-<step>.json` under `folder`, in file order; none when it is unset or does not
+    exist."""
     found: dict[str, list[Example]] = {}
-    if not folder.is_dir():
+    if folder is None or not folder.is_dir():
         return found
     for case in sorted(p for p in folder.iterdir() if p.is_dir()):
         found[case.name] = [

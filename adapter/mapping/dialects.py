@@ -14,21 +14,20 @@ a recipient becomes that recipient's dialect. What each dialect reads and infers
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import fhirpathpy
-import yaml
 from fhirpathpy.models import models
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from adapter.configfile import load_model
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import _resolve_resources
 from adapter.mapping.rules import Compiled, MappingError
 from adapter.process.case import DischargeCase
-from adapter.uuids import Namespace
+from adapter.uuids import Namespace, as_uuid
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue
 from adapter.validation.validator import Validator
@@ -113,10 +112,7 @@ def compile_fhirpath(expression: str, where: str) -> Compiled:
 
 
 def _load(path: Path, name: str) -> Dialect:
-    try:
-        spec = DialectFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise MappingError(f"{path}: {exc}") from exc
+    spec = load_model(path, DialectFile, MappingError)
     exprs = {
         key: compile_fhirpath(text, f"{path}: {key}")
         for key in ("message_id", "timestamp", "case_id", "event", "focus")
@@ -591,10 +587,7 @@ def _full_url(entry: dict[str, Any], i: int, bundle: dict[str, Any]) -> str:
 
 
 def _uuid(text: str) -> str:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return _NS.uuid(text)
+    return as_uuid(text, _NS)
 
 
 def _urn(*parts: str) -> str:

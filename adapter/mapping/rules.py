@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.configfile import load_model
 from adapter.fhirpath import compile_expression
 from adapter.process.events import EVENT_TYPES
 
@@ -113,10 +113,7 @@ def compile_fhirpath(expression: str, where: str) -> Compiled:
 
 
 def _read(path: Path, model: type[M]) -> M:
-    try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise MappingError(f"{path}: {exc}") from exc
+    return load_model(path, model, MappingError)
 
 
 def load_rule_file(path: Path, dialect: str, common: CommonFile | None = None) -> MessageRule:

@@ -82,7 +82,7 @@ class Meeting:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Acknowledgement:
+class KvittensReceived:
     message_id: str  # the acknowledged message
     by: str  # HSA-id of the acknowledging party
     code: str
@@ -112,7 +112,7 @@ class DischargeCase:
     discharged_at: datetime | None = None
     discharge_disposition: str | None = None
     died_at: datetime | None = None
-    acknowledgements: tuple[Acknowledgement, ...] = ()
+    kvittenser: tuple[KvittensReceived, ...] = ()
     messages: int = 0
     cancelled: frozenset[str] = frozenset()  # message ids made void by a makulering
     # Parties any message named as destination or as a participant (an organisation, with its kind):
@@ -306,10 +306,10 @@ class DischargeCase:
         return replace(self, on_leave=False)
 
     def _kvittens(self, e: Kvittens) -> DischargeCase:
-        ack = Acknowledgement(
+        ack = KvittensReceived(
             message_id=e.acknowledged_message_id, by=e.sender, code=e.code, at=e.occurred_at
         )
-        return replace(self, acknowledgements=(*self.acknowledgements, ack))
+        return replace(self, kvittenser=(*self.kvittenser, ack))
 
     def _meddelande(self, e: Meddelande) -> DischargeCase:
         return replace(self, messages=self.messages + 1)

@@ -174,7 +174,7 @@ def timeline(
             )
     entries.extend(
         TimelineEntry(a.at, "kvittens", {"message_id": a.message_id, "by": a.by, "code": a.code})
-        for a in case.acknowledgements
+        for a in case.kvittenser
     )
     entries.extend(TimelineEntry(d.due, "tidsgrans", deadline_json(d)) for d in deadlines(case, now, rules))
     liability = betalningsansvar(case, rules.agreement, now)

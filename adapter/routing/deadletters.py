@@ -1,12 +1,12 @@
-"""Dead Letter Channel: messages given up on, listed, inspected, replayed or skipped.
+"""Dead Letter Channel: messages given up on, listed, inspected, re-queued or skipped.
 
-A dead letter stays in the outbox under its original MessageHeader.id, so a replay sends the very
-same message again and a receiver that did take it after all recognises it and dedupes it. Replay
+A dead letter stays in the outbox under its original MessageHeader.id, so re-queuing sends the very
+same message again and a receiver that did take it after all recognises it and dedupes it. A re-queue
 selects one message, a recipient, or a time range of when the messages were given up; it restarts
 the attempt count and the give-up clock, and is written to the audit trail.
 
 A dead letter holds its (case, recipient) line: what follows it for that case and recipient waits.
-Replay releases the line in order (the dead letter first); skipping one dead letter, with a reason,
+A re-queue releases the line in order (the dead letter first); skipping one dead letter, with a reason,
 releases it without sending that message, and is audited in the same transaction.
 """
 
@@ -18,28 +18,28 @@ from adapter.security.audit import patient_hash
 from adapter.store.outbox import DeadLetterFilter, OutboxRecord
 from adapter.store.store import Store
 
-__all__ = ["DeadLetterFilter", "NotADeadLetter", "audit_shown", "parse_instant", "replay", "select", "skip"]
+__all__ = ["DeadLetterFilter", "NotADeadLetter", "audit_shown", "parse_instant", "requeue", "select", "skip"]
 
 
 class NotADeadLetter(LookupError):
     """Skip names a message that is not (or no longer) a dead letter."""
 
 
-def replay(
+def requeue(
     store: Store, which: DeadLetterFilter, *, by: str, now: float, audit_key: bytes | None = None
 ) -> list[str]:
     """Put the chosen dead letters back in the queue, due now; their message ids. Audited once per
     case, with its patient's hash (keyed by `audit_key`), so a PDL review by patient finds it."""
-    replayed = store.replay_by_case(which, now)
+    requeued = store.requeue_by_case(which, now)
     chosen = {k: v for k, v in vars(which).items() if v is not None}
     by_case: dict[str, list[str]] = {}
-    for message_id, case_id in replayed:
+    for message_id, case_id in requeued:
         by_case.setdefault(case_id, []).append(message_id)
     if not by_case:
         store.audit(
             None,
             party=by,
-            action="replay",
+            action="replay",  # the audit trail's name for a re-queue, kept for its readers
             outcome="nothing-to-replay",
             detail={"count": 0, "filter": chosen},
         )
@@ -55,7 +55,7 @@ def replay(
             patient_hash=patient_hash(patient, audit_key) if patient and audit_key else None,
             detail={"count": len(message_ids), "message_ids": message_ids[:200], "filter": chosen},
         )
-    return [message_id for message_id, _case_id in replayed]
+    return [message_id for message_id, _case_id in requeued]
 
 
 def audit_shown(store: Store, message_id: str, case_id: str, *, by: str, audit_key: bytes, via: str) -> None:

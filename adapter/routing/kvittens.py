@@ -1,4 +1,4 @@
-"""Acknowledgements: a receiving party's kvittens, correlated with the message it answers.
+"""Kvittens: a receiving party's kvittens, correlated with the message it answers.
 
 The synchronous `ok` a receiver gives when it takes a message is delivery; the kvittens is the
 receiving party's own later message saying it has taken the content in (or could not). It is
@@ -25,9 +25,7 @@ def record_kvittens(store: Store, conn: Connection, event: Kvittens, now: float)
     # The acknowledged message is named by its origin id; this adapter sent the acknowledging party
     # its copy (adapter/routing/identity.py). A name that resolved to nothing is looked up as it is.
     found = any(
-        store.record_acknowledgement(
-            conn, acknowledged, event.code, now, kvittens_message_id=event.message_id
-        )
+        store.record_kvittens(conn, acknowledged, event.code, now, kvittens_message_id=event.message_id)
         for acknowledged in (
             copy_id(event.acknowledged_message_id, event.sender),
             event.acknowledged_message_id,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adapter.configfile import load_model
 from adapter.process.events import EVENT_TYPES, Party
 
 STEPS_FILE = "lus-steps.yaml"
@@ -66,10 +66,4 @@ class StepTable(BaseModel):
 
 def load_step_table(config_dir: Path) -> StepTable:
     path = config_dir / STEPS_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return StepTable.model_validate(data)
-    except FileNotFoundError:
-        raise StepsConfigError(f"No step table: {path} does not exist") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise StepsConfigError(f"{path}: {exc}") from exc
+    return load_model(path, StepTable, StepsConfigError, missing="No step table")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.configfile import load_model
 from adapter.process.events import Party
 
 
@@ -94,13 +94,7 @@ class RoutingTable(BaseModel):
 
 def load_routing_table(config_dir: Path) -> RoutingTable:
     path = config_dir / "parties.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return RoutingTable.model_validate(data)
-    except FileNotFoundError:
-        raise RoutingError(f"No routing table: {path} does not exist") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise RoutingError(f"{path}: {exc}") from exc
+    return load_model(path, RoutingTable, RoutingError, missing="No routing table")
 
 
 def check_dialects(table: RoutingTable, known: set[str]) -> None:

@@ -251,7 +251,8 @@ def first_in_line(ids: list[int]) -> Select[Any]:
 
 # For the claim's transaction on PostgreSQL: walk the indexes, never a bitmap or sequential scan
 # and a sort. Without statistics of a table that just filled up (an outage), the planner takes the
-# due rows for a handful and sorts all of them (140 ms a claim at 100 000, against under 1 ms).
+# due rows for a handful and sorts all of them, a claim's cost then growing with the backlog
+# (`python -m bench.claims` measures it; bench/results/README.md).
 _INDEX_WALKS_ONLY = select(
     func.set_config("enable_bitmapscan", "off", True), func.set_config("enable_seqscan", "off", True)
 )
@@ -419,13 +420,13 @@ class OutboxQueries(Database):
             return None
         return OutboxRecord.of(row), bytes(row.body), bytes(row.response) if row.response else None
 
-    def replay(self, which: DeadLetterFilter, now: float) -> list[str]:
+    def requeue(self, which: DeadLetterFilter, now: float) -> list[str]:
         """Dead letters back to the queue, due now, under their original message ids; each is still
         first in its line, so what waited behind it follows it."""
-        return [message_id for message_id, _case_id in self.replay_by_case(which, now)]
+        return [message_id for message_id, _case_id in self.requeue_by_case(which, now)]
 
-    def replay_by_case(self, which: DeadLetterFilter, now: float) -> list[tuple[str, str]]:
-        """As replay: (message id, case id) of each message put back, in message-id order."""
+    def requeue_by_case(self, which: DeadLetterFilter, now: float) -> list[tuple[str, str]]:
+        """As requeue: (message id, case id) of each message put back, in message-id order."""
         with self.transaction() as conn:
             result = conn.execute(
                 update(ob)
@@ -469,7 +470,7 @@ class OutboxQueries(Database):
 
     # --- kvittens (the receiving party's acknowledgement) ---
 
-    def record_acknowledgement(
+    def record_kvittens(
         self,
         conn: Connection,
         message_id: str,

@@ -1,10 +1,10 @@
 """The statements every message runs, compiled once for the database and run on the driver's own
 cursor.
 
-SQLAlchemy builds, caches and processes every execution: about 80 µs a statement here, against
-9 µs for the driver alone, and a message runs ten. The statements stay SQLAlchemy expressions
-(one source for SQLite and PostgreSQL); only their execution skips the machinery. JSON values
-are serialized here, as the column type would have done.
+SQLAlchemy builds, caches and processes every execution, several times the driver's own cost, and
+a message runs ten statements (bench/results/README.md has the figures). The statements stay
+SQLAlchemy expressions (one source for SQLite and PostgreSQL); only their execution skips the
+machinery. JSON values are serialized here, as the column type would have done.
 """
 
 from __future__ import annotations

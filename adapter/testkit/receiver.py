@@ -9,7 +9,6 @@ import json
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from adapter.uuids import random_uuid
 
 SYSTEM = "system"
 
@@ -63,15 +64,15 @@ def _answer(arrival: Arrival) -> tuple[int, dict[str, Any]]:
         }
     return 200, {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid4()),
+        "id": random_uuid(),
         "type": "message",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "entry": [
             {
-                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "fullUrl": f"urn:uuid:{random_uuid()}",
                 "resource": {
                     "resourceType": "MessageHeader",
-                    "id": str(uuid.uuid4()),
+                    "id": random_uuid(),
                     "eventCoding": head.get("eventCoding"),
                     "source": {"endpoint": "urn:lus-adapter:testkit"},
                     "response": {"identifier": head["id"], "code": "ok"},

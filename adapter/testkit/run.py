@@ -12,7 +12,6 @@ import copy
 import json
 import ssl
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from adapter.routing.steps import StepTable
 from adapter.routing.table import RoutingTable
 from adapter.testkit.receiver import SYSTEM, Arrival, Receiver
 from adapter.testkit.script import Step, event_of, header
+from adapter.uuids import random_uuid
 from adapter.validation.validator import Validator
 
 FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -265,8 +265,8 @@ class Kit:
             exchange.fail("setup", f"no client certificate for {party} (--cert/--key)")
             return
         bundle = copy.deepcopy(step.bundle)
-        bundle["id"] = str(uuid.uuid4())
-        bundle["entry"][0]["resource"]["id"] = str(uuid.uuid4())
+        bundle["id"] = random_uuid()
+        bundle["entry"][0]["resource"]["id"] = random_uuid()
         bundle["timestamp"] = "not-an-instant"
         body = json.dumps(bundle).encode()
         exchange.request = _short(body)
@@ -405,9 +405,9 @@ class Kit:
             if arrival.kind in (None, "kvittens"):
                 continue
             bundle = copy.deepcopy(template.bundle)
-            bundle["id"] = str(uuid.uuid4())
+            bundle["id"] = random_uuid()
             head = bundle["entry"][0]["resource"]
-            head["id"] = str(uuid.uuid4())
+            head["id"] = random_uuid()
             head["response"] = {"identifier": arrival.header["id"], "code": "ok"}
             self.parties.system.post(self.target_url, content=json.dumps(bundle), headers=FHIR)
 

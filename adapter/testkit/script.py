@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from adapter.routing.identity import copy_id
 from adapter.routing.parties import receivers
 from adapter.routing.steps import StepTable
 from adapter.routing.table import RoutingTable
+from adapter.uuids import random_uuid
 from adapter.validation.bundle import BundleIndex
 
 
@@ -64,7 +64,7 @@ def fresh(texts: list[str], parties: tuple[str, ...]) -> list[str]:
     names the message itself: the kit puts in the id its party received it by when it sends."""
     bundles = [json.loads(t) for t in texts]
     messages = {header(b)["id"] for b in bundles}
-    renamed = {o: str(uuid.uuid4()) for o in messages | {b["id"] for b in bundles}}
+    renamed = {o: random_uuid() for o in messages | {b["id"] for b in bundles}}
     for message in messages:
         for party in parties:
             renamed[copy_id(message, party)] = renamed[message]

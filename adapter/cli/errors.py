@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from adapter.config import ConfigDirMissing
 from adapter.mapping.rules import MappingError
 from adapter.mapping.template import TemplateError
 from adapter.routing.table import RoutingError
@@ -38,6 +39,8 @@ def explain(exc: BaseException) -> ConfigurationError | None:
     """The configuration mistake behind `exc`, or None if it is not one."""
     if isinstance(exc, ConfigurationError):
         return exc
+    if isinstance(exc, ConfigDirMissing):
+        return ConfigurationError(str(exc))
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in DRIVER_EXTRAS:
         extra = DRIVER_EXTRAS[(exc.name or "").split(".")[0]]
         return ConfigurationError(

@@ -16,7 +16,7 @@ import orjson
 import typer
 from rich.markup import escape
 
-from adapter.cli_errors import ConfigurationError
+from adapter.cli.errors import ConfigurationError
 from adapter.config import Settings
 from adapter.security.identity import DEVELOPMENT_HEADER
 
@@ -30,7 +30,7 @@ def play(
     ] = None,
 ) -> None:
     """Post an example case to a running adapter (development mode), each step as its sender."""
-    from adapter.cli_ops import stdout_console
+    from adapter.cli.ops import stdout_console
     from adapter.mapping.engine import Mapper
     from adapter.validation.bundle import BundleIndex
     from adapter.validation.validator import Validator

@@ -16,15 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from adapter.avvikelser_report import avvikelser
-from adapter.cli_errors import ConfigurationError, run_explaining
-from adapter.cli_ops import register as register_ops_commands
+from adapter.cli.dataimport import import_command
+from adapter.cli.errors import ConfigurationError, run_explaining
+from adapter.cli.guide import guide_app
+from adapter.cli.ops import register as register_ops_commands
+from adapter.cli.play import play
+from adapter.cli.report import report
+from adapter.cli.testkit import testkit
 from adapter.config import Settings
-from adapter.guide.cli import guide_app
 from adapter.logging import get_logger
-from adapter.migration import import_command
-from adapter.play import play
-from adapter.report import report
-from adapter.testkit.command import testkit
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.issues import Issue, operation_outcome
 
@@ -45,7 +45,7 @@ def _configuration_refused() -> Iterator[None]:
     try:
         yield
     except ValidationError:
-        raise  # an invalid LUS_* value: cli_errors says which, in its two lines
+        raise  # an invalid LUS_* value: adapter/cli/errors.py says which, in its two lines
     except ValueError as exc:
         err.print(f"lus-adapter: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
@@ -58,6 +58,12 @@ def serve(
     worker: Annotated[
         bool | None,
         typer.Option(help="Run the delivery worker in this process (default LUS_WORKER or yes)"),
+    ] = None,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of parties.yaml, lus-steps.yaml and lus-rules.yaml (default LUS_CONFIG_DIR)"
+        ),
     ] = None,
 ) -> None:
     """Run the HTTP API (and the delivery worker). `--port 0` takes a free port; the log line
@@ -74,8 +80,11 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
+    if config_dir is not None:
+        overrides["config_dir"] = config_dir
     with _configuration_refused():
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings.config_folder()  # none: say what to set before anything binds or loads
     try:
         sock = serving.bind(settings.host, settings.port)
     except OSError as exc:

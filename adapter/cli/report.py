@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from adapter.cli_errors import require_database
+from adapter.cli.errors import require_database
 from adapter.config import Settings
 from adapter.process.kalender import STOCKHOLM, day_start
 from adapter.process.measures import Compliance, OutcomeMeasures, outcome_measures
@@ -45,7 +45,7 @@ def report(
         raise typer.BadParameter("--to is before --from", param_hint="--to")
     settings = Settings()
     try:
-        rules = load_rules(settings.config_dir, agreement)
+        rules = load_rules(settings.config_folder(), agreement)
     except RulesConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc

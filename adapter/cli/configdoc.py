@@ -1,5 +1,5 @@
 """The configuration reference (docs/configuration.md), generated from the Settings model so that
-it can never disagree with the code: `python -m adapter.configdoc > docs/configuration.md`
+it can never disagree with the code: `python -m adapter.cli.configdoc > docs/configuration.md`
 (`make docs`). A test fails when the committed file is out of date."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
-from adapter.config import PROJECT_ROOT, Settings
+from adapter.config import PROJECT_ROOT, SECTIONS, Settings
 
 HEADER = """# Configuration reference
 
-<!-- Generated from adapter/config.py by `python -m adapter.configdoc > docs/configuration.md`
+<!-- Generated from adapter/config.py by `python -m adapter.cli.configdoc > docs/configuration.md`
      (`make docs`). Do not edit by hand: change the Settings model and regenerate. -->
 
 The adapter reads its settings from environment variables with the prefix `{prefix}`, or from a
@@ -28,20 +29,33 @@ Beside these settings, three folders hold the data an integration team edits: th
 (`parties.yaml`), the step table (`lus-steps.yaml`, who may send each LUS step and who receives it)
 and the regional LUS rules (`lus-rules.yaml`, deadlines and betalningsansvar) in
 `LUS_CONFIG_DIR`, the FHIR profiles in `LUS_PROFILES_DIR` and the mapping rules in `LUS_MAPPINGS_DIR`.
+`LUS_CONFIG_DIR` has no default: the repository's example configuration is `examples/config`.
+"""
 
+TABLE = """
 | variable | type | default | meaning |
 |---|---|---|---|
 """
 
 
-def reference(settings: type[Settings] = Settings) -> str:
+def reference(settings: type[BaseSettings] = Settings) -> str:
+    """The reference: one table per section of SECTIONS for the adapter's Settings, one table for
+    another model."""
     prefix = str(settings.model_config.get("env_prefix", ""))
-    rows = [
-        f"| `{(prefix + name).upper()}` | {_type(field.annotation)} | {_default(field)}"
-        f" | {_cell(field.description)} |"
-        for name, field in settings.model_fields.items()
-    ]
-    return HEADER.format(prefix=prefix) + "\n".join(rows) + "\n"
+    fields = settings.model_fields
+    sections = SECTIONS if settings is Settings else {"": tuple(fields)}
+    unsorted = set(fields) - {name for names in sections.values() for name in names}
+    if unsorted:
+        raise ValueError(f"settings in no section of adapter.config.SECTIONS: {sorted(unsorted)}")
+    parts = [HEADER.format(prefix=prefix)]
+    for title, names in sections.items():
+        rows = [
+            f"| `{(prefix + name).upper()}` | {_type(fields[name].annotation)} | {_default(fields[name])}"
+            f" | {_cell(fields[name].description)} |"
+            for name in names
+        ]
+        parts.append((f"\n## {title}\n" if title else "") + TABLE + "\n".join(rows) + "\n")
+    return "".join(parts)
 
 
 def _type(annotation: Any) -> str:

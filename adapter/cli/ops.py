@@ -14,14 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapter.cli_errors import missing_database_file, require_database
+from adapter.cli.errors import missing_database_file, require_database
 from adapter.config import Settings
 from adapter.routing.deadletters import (
     DeadLetterFilter,
     NotADeadLetter,
     audit_shown,
     parse_instant,
-    replay,
+    requeue,
     select,
     skip,
 )
@@ -31,7 +31,8 @@ from adapter.store.store import Store
 
 db_app = typer.Typer(help="The store's schema (Alembic migrations).", no_args_is_help=True)
 deadletters_app = typer.Typer(
-    help="Messages given up on: list, show, the lines they hold, replay or skip.", no_args_is_help=True
+    help="Messages given up on: list, show, the lines they hold, re-queue (`replay`) or skip.",
+    no_args_is_help=True,
 )
 outbox_app = typer.Typer(
     help="Outbound messages: per case, and those without kvittens.", no_args_is_help=True
@@ -157,23 +158,23 @@ def deadletters_show(
 
 
 @deadletters_app.command("replay")
-def deadletters_replay(
+def deadletters_requeue(
     message_id: Annotated[str | None, typer.Argument(help="One dead letter's MessageHeader.id")] = None,
     recipient: Annotated[str | None, typer.Option(help="All dead letters to this HSA-id")] = None,
     since: Since = None,
     until: Until = None,
     all_: Annotated[bool, typer.Option("--all", help="Every dead letter")] = False,
 ) -> None:
-    """Send dead letters again, under their original message ids (receivers dedupe)."""
+    """Re-queue dead letters: send them again, under their original message ids (receivers dedupe)."""
     which = _filter(message_id, recipient, since, until)
     if which == DeadLetterFilter() and not all_:
         err.print("[red]name a message id, --recipient, --since/--until, or --all[/red]")
         raise typer.Exit(2)
-    replayed = replay(_store(), which, by=_operator(), now=time.time(), audit_key=_audit_key(Settings()))
-    for mid in replayed:
+    requeued = requeue(_store(), which, by=_operator(), now=time.time(), audit_key=_audit_key(Settings()))
+    for mid in requeued:
         print(mid)
-    err.print(f"{len(replayed)} message(s) back in the queue")
-    raise typer.Exit(0 if replayed or not message_id else 1)
+    err.print(f"{len(requeued)} message(s) back in the queue")
+    raise typer.Exit(0 if requeued or not message_id else 1)
 
 
 @deadletters_app.command("skip")

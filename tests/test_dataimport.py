@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, func, inspect, select
 
-from adapter.migration import Journal, Unit, run_import
+from adapter.dataimport import Journal, Unit, run_import
 from adapter.store import schema
 from tests.conftest import EXAMPLES, KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL, load_example, write_routing
 

@@ -68,8 +68,8 @@ def testkit(
     settings = Settings()
     validator = Validator.from_path(settings.profiles_dir, settings.extra_packages_dir)
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
-    routing = load_routing_table(settings.config_dir)
-    steps = load_step_table(settings.config_dir)
+    routing = load_routing_table(settings.config_folder())
+    steps = load_step_table(settings.config_folder())
     script = load_script(case, mapper, routing, steps)
     kind = ROLES[role]
     target_party = next(
