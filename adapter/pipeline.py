@@ -364,8 +364,8 @@ class Pipeline:
                 ) from exc
             except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
-            try:  # the tidbok slots of this adapter's party that a planeringsmöte takes or frees
-                apply_meeting(conn, event, now, self.routing.self_.base_url)
+            try:  # the slots of its own tidbok that a planeringsmöte (or a makulering of one) takes or frees
+                apply_meeting(conn, event, case, next_case, now, self.routing.self_.base_url)
             except SlotTaken as exc:
                 raise Rejected(409, [_slot_taken(index, exc.slot_id)]) from exc
             shared = SharedEntries()  # what every recipient gets alike is rendered once

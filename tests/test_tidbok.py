@@ -19,7 +19,16 @@ from adapter.app import Runtime, create_app
 from adapter.store import schema, tidbok
 from adapter.store.tidbok import SlotTaken
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example
-from tests.tidbok_messages import FIRST_STEPS, booking, cancellation, new_id, rebooking, schedule, slot
+from tests.tidbok_messages import (
+    FIRST_STEPS,
+    booking,
+    cancellation,
+    makulering,
+    new_id,
+    rebooking,
+    schedule,
+    slot,
+)
 
 FHIR = {"Content-Type": "application/fhir+json"}
 AS_SELF = {**FHIR, "X-LUS-Party": SELF}
@@ -205,6 +214,35 @@ def test_booking_takes_slots_once_rebooking_and_cancelling_free_them(
     assert free_slots(client) == [ten, one]
     assert send(client, cancellation(meeting)).status_code == 200
     assert free_slots(client) == [ten, one, three]
+
+
+def test_a_makulering_undoes_what_its_message_did_to_the_slots(client: TestClient) -> None:
+    """The slots follow the case as it stands once a message is made void: a booking's makulering
+    frees its slots, a rebooking's gives the meeting back the slots it held before, a
+    cancellation's takes them again (409 when another meeting has one since)."""
+    _, (ten, one, three) = publish(client)
+    open_case(client)
+    first, second = new_id(), new_id()
+    booked = booking(first, [f"Slot/{ten}"])
+    assert send(client, booked).status_code == 200
+    assert send(client, (void := makulering(booked))).status_code == 200, void
+    assert free_slots(client) == [ten, one, three]
+
+    assert send(client, booking(second, [f"Slot/{ten}"])).status_code == 200
+    moved = rebooking(second, [f"Slot/{three}"])
+    assert send(client, moved).status_code == 200
+    assert free_slots(client) == [ten, one]
+    assert send(client, makulering(moved)).status_code == 200
+    assert free_slots(client) == [one, three]  # back in the 10:00 it was booked into
+
+    cancelled = cancellation(second)
+    assert send(client, cancelled).status_code == 200
+    assert free_slots(client) == [ten, one, three]
+    assert send(client, booking(new_id(), [f"Slot/{ten}"])).status_code == 200
+    reply = send(client, makulering(cancelled))  # the meeting would need the 10:00 back: taken
+    assert reply.status_code == 409, reply.text
+    assert reply.json()["issue"][0]["code"] == "conflict"
+    assert free_slots(client) == [one, three]
 
 
 def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runtime: Runtime) -> None:

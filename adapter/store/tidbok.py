@@ -13,7 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from adapter.process.events import Event, PlaneringsmoteAvbokat, PlaneringsmoteBokat, PlaneringsmoteOmbokat
+from adapter.process.case import DischargeCase
+from adapter.process.events import (
+    Event,
+    Makulering,
+    PlaneringsmoteAvbokat,
+    PlaneringsmoteBokat,
+    PlaneringsmoteOmbokat,
+)
 from adapter.store import schema
 
 _sc = schema.schedules.c
@@ -172,15 +179,25 @@ def book(
     return booked
 
 
-def apply_meeting(conn: Connection, event: Event, now: float, base_url: str) -> None:
-    """A planeringsmöte message's effect on the slots this store holds: a booking or rebooking
-    takes the slots its Appointment references at `base_url` (this adapter's; or relative) and
-    frees those it no longer names, a cancellation frees them. Raises SlotTaken."""
-    if isinstance(event, PlaneringsmoteBokat | PlaneringsmoteOmbokat):
-        mine = [slot_id(ref) for ref in event.slots if _held_at(ref, base_url)]
-        book(conn, mine, event.case_id, event.appointment_id, now)
-    elif isinstance(event, PlaneringsmoteAvbokat):
-        release(conn, event.case_id, event.appointment_id, now)
+def apply_meeting(
+    conn: Connection, event: Event, before: DischargeCase | None, after: DischargeCase, now: float, base_url: str
+) -> None:
+    """Match the slots this store holds to the meetings of the case after a planeringsmöte message
+    or a makulering: each meeting takes the slots its last booking names at `base_url` (this
+    adapter's; or relative) and frees the others; a cancelled meeting, one whose booking was made
+    void, or every meeting of a case made void frees all. Raises SlotTaken (a makulering of a
+    cancellation whose slot was booked since)."""
+    if not isinstance(event, _MEETING_CHANGES):
+        return
+    wanted = after.booked_slots
+    for appointment_id in (before.booked_slots if before else {}).keys() - wanted.keys():
+        release(conn, after.case_id, appointment_id, now)  # its booking made void
+    for appointment_id, slots in wanted.items():
+        mine = [slot_id(ref) for ref in slots if _held_at(ref, base_url)]
+        book(conn, mine, after.case_id, appointment_id, now)
+
+
+_MEETING_CHANGES = (PlaneringsmoteBokat, PlaneringsmoteOmbokat, PlaneringsmoteAvbokat, Makulering)
 
 
 def _held_at(reference: str, base_url: str) -> bool:
