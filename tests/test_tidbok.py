@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from adapter.app import Runtime, create_app
+from adapter.routing.policy import slots_taken
 from adapter.store import schema, tidbok
 from adapter.store.tidbok import SlotTaken
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example
@@ -272,3 +273,35 @@ def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runti
     with runtime.store.reading() as conn:
         held = tidbok.slot_get(conn, ten)
     assert held is not None and (held.status, held.case_id) == ("busy", winner)
+
+
+def test_a_copy_leaves_a_taken_slot_to_its_meeting_and_its_sender_reads_the_warning(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Not strict (a copy from another party's adapter): the slot stays with the meeting that has
+    it, the copy's meeting takes what is free and learns which it did not get; the warning in the
+    answer is what the sending adapter's worker records (`slots_taken`)."""
+    _, (ten, one, _) = publish(client)
+    with runtime.store.transaction() as conn:
+        assert tidbok.book(conn, [ten], "CASE-A", "PM-1", time.time()) == []
+        assert tidbok.book(conn, [ten, one], "CASE-B", "PM-2", time.time(), strict=False) == [ten]
+        assert (tidbok.slot_get(conn, ten) or pytest.fail()).case_id == "CASE-A"
+        assert (tidbok.slot_get(conn, one) or pytest.fail()).case_id == "CASE-B"
+    warning = {
+        "severity": "warning",
+        "code": "conflict",
+        "diagnostics": "Slot https://k.example/fhir/Slot/1 was booked by another meeting …",
+        "details": {"coding": [{"system": "urn:lus-adapter:validation-rule", "code": "slot-taken"}]},
+    }
+    other = {"severity": "warning", "code": "business-rule", "diagnostics": "Case closed."}
+    answer = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": {"resourceType": "MessageHeader"}},
+            {"resource": {"resourceType": "OperationOutcome", "issue": [other, warning]}},
+        ],
+    }
+    assert slots_taken(orjson.dumps(answer)) == warning["diagnostics"]
+    answer["entry"][1]["resource"]["issue"] = [other]
+    assert slots_taken(orjson.dumps(answer)) is None
+    assert slots_taken(b"not json") is None

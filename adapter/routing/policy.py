@@ -30,6 +30,23 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
+def slots_taken(response: bytes) -> str | None:
+    """The warnings of an `ok` answer that a slot the message books was taken at the receiver
+    (rule slot-taken, docs/tidbok.md), in words; None when there are none."""
+    try:
+        bundle = orjson.loads(response)
+    except orjson.JSONDecodeError:
+        return None
+    said = [
+        str(issue.get("diagnostics"))
+        for entry in (bundle.get("entry") if isinstance(bundle, dict) else None) or []
+        if isinstance(entry, dict) and (entry.get("resource") or {}).get("resourceType") == "OperationOutcome"
+        for issue in entry["resource"].get("issue") or []
+        if any(c.get("code") == "slot-taken" for c in (issue.get("details") or {}).get("coding") or [])
+    ]
+    return "; ".join(said) or None
+
+
 def answer_text(body: bytes, limit: int = 300) -> str:
     """A receiver's refusal in words: an OperationOutcome's issues as `location: text; …`, else
     the start of the body (an error page, plain text)."""
