@@ -13,20 +13,23 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from adapter.api.case_view import Reader, TimelineEntry, local, next_deadline, reader, rules_path
 from adapter.api.charts import Chart, bar_chart, number, quantity
 from adapter.api.holdings import HeldCase
+from adapter.api.planning_charts import planning_charts
+from adapter.avvikelser_report import Period, collect, parties_from
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.deadlines import Deadline, deadlines
 from adapter.process.kalender import STOCKHOLM, day_start, local_day
 from adapter.process.measures import outcome_measures
+from adapter.process.planering import SlotTime
 from adapter.process.rules import ProcessRules
 from adapter.routing.table import RoutingTable
-from adapter.store import queries
+from adapter.store import queries, tidbok
 from adapter.store.outbox import held_by_recipient
 
 router = APIRouter(tags=["dashboard"])
@@ -105,6 +108,7 @@ def dashboard(
     with read.runtime.store.reading() as conn:
         queue = queries.queue_by_recipient(conn)
         held_lines = held_by_recipient(conn)
+    outcome, planning = all_charts(read, held, weeks, months)
     context = {
         "party": _name(routing, read.party),
         "now": now,
@@ -113,12 +117,59 @@ def dashboard(
         "open_cases": open_cases(held, rules, now, routing),
         "overdue": overdue(held, rules, now, routing),
         "destinations": destinations(queue, routing, read.party, held_lines),
-        "charts": charts([h.case for h in held], rules, now, weeks, months, routing),
+        "charts": outcome,
+        "planning_charts": planning,
         "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "states": STATE_LABELS,
         "deadline_labels": DEADLINE_LABELS,
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.get("/dashboard/diagram", summary="Översiktens diagram som JSON: kategorier och värden per serie")
+def dashboard_charts(
+    weeks: int = Query(12, alias="veckor", ge=1, le=104, description="Veckor i diagrammen per vecka"),
+    months: int = Query(6, alias="manader", ge=1, le=36, description="Månader i diagrammen per månad"),
+    read: Reader = Depends(reader),
+) -> JSONResponse:
+    """The numbers behind the dashboard's charts, for the calling party as the page shows them."""
+    outcome, planning = all_charts(read, read.cases(), weeks, months)
+    return JSONResponse(
+        {
+            "party": read.party,
+            "generated_at": read.now.isoformat(),
+            "charts": [c.to_json() for c in (*outcome, *planning)],
+        }
+    )
+
+
+def all_charts(
+    read: Reader, held: list[HeldCase], weeks: int, months: int
+) -> tuple[list[Chart], list[Chart]]:
+    """The outcome measures' charts and those of planning together, over the cases the reader holds,
+    this adapter's tidbok and the avvikelser of those cases."""
+    runtime, rules, now = read.runtime, read.rules, read.now
+    cases = [h.case for h in held]
+    week_starts = _week_starts(now, weeks)
+    first_month = _month_start(local_day(now), months - 1)
+    with runtime.store.reading() as conn:
+        slots = [
+            SlotTime(unit=unit, start=datetime.fromtimestamp(start, UTC), booked=booked)
+            for unit, start, booked in tidbok.bookable(
+                conn, week_starts[0].timestamp(), (week_starts[-1] + timedelta(days=7)).timestamp()
+            )
+        ]
+    period = Period(first=first_month, last=_month_start(local_day(now), 0))
+    found = collect(cases, period, rules, parties_from(runtime.routing, runtime.steps), now).deviations
+    planning = planning_charts(
+        cases,
+        slots,
+        found,
+        [(f"v. {s.isocalendar().week}", local_day(s)) for s in week_starts],
+        _month_labels(first_month, months),
+        runtime.routing,
+    )
+    return charts(cases, rules, now, weeks, months, runtime.routing), planning
 
 
 @router.get("/dashboard/arenden", summary="Sök ett ärende på dess id, öppet eller avslutat (HTML)")

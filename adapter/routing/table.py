@@ -48,6 +48,11 @@ class PartyConfig(BaseModel):
         description="mappings/<dialect>/ its system speaks; or {inbound, outbound} when they differ",
     )
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
+    site: str | None = Field(
+        None,
+        description="The site the unit belongs to, for the dashboard's planning meetings per site"
+        " (Halmstad, Varberg); default: its name",
+    )
     delivery: DeliveryOverrides | None = None
     sees_protected_details: bool = Field(
         False,

@@ -144,6 +144,15 @@ def slots_search(conn: Connection, search: SlotSearch) -> list[SlotRow]:
     return [_slot(row) for row in conn.execute(query)]
 
 
+def bookable(conn: Connection, after: float, before: float) -> list[tuple[str, float, bool]]:
+    """(unit, start, booked) of the slots starting in [after, before) that were offered: free or
+    booked (not those withdrawn as unavailable). For the dashboard's share of times used."""
+    query = select(_sl.actor, _sl.start, _sl.status).where(
+        _sl.start >= after, _sl.start < before, _sl.status.in_(("free", "busy"))
+    )
+    return [(row.actor, row.start, row.status == "busy") for row in conn.execute(query)]
+
+
 # --- bookings (applied in the transaction that accepts the planeringsmöte message) ---
 
 
