@@ -304,4 +304,10 @@ def test_a_copy_leaves_a_taken_slot_to_its_meeting_and_its_sender_reads_the_warn
     assert slots_taken(orjson.dumps(answer)) == warning["diagnostics"]
     answer["entry"][1]["resource"]["issue"] = [other]
     assert slots_taken(orjson.dumps(answer)) is None
-    assert slots_taken(b"not json") is None
+    for odd in (
+        b"not json",
+        b"[]",
+        b'{"entry": 1}',
+        b'{"entry": [{"resource": {"resourceType": "OperationOutcome", "issue": [{"details": "x"}, 3]}}]}',
+    ):
+        assert slots_taken(odd) is None, odd  # whatever a party's system answers

@@ -32,19 +32,32 @@ class TransientFailure(Exception):
 
 def slots_taken(response: bytes) -> str | None:
     """The warnings of an `ok` answer that a slot the message books was taken at the receiver
-    (rule slot-taken, docs/tidbok.md), in words; None when there are none."""
+    (rule slot-taken, docs/tidbok.md), in words; None when there are none. Any answer is read
+    without fail: a party's own system may answer whatever it likes."""
     try:
         bundle = orjson.loads(response)
     except orjson.JSONDecodeError:
         return None
     said = [
         str(issue.get("diagnostics"))
-        for entry in (bundle.get("entry") if isinstance(bundle, dict) else None) or []
-        if isinstance(entry, dict) and (entry.get("resource") or {}).get("resourceType") == "OperationOutcome"
-        for issue in entry["resource"].get("issue") or []
-        if any(c.get("code") == "slot-taken" for c in (issue.get("details") or {}).get("coding") or [])
+        for resource in _resources(bundle)
+        if resource.get("resourceType") == "OperationOutcome"
+        for issue in _dicts(resource.get("issue"))
+        if any(c.get("code") == "slot-taken" for c in _dicts(_dict(issue.get("details")).get("coding")))
     ]
     return "; ".join(said) or None
+
+
+def _resources(bundle: Any) -> list[dict[str, Any]]:
+    return [_dict(entry.get("resource")) for entry in _dicts(_dict(bundle).get("entry"))]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def answer_text(body: bytes, limit: int = 300) -> str:
