@@ -392,8 +392,7 @@ def _month_labels(first: date, months: int) -> list[tuple[str, str]]:
 
 
 def _name(routing: RoutingTable, hsa_id: str) -> str:
-    party = routing.party(hsa_id)
-    return party.name if party else hsa_id
+    return routing.name_of(hsa_id)
 
 
 def _municipality(routing: RoutingTable, code: str) -> str:

@@ -30,7 +30,7 @@ def planning_charts(
 ) -> list[Chart]:
     """`weeks`: (label, Monday); `months`: (label, YYYY-MM)."""
     week_labels, mondays = [label for label, _ in weeks], [monday for _, monday in weeks]
-    meetings = meetings_per_site(cases, mondays, lambda unit: site(routing, unit))
+    meetings = meetings_per_site(cases, mondays, routing.site_of)
     lead = lead_times(cases, mondays)
     used = slot_use(slots, mondays)
     per_party = deviations_per_party(found, [key for _, key in months])
@@ -60,7 +60,7 @@ def planning_charts(
             "Andel av de bokningsbara tiderna för planeringsmöten (lediga eller bokade) som har bokats,"
             " per enhet som publicerar tider och vecka.",
             week_labels,
-            [(_name(routing, unit), shares) for unit, shares in used.items()],
+            [(routing.name_of(unit), shares) for unit, shares in used.items()],
             "%",
             maximum=100.0,
         ),
@@ -70,19 +70,8 @@ def planning_charts(
             "Antal avvikelser per ansvarig part och månad: upptäckta i ärendena och rapporterade för"
             " hand (lus-adapter avvikelser ger dem var för sig).",
             [label for label, _ in months],
-            [(_name(routing, party), [float(n) for n in counts]) for party, counts in per_party.items()],
+            [(routing.name_of(party), [float(n) for n in counts]) for party, counts in per_party.items()],
             "avvikelser",
             whole=True,
         ),
     ]
-
-
-def site(routing: RoutingTable, unit: str) -> str:
-    """A unit's site: its party's `site` in parties.yaml, else its name, else its HSA-id."""
-    party = routing.party(unit)
-    return (party.site or party.name) if party else unit
-
-
-def _name(routing: RoutingTable, hsa_id: str) -> str:
-    party = routing.party(hsa_id)
-    return party.name if party else hsa_id

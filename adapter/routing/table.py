@@ -90,6 +90,16 @@ class RoutingTable(BaseModel):
     def municipality(self, kommunkod: str) -> PartyConfig | None:
         return next((p for p in self.parties if p.kind is Party.KOMMUN and p.municipality == kommunkod), None)
 
+    def name_of(self, hsa_id: str) -> str:
+        """A party's name for people; the HSA-id of one not in the table."""
+        party = self.party(hsa_id)
+        return party.name if party else hsa_id
+
+    def site_of(self, hsa_id: str) -> str:
+        """The site of a unit (Halmstad, Varberg): its `site`, else its name, else its HSA-id."""
+        party = self.party(hsa_id)
+        return (party.site or party.name) if party else hsa_id
+
 
 def load_routing_table(config_dir: Path) -> RoutingTable:
     path = config_dir / "parties.yaml"
