@@ -32,6 +32,12 @@ MESSAGES_OUT = Counter(
     "Delivery rounds of outbound messages, by LUS event kind and outcome (delivered, retry, dead).",
     ["kind", "outcome"],
 )
+SLOTS_TAKEN = Counter(
+    "lus_tidbok_slots_taken_total",
+    "Planeringsmöte messages another party's adapter accepted without a slot they book there: another"
+    " meeting took it on the way (docs/tidbok.md). The booking party rebooks. By recipient.",
+    ["recipient"],
+)
 DELIVERY_LATENCY = Histogram(
     "lus_delivery_latency_seconds",
     "Time to deliver one claimed outbound message: every HTTP attempt and backoff wait of the round.",

@@ -364,10 +364,13 @@ class Pipeline:
                 ) from exc
             except (PartyUnknown, PatientMismatch, ReferenceUnknown) as exc:
                 raise Rejected(422, [exc.issue]) from exc
-            try:  # the tidbok slots of this adapter's party that a planeringsmöte takes or frees
-                apply_meeting(conn, event, now, self.routing.self_.base_url)
+            try:  # the slots of its own tidbok that a planeringsmöte (or a makulering of one) takes or frees
+                taken = apply_meeting(
+                    conn, event, case, next_case, now, self.routing.self_.base_url, strict=not copy
+                )
             except SlotTaken as exc:
                 raise Rejected(409, [_slot_taken(index, exc.slot_id)]) from exc
+            issues = [*issues, *(_taken_on_the_way(event.case_id, m, url) for m, url in taken)]
             shared = SharedEntries()  # what every recipient gets alike is rendered once
             items = [
                 NewOutboxItem(
@@ -551,6 +554,19 @@ def _slot_taken(index: BundleIndex, slot: str) -> Issue:
         f"Slot {slot} is not free: another meeting has booked it, or its party has marked it"
         " unavailable. Search the free slots again and book another (docs/tidbok.md).",
         where,
+        "slot-taken",
+    )
+
+
+def _taken_on_the_way(case_id: str, meeting: str, url: str) -> Issue:
+    """A copy's warning: the meeting is accepted here, but a slot it names here is another
+    meeting's (taken since its sender booked it). Its sender's adapter records it (docs/tidbok.md)."""
+    return Issue(
+        "warning",
+        "conflict",
+        f"Slot {url} was booked by another meeting before this one arrived: meeting {meeting} of case"
+        f" {case_id} is accepted here without it. Rebook it (planeringsmote-ombokat) into a free slot.",
+        "Bundle",
         "slot-taken",
     )
 

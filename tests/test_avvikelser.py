@@ -1,4 +1,5 @@
-"""Avvikelser detected from a case's events: table tests of hand-worked cases.
+"""Avvikelser detected from a case's events: table tests of hand-worked cases, each checked as
+detected and as the regional follow-up gets it (the report's document, its JSON and CSV).
 
 Rules are the shipped examples/config/lus-rules.yaml: inskrivningsmeddelande within 24 h of admission,
 kallelse till SIP by the end of the 3rd calendar day after utskrivningsklar, utskrivningsmeddelande
@@ -10,13 +11,16 @@ in the comment remains.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import orjson
 import pytest
 
-from adapter.avvikelser_report import parties_from
+from adapter.avvikelser_report import Period, as_document, collect, parties_from, to_csv, to_json
 from adapter.config import PROJECT_ROOT
 from adapter.process.avvikelser import Deviation, Parties, Rule, deviations
 from adapter.process.events import Party
@@ -329,6 +333,48 @@ def test_hand_worked_case(
     story = build()
     found = deviations(story.case(), when(now), RULES, parties)
     assert [_row(d, story.case_id) for d in found] == expected
+
+
+BY_HAND = {"reported-by-hand", "reported-other"}
+NOVEMBER_TO_DECEMBER = Period(first=date(2026, 11, 1), last=date(2026, 12, 1))
+
+
+@pytest.mark.parametrize(("name", "build", "now", "parties", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_hand_worked_case_through_the_report_and_the_export(
+    name: str, build: object, now: str, parties: Parties, expected: list[tuple[object, ...]]
+) -> None:
+    """The same cases as the regional follow-up gets them: collected for November and December,
+    the report's document, and its JSON and CSV (summary per party, month and rule; detail)."""
+    story = build()  # type: ignore[operator]
+    found = collect([story.case()], NOVEMBER_TO_DECEMBER, RULES, parties, when(now))
+    document = orjson.loads(to_json(as_document(found.deviations, NOVEMBER_TO_DECEMBER, when(now), RULES)))
+
+    def local(text: str | None) -> str | None:
+        return _local(datetime.fromisoformat(text)) if text else None
+
+    listed = [
+        (
+            Rule(d["rule"]),
+            d["party"],
+            local(d["since"]),
+            local(d["due"]),
+            local(d["done_at"]),
+            d["message_id"].removeprefix(f"{story.case_id}-") if d["message_id"] else None,
+        )
+        for d in document["deviations"]
+    ]
+    assert listed == expected
+    assert all((d["reported_by"] is not None) == (name in BY_HAND) for d in document["deviations"])
+
+    counts = Counter((str(row[1]), str(row[2])[:7], Rule(row[0]).value) for row in expected)
+    summary = list(csv.DictReader(io.StringIO(to_csv(document))))
+    assert {(r["party"], r["month"], r["rule"]): int(r["count"]) for r in summary} == counts
+    assert sum(int(r["reported_by_hand"]) for r in summary) == (len(expected) if name in BY_HAND else 0)
+    detail = list(csv.DictReader(io.StringIO(to_csv(document, detail=True))))
+    assert [(r["rule"], r["party"], r["case_id"]) for r in detail] == [
+        (Rule(row[0]).value, row[1], story.case_id) for row in expected
+    ]
+    assert set(found.patients) == ({story.case_id} if expected else set())
 
 
 def test_party_kind_and_month() -> None:

@@ -59,7 +59,7 @@ def store_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _hand_report() -> dict[str, Any]:
+def hand_report() -> dict[str, Any]:
     """The kommun reports by hand, on 28 Nov 10:00, that the unit discharged the patient before
     the kommun was ready: the kommun's meddelande (step 9) as a new message with an avvikelse code,
     the unit as recipient and destination, and no thread (a reply would go to the thread's sender)."""
@@ -113,7 +113,7 @@ def test_avvikelser_of_the_example_case_over_http_and_from_the_command_line(
                 timeout=30,
             )
             assert answer.status_code == 200, (step.name, answer.text[:300])
-        report = _hand_report()
+        report = hand_report()
         answer = httpx.post(
             f"{adapter.base}/fhir/$process-message",
             content=orjson.dumps(report),

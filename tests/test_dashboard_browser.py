@@ -8,21 +8,39 @@ import base64
 import itertools
 import math
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+import yaml
 
 from adapter.config import PROJECT_ROOT, Settings
+from adapter.process.kalender import STOCKHOLM
 from adapter.runtime import build_runtime
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
+from tests.conftest import (
+    EXAMPLES,
+    KOMMUN,
+    SELF,
+    VARDCENTRAL,
+    fresh_postgres_database,
+    load_example,
+    write_routing,
+)
 from tests.holdings_seed import EXAMPLE_CASE, append, load_holdings, with_rules
 from tests.live_server import serving
 from tests.lus_story import Story
-from tests.processes import free_port
+from tests.processes import AdapterProcess, free_port
+from tests.test_avvikelser_process import hand_report
+from tests.test_network import net
+from tests.tidbok_messages import schedule, slot
 
 pytestmark = pytest.mark.slow
 
@@ -214,8 +232,12 @@ def test_the_dashboard_reads_well_and_reaches_closed_cases(browser: object, more
     at_width(browser, WIDE)
     browser.get(f"{more_url}/dashboard")
 
-    # Axis ticks: 0 and then even, round steps (1, 2 or 5 × 10ⁿ) on every chart.
+    # Axis ticks: 0 and then even, round steps (1, 2 or 5 × 10ⁿ) on every chart with data; one
+    # without (no planning meetings in these stays) says so instead of drawing an empty axis.
     for chart in browser.find_elements(By.CSS_SELECTOR, "figure.chart-figure"):
+        if chart.get_attribute("data-bars") == "0":
+            assert "Inga data för perioden ännu." in chart.text, chart.get_attribute("id")
+            continue
         labels = [t.text for t in chart.find_elements(By.CSS_SELECTOR, "text.y-tick")]
         values = [float(t.replace(",", ".").replace("\u00a0", "")) for t in labels]
         steps = {round(b - a, 6) for a, b in itertools.pairwise(values)}
@@ -317,3 +339,152 @@ def test_the_dashboard_fits_a_phone(browser: object, more_url: str) -> None:
         screenshot(browser, PHONE, name)
     search = browser.find_element(By.ID, "sok-arende")
     assert search.size["width"] <= PHONE and search.is_displayed()
+
+
+# --- planning together, as deployed: `lus-adapter serve` as a process, data through its API ---
+
+# The example case moved by whole weeks so that it lies in the week before this one (its Monday,
+# 23 November 2026, becomes last week's): the charts read the adapter at its own clock.
+EXAMPLE_MONDAY = date(2026, 11, 23)
+STEPS = [p.name for p in sorted((EXAMPLES / "bundles" / "canonical").glob("0[1-7]-*.json"))]
+MONTH_NAMES = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
+_INSTANT = re.compile(r"(20[2-9]\d-\d\d-\d\d)(T\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z))?")
+
+
+def moved(data: Any, days: int) -> Any:
+    """Every date and dateTime of the example (not a birth date: those are before 2020) `days` later."""
+    if isinstance(data, dict):
+        return {k: moved(v, days) for k, v in data.items()}
+    if isinstance(data, list):
+        return [moved(v, days) for v in data]
+    if isinstance(data, str) and (found := _INSTANT.fullmatch(data)):
+        day = (date.fromisoformat(found[1]) + timedelta(days=days)).isoformat()
+        return day + (found[2] or "")
+    return data
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[AdapterProcess]:
+    """`lus-adapter serve` for the hospital unit (the examples' configuration, its unit's site
+    named Halmstad), on PostgreSQL when LUS_TEST_POSTGRES_DSN is set, else SQLite."""
+    config = tmp_path / "config"
+    shutil.copytree(EXAMPLES / "config", config)
+    parties = yaml.safe_load((config / "parties.yaml").read_text(encoding="utf-8"))
+    next(p for p in parties["parties"] if p["hsa_id"] == SELF)["site"] = "Halmstad"
+    (config / "parties.yaml").write_text(yaml.safe_dump(parties, allow_unicode=True), encoding="utf-8")
+    with ExitStack() as stack:
+        dsn = os.environ.get("LUS_TEST_POSTGRES_DSN")
+        url = stack.enter_context(fresh_postgres_database(dsn)) if dsn else f"sqlite:///{tmp_path / 'lus.db'}"
+        env = {"LUS_DATABASE_URL": url, "LUS_CONFIG_DIR": str(config), "LUS_WORKER": "false"}
+        adapter = AdapterProcess(env=env, log=tmp_path / "adapter.log").start()
+        stack.callback(adapter.stop)
+        yield adapter
+
+
+def test_the_charts_of_planning_together_as_deployed(browser: object, served: AdapterProcess) -> None:
+    """Through the served API: the unit publishes four slots for the meeting's week; the example
+    case arrives step by step from each party's system; the vårdcentral books the SIP-möte into the
+    unit's 10:00 and rebooks it into its 13:00; the kommun reports a deviation by hand. Worked by
+    hand, in the week before this one: 1 planning meeting at Halmstad; utskrivningsklar Wed 09:30 to
+    the meeting Thu 13:00 = 27.5 h = 1.15 days; 1 of the 4 slots booked = 25 %; the avvikelser per
+    party and month are those of the export."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    base = served.base
+    today = datetime.now(STOCKHOLM).date()
+    last_monday = today - timedelta(days=today.weekday() + 7)
+    shift = (last_monday - EXAMPLE_MONDAY).days
+    week = f"v. {last_monday.isocalendar().week}"
+
+    def post(path: str, body: dict[str, Any], party: str) -> httpx.Response:
+        reply = httpx.post(
+            f"{base}{path}",
+            content=orjson.dumps(body),
+            headers={"Content-Type": "application/fhir+json", "x-lus-party": party},  # development mode
+            timeout=30,
+        )
+        assert reply.status_code in (200, 201), (path, reply.text[:500])
+        return reply
+
+    schedule_id = post("/fhir/Schedule", schedule(SELF), SELF).json()["id"]
+    slot_urls = [
+        post(
+            "/fhir/Slot",
+            moved(
+                slot(schedule_id, f"2026-11-{day}T{hour}:00:00+01:00", f"2026-11-{day}T{hour}:45:00+01:00"),
+                shift,
+            ),
+            SELF,
+        ).headers["Location"]
+        for day, hour in (("26", "10"), ("26", "13"), ("26", "15"), ("27", "10"))
+    ]
+    for step in STEPS:
+        bundle = moved(load_example(f"canonical/{step}"), shift)
+        appointment = next(
+            (e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Appointment"), None
+        )
+        if step.startswith(("06-", "07-")):  # booked into the unit's 10:00, rebooked into its 13:00
+            url = slot_urls[0] if step.startswith("06-") else slot_urls[1]
+            assert appointment is not None
+            appointment["slot"] = [
+                {"type": "Slot", "identifier": {"system": "urn:ietf:rfc:3986", "value": url}}
+            ]
+        post("/fhir/$process-message", bundle, net.sender_of(bundle))
+    post("/fhir/$process-message", moved(hand_report(), shift), KOMMUN)
+
+    browser.get(f"{base}/dashboard")
+    section = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby='rubrik-planering']")
+    assert section.find_element(By.TAG_NAME, "h2").text == "Planering tillsammans"
+
+    def bars(chart_id: str) -> dict[str, float]:
+        """Each bar's accessible name (its week or month, series and value in words) → its value."""
+        chart = section.find_element(By.ID, chart_id)
+        svg = chart.find_element(By.CSS_SELECTOR, "svg[role='img']")
+        titles = svg.get_attribute("aria-labelledby").split()
+        named = [svg.find_element(By.ID, t).get_attribute("textContent") for t in titles]
+        assert len(named) == 2 and all(named), (chart_id, named)  # its title and its description
+        found = {}
+        for bar in chart.find_elements(By.CSS_SELECTOR, "rect.bar"):
+            assert bar.size["height"] > 0
+            name = bar.find_element(By.TAG_NAME, "title").get_attribute("textContent").replace("\u00a0", " ")
+            found[name] = float(bar.get_attribute("data-value") or "nan")
+        return found
+
+    meetings = bars("planeringsmoten-per-plats")
+    assert meetings[f"{week}, Halmstad: 1 möte"] == 1.0
+    assert sum(meetings.values()) == 1.0  # the other weeks: 0, drawn as low bars
+    lead = bars("ledtid-till-planeringsmote")
+    assert lead == {
+        f"{week}, Median: 1,1 dagar": 1.15,
+        f"{week}, 90:e percentil: 1,1 dagar": 1.15,
+    }  # one decimal shown
+    used = bars("andel-bokade-tider")
+    assert used == {f"{week}, Sahlgrenska Universitetssjukhuset, Geriatrik avd 41: 25 %": 25.0}
+    # The same numbers in the table under each chart, and as JSON.
+    table = section.find_element(By.CSS_SELECTOR, "#andel-bokade-tider details table")
+    assert "25" in table.get_attribute("textContent")
+    charts = {c["id"]: c for c in httpx.get(f"{base}/dashboard/diagram", timeout=30).json()["charts"]}
+    [share] = charts["andel-bokade-tider"]["series"]
+    assert share["values"][charts["andel-bokade-tider"]["categories"].index(week)] == 25.0
+
+    # Avvikelser per party and month: the export's totals (the kommun's report by hand included).
+    meeting_day = last_monday + timedelta(days=3)
+    month, label = meeting_day.strftime("%Y-%m"), f"{MONTH_NAMES[meeting_day.month - 1]} {meeting_day.year}"
+    export = httpx.get(f"{base}/admin/avvikelser", params={"month": month}, timeout=30).json()
+    totals = {row["party"]: row["total"] for row in export["by_party_month"] if row["month"] == month}
+    assert totals.get(SELF, 0) >= 1, export  # the report by hand concerns the unit
+    parties = yaml.safe_load((EXAMPLES / "config" / "parties.yaml").read_text(encoding="utf-8"))["parties"]
+    names = {p["hsa_id"]: p["name"] for p in parties}
+    deviations = charts["avvikelser-per-part"]
+    at = deviations["categories"].index(label)
+    assert {s["name"]: s["values"][at] for s in deviations["series"] if s["values"][at]} == {
+        names.get(party, party): float(n) for party, n in totals.items()
+    }
+    shown = {k: v for k, v in bars("avvikelser-per-part").items() if k.startswith(label) and v}
+    assert shown == {
+        f"{label}, {names.get(p, p)}: {n} avvikelse{'' if n == 1 else 'r'}": float(n)
+        for p, n in totals.items()
+    }
+    screenshot(browser, WIDE, "dashboard-planning")

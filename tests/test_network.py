@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database
+from tests.test_avvikelser_process import hand_report
 from tests.test_example_case import CANONICAL_RECEIVERS
 from tests.test_example_case_avliden import AVLIDEN_RECEIVERS
 
@@ -181,3 +182,30 @@ def test_a_makulering_a_kvittens_and_a_reply_resolve_at_every_adapter(played: An
             assert kvittenser == [{"message_id": origin(CANONICAL, 3), "by": KOMMUN, "code": "ok"}], party
         else:
             assert kvittenser == [], party
+
+
+def test_a_deviation_reported_by_hand_reaches_the_party_it_concerns(played: Any) -> None:
+    """The kommun's system reports at its own adapter, by hand, that the unit discharged the patient
+    before the kommun was ready (a meddelande with an avvikelse code naming the unit): routed to
+    the hospital's adapter and system only, and listed there by `lus-adapter avvikelser` against
+    the unit, as reported by the kommun."""
+    report = hand_report()
+    assert played.post(report).status_code == 200
+    played.settle()
+    reported = net.header(report)["id"]
+    got = {party: [net.origin_of(b) for b in s.received] for party, s in played.systems.items()}
+    assert (reported in got[SELF], reported in got[VARDCENTRAL], reported in got[KOMMUN]) == (
+        True,
+        False,
+        False,
+    )
+    listed = played.adapters[SELF].cli(
+        "avvikelser", "--from", "2026-11", "--to", "2026-11", "--format", "json"
+    )
+    [by_hand] = [d for d in json.loads(listed.stdout)["deviations"] if d["reported_by"]]
+    assert (by_hand["rule"], by_hand["party"], by_hand["reported_by"], by_hand["case_id"]) == (
+        "utskriven-innan-kommunen-redo",
+        SELF,
+        KOMMUN,
+        CANONICAL,
+    )

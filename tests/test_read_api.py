@@ -309,6 +309,7 @@ def test_openapi_lists_the_new_endpoints(client: TestClient) -> None:
         "/fhir/Encounter",
         "/fhir/Appointment",
         "/dashboard",
+        "/dashboard/diagram",
         "/metrics",
     ):
         assert path in paths
@@ -371,3 +372,29 @@ def test_the_dashboard_finds_a_closed_case_by_id_and_answers_an_unknown_one_in_h
     assert "Inget ärende no-such-case" in missing.text and 'id="sok-arende"' in missing.text
     as_party(client, OTHER_KOMMUN)  # a case the reader may not see is not there for them either
     assert client.get(f"/dashboard/arenden/{EXAMPLE_CASE}").status_code == 404
+
+
+def test_the_dashboards_numbers_as_json_scoped_to_the_reader(client: TestClient) -> None:
+    """GET /dashboard/diagram: every chart's categories and values per series, null for no data;
+    a party that holds no case sees no deviation or meeting of others."""
+    charts = {c["id"]: c for c in client.get("/dashboard/diagram").json()["charts"]}
+    assert list(charts) == [
+        "andel-inom-24h",
+        "dagar-till-utskrivning",
+        "betalningsansvar-per-kommun",
+        "planeringsmoten-per-plats",
+        "ledtid-till-planeringsmote",
+        "andel-bokade-tider",
+        "avvikelser-per-part",
+    ]
+    share = charts["andel-inom-24h"]
+    [series] = share["series"]
+    by_week = dict(zip(share["categories"], series["values"], strict=True))
+    assert (by_week["v. 46"], by_week["v. 47"], by_week["v. 48"]) == (50.0, 100.0, None)  # 1 of 2, 1 of 1
+    assert charts["avvikelser-per-part"]["series"]  # the stays here have deviations
+
+    as_party(client, OTHER_KOMMUN)
+    scoped = {c["id"]: c for c in client.get("/dashboard/diagram").json()["charts"]}
+    assert (
+        scoped["avvikelser-per-part"]["series"] == [] and scoped["planeringsmoten-per-plats"]["series"] == []
+    )

@@ -16,11 +16,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from adapter.app import create_app
+from adapter.routing.policy import slots_taken
 from adapter.runtime import Runtime
 from adapter.store import schema, tidbok
 from adapter.store.tidbok import SlotTaken
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, load_example
-from tests.tidbok_messages import FIRST_STEPS, booking, cancellation, new_id, rebooking, schedule, slot
+from tests.tidbok_messages import (
+    FIRST_STEPS,
+    booking,
+    cancellation,
+    makulering,
+    new_id,
+    rebooking,
+    schedule,
+    slot,
+)
 
 FHIR = {"Content-Type": "application/fhir+json"}
 AS_SELF = {**FHIR, "X-LUS-Party": SELF}
@@ -208,6 +218,35 @@ def test_booking_takes_slots_once_rebooking_and_cancelling_free_them(
     assert free_slots(client) == [ten, one, three]
 
 
+def test_a_makulering_undoes_what_its_message_did_to_the_slots(client: TestClient) -> None:
+    """The slots follow the case as it stands once a message is made void: a booking's makulering
+    frees its slots, a rebooking's gives the meeting back the slots it held before, a
+    cancellation's takes them again (409 when another meeting has one since)."""
+    _, (ten, one, three) = publish(client)
+    open_case(client)
+    first, second = new_id(), new_id()
+    booked = booking(first, [f"Slot/{ten}"])
+    assert send(client, booked).status_code == 200
+    assert send(client, (void := makulering(booked))).status_code == 200, void
+    assert free_slots(client) == [ten, one, three]
+
+    assert send(client, booking(second, [f"Slot/{ten}"])).status_code == 200
+    moved = rebooking(second, [f"Slot/{three}"])
+    assert send(client, moved).status_code == 200
+    assert free_slots(client) == [ten, one]
+    assert send(client, makulering(moved)).status_code == 200
+    assert free_slots(client) == [one, three]  # back in the 10:00 it was booked into
+
+    cancelled = cancellation(second)
+    assert send(client, cancelled).status_code == 200
+    assert free_slots(client) == [ten, one, three]
+    assert send(client, booking(new_id(), [f"Slot/{ten}"])).status_code == 200
+    reply = send(client, makulering(cancelled))  # the meeting would need the 10:00 back: taken
+    assert reply.status_code == 409, reply.text
+    assert reply.json()["issue"][0]["code"] == "conflict"
+    assert free_slots(client) == [one, three]
+
+
 def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runtime: Runtime) -> None:
     """Two meetings of different cases (no case lock between them) take one slot in concurrent
     transactions: the conditional UPDATE lets exactly one have it, on SQLite and PostgreSQL."""
@@ -235,3 +274,41 @@ def test_two_bookings_of_one_slot_in_two_cases_at_once(client: TestClient, runti
     with runtime.store.reading() as conn:
         held = tidbok.slot_get(conn, ten)
     assert held is not None and (held.status, held.case_id) == ("busy", winner)
+
+
+def test_a_copy_leaves_a_taken_slot_to_its_meeting_and_its_sender_reads_the_warning(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Not strict (a copy from another party's adapter): the slot stays with the meeting that has
+    it, the copy's meeting takes what is free and learns which it did not get; the warning in the
+    answer is what the sending adapter's worker records (`slots_taken`)."""
+    _, (ten, one, _) = publish(client)
+    with runtime.store.transaction() as conn:
+        assert tidbok.book(conn, [ten], "CASE-A", "PM-1", time.time()) == []
+        assert tidbok.book(conn, [ten, one], "CASE-B", "PM-2", time.time(), strict=False) == [ten]
+        assert (tidbok.slot_get(conn, ten) or pytest.fail()).case_id == "CASE-A"
+        assert (tidbok.slot_get(conn, one) or pytest.fail()).case_id == "CASE-B"
+    warning = {
+        "severity": "warning",
+        "code": "conflict",
+        "diagnostics": "Slot https://k.example/fhir/Slot/1 was booked by another meeting …",
+        "details": {"coding": [{"system": "urn:lus-adapter:validation-rule", "code": "slot-taken"}]},
+    }
+    other = {"severity": "warning", "code": "business-rule", "diagnostics": "Case closed."}
+    answer = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"resource": {"resourceType": "MessageHeader"}},
+            {"resource": {"resourceType": "OperationOutcome", "issue": [other, warning]}},
+        ],
+    }
+    assert slots_taken(orjson.dumps(answer)) == warning["diagnostics"]
+    answer["entry"][1]["resource"]["issue"] = [other]
+    assert slots_taken(orjson.dumps(answer)) is None
+    for odd in (
+        b"not json",
+        b"[]",
+        b'{"entry": 1}',
+        b'{"entry": [{"resource": {"resourceType": "OperationOutcome", "issue": [{"details": "x"}, 3]}}]}',
+    ):
+        assert slots_taken(odd) is None, odd  # whatever a party's system answers

@@ -99,5 +99,21 @@ def cancellation(appointment_id: str) -> dict[str, Any]:
     return bundle
 
 
+def makulering(message: dict[str, Any]) -> dict[str, Any]:
+    """Makulering by the vårdcentral's system of one of its planeringsmöte messages."""
+    bundle = fresh_copy(load_example("canonical/12-makulering.json"))
+    vardcentral = next(
+        e["fullUrl"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Organization"
+        and e["resource"]["identifier"][0]["value"].endswith("-VC01")
+    )
+    bundle["entry"][0]["resource"]["sender"] = {"reference": vardcentral}
+    provenance = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Provenance")
+    provenance["agent"] = [{"who": {"reference": vardcentral}}]
+    provenance["entity"][0]["what"]["identifier"]["value"] = message["entry"][0]["resource"]["id"]
+    return bundle
+
+
 def new_id() -> str:
     return f"PM-{uuid.uuid4().hex[:12]}"

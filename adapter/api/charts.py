@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 40
@@ -49,6 +50,7 @@ class Chart:
     gaps: tuple[Gap, ...]
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
+    values: tuple[tuple[float | None, ...], ...] = ()  # per series, one per category
     width: int = WIDTH
     height: int = HEIGHT
 
@@ -56,10 +58,21 @@ class Chart:
     def has_data(self) -> bool:
         return bool(self.bars)
 
+    def to_json(self) -> dict[str, Any]:
+        """The chart's numbers for scripts: null where a series has no value (no data, not 0)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "unit": self.unit,
+            "categories": list(self.categories),
+            "series": [{"name": n, "values": list(v)} for n, v in zip(self.series, self.values, strict=True)],
+        }
+
 
 NO_DATA = "inga data"
 # Units whose singular differs: "1 dag", "1,5 dagar", "0 dagar".
-_SINGULAR = {"dagar": "dag"}
+_SINGULAR = {"dagar": "dag", "möten": "möte", "avvikelser": "avvikelse"}
 # A bar for zero is this tall (in the chart's units of 1/WIDTH), so that 0 % reads as a value.
 ZERO_BAR = 2.0
 
@@ -146,6 +159,7 @@ def bar_chart(
         gaps=tuple(gaps),
         x_ticks=x_ticks,
         y_ticks=y_ticks,
+        values=tuple(tuple(vs) for _, vs in series),
     )
 
 

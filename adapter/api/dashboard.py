@@ -12,24 +12,32 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from adapter.api.charts import Chart, bar_chart, number, quantity
+from adapter.api.planning_charts import planning_charts
 from adapter.api.reader import Reader, reader
+from adapter.avvikelser_report import Period, collect, parties_from
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.deadlines import deadlines
+from adapter.process.kalender import local_day
 from adapter.process.rules import ProcessRules
 from adapter.read.case_view import TimelineEntry, local, next_deadline
 from adapter.read.dashboard import (
+    bookable_slots,
     delivery_queue,
     liable_days,
+    month_labels,
+    month_start,
     open_cases,
     overdue,
     party_name,
+    week_starts,
     weekly_measures,
 )
+from adapter.read.holdings import HeldCase
 from adapter.routing.table import RoutingTable
 from adapter.rules_config import RULES_FILE
 
@@ -75,6 +83,7 @@ def dashboard(
 ) -> HTMLResponse:
     routing, rules, now = read.runtime.routing, read.rules, read.now
     held = read.cases()
+    outcome, planning = all_charts(read, held, weeks, months)
     context = {
         "party": party_name(routing, read.party),
         "now": now,
@@ -83,12 +92,52 @@ def dashboard(
         "open_cases": open_cases(held, rules, now, routing),
         "overdue": overdue(held, rules, now, routing),
         "destinations": delivery_queue(read.runtime.store, routing, read.party),
-        "charts": charts([h.case for h in held], rules, now, weeks, months, routing),
+        "charts": outcome,
+        "planning_charts": planning,
         "kinds": read.runtime.mapper.terms.codes("lus-event"),
         "states": STATE_LABELS,
         "deadline_labels": DEADLINE_LABELS,
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+@router.get("/dashboard/diagram", summary="Översiktens diagram som JSON: kategorier och värden per serie")
+def dashboard_charts(
+    weeks: int = Query(12, alias="veckor", ge=1, le=104, description="Veckor i diagrammen per vecka"),
+    months: int = Query(6, alias="manader", ge=1, le=36, description="Månader i diagrammen per månad"),
+    read: Reader = Depends(reader),
+) -> JSONResponse:
+    """The numbers behind the dashboard's charts, for the calling party as the page shows them."""
+    outcome, planning = all_charts(read, read.cases(), weeks, months)
+    return JSONResponse(
+        {
+            "party": read.party,
+            "generated_at": read.now.isoformat(),
+            "charts": [c.to_json() for c in (*outcome, *planning)],
+        }
+    )
+
+
+def all_charts(
+    read: Reader, held: list[HeldCase], weeks: int, months: int
+) -> tuple[list[Chart], list[Chart]]:
+    """The outcome measures' charts and those of planning together, over the cases the reader holds,
+    this adapter's tidbok and the avvikelser of those cases."""
+    runtime, rules, now = read.runtime, read.rules, read.now
+    cases = [h.case for h in held]
+    starts = week_starts(now, weeks)
+    first_month = month_start(local_day(now), months - 1)
+    period = Period(first=first_month, last=month_start(local_day(now), 0))
+    found = collect(cases, period, rules, parties_from(runtime.routing, runtime.steps), now).deviations
+    planning = planning_charts(
+        cases,
+        bookable_slots(runtime.store, starts),
+        found,
+        [(f"v. {s.isocalendar().week}", local_day(s)) for s in starts],
+        month_labels(first_month, months),
+        runtime.routing,
+    )
+    return charts(cases, rules, now, weeks, months, runtime.routing), planning
 
 
 @router.get("/dashboard/arenden", summary="Sök ett ärende på dess id, öppet eller avslutat (HTML)")

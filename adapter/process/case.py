@@ -79,6 +79,7 @@ class Meeting:
     sip: bool
     site: str | None = None
     cancelled: bool = False
+    slots: tuple[str, ...] = ()  # the tidbok slots it takes: Appointment.slot of its last booking
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +158,14 @@ class DischargeCase:
         if last.end is None or (closed_at is not None and instant(last.end) == instant(closed_at)):
             return last.start
         return None
+
+    @property
+    def booked_slots(self) -> dict[str, tuple[str, ...]]:
+        """The slots each meeting holds as the case stands (a cancelled meeting, or any meeting of a
+        case whose admission was made void, none): what the tidbok must match after every message,
+        a makulering included."""
+        void = self.state is CaseState.MAKULERAD
+        return {m.appointment_id: () if void or m.cancelled else m.slots for m in self.meetings}
 
     def late_for(self, event: Event) -> str | None:
         """Why an event applied to this case, though accepted, deserves a warning to its sender:
@@ -254,13 +263,15 @@ class DischargeCase:
         self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR, CaseState.UTSKRIVEN)
         if any(m.appointment_id == e.appointment_id for m in self.meetings):
             raise CaseRejected(f"Meeting {e.appointment_id} is already booked; send planeringsmote-ombokat.")
-        meeting = Meeting(appointment_id=e.appointment_id, start=e.start, mode=e.mode, sip=e.sip, site=e.site)
+        meeting = Meeting(
+            appointment_id=e.appointment_id, start=e.start, mode=e.mode, sip=e.sip, site=e.site, slots=e.slots
+        )
         return replace(self, meetings=(*self.meetings, meeting))
 
     def _mote_ombokat(self, e: PlaneringsmoteOmbokat) -> DischargeCase:
         self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR, CaseState.UTSKRIVEN)
         meeting = self._meeting(e.appointment_id)
-        return self._replace_meeting(replace(meeting, start=e.start, mode=e.mode))
+        return self._replace_meeting(replace(meeting, start=e.start, mode=e.mode, slots=e.slots))
 
     def _mote_avbokat(self, e: PlaneringsmoteAvbokat) -> DischargeCase:
         self._require(

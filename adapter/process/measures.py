@@ -102,8 +102,8 @@ def outcome_measures(
         agreement=rules.agreement.name,
         discharged_after_ready=len(ready_days),
         discharged_within_24h=sum(1 for d in ready_days if d <= DAY),
-        median_days_ready_to_discharge=_days(_median(ready_days)) if ready_days else None,
-        p90_days_ready_to_discharge=_days(_percentile(ready_days, 0.9)) if ready_days else None,
+        median_days_ready_to_discharge=days(median(ready_days)) if ready_days else None,
+        p90_days_ready_to_discharge=days(percentile(ready_days, 0.9)) if ready_days else None,
         compliance_by_kind=dict(sorted(by_kind.items())),
         compliance_by_unit=dict(sorted(by_unit.items())),
         meetings_by_site=dict(sorted(meetings.items())),
@@ -122,19 +122,19 @@ def _ready_to_discharge(case: DischargeCase, start: datetime, end: datetime) -> 
     return max(timedelta(0), elapsed(case.ready_periods[-1].start, discharged))
 
 
-def _median(values: list[timedelta]) -> timedelta:
+def median(values: list[timedelta]) -> timedelta:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _percentile(values: list[timedelta], fraction: float) -> timedelta:
+def percentile(values: list[timedelta], fraction: float) -> timedelta:
     """Nearest-rank percentile: the smallest value with at least `fraction` of values at or below."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def _days(duration: timedelta) -> float:
+def days(duration: timedelta) -> float:
     return round(duration / DAY, 2)
 
 

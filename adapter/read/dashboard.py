@@ -14,11 +14,12 @@ from adapter.process.case import DischargeCase
 from adapter.process.deadlines import Deadline, deadlines
 from adapter.process.kalender import STOCKHOLM, day_start, local_day
 from adapter.process.measures import outcome_measures
+from adapter.process.planering import SlotTime
 from adapter.process.rules import ProcessRules
 from adapter.read.case_view import next_deadline
 from adapter.read.holdings import HeldCase
 from adapter.routing.table import RoutingTable
-from adapter.store import queries
+from adapter.store import queries, tidbok
 from adapter.store.outbox import held_by_recipient
 from adapter.store.store import Store
 
@@ -143,11 +144,11 @@ class WeeklyMeasures:
 def weekly_measures(
     cases: list[DischargeCase], rules: ProcessRules, now: datetime, weeks: int
 ) -> WeeklyMeasures:
-    week_starts = _week_starts(now, weeks)
+    starts = week_starts(now, weeks)
     share: list[float | None] = []
     median: list[float | None] = []
     p90: list[float | None] = []
-    for start in week_starts:
+    for start in starts:
         end = start + timedelta(days=7)
         # Only discharges in the week count for these measures: leave the other cases out.
         discharged = [c for c in cases if c.discharged_at is not None and start <= c.discharged_at < end]
@@ -155,7 +156,7 @@ def weekly_measures(
         share.append(m.share_within_24h * 100 if m.share_within_24h is not None else None)
         median.append(m.median_days_ready_to_discharge)
         p90.append(m.p90_days_ready_to_discharge)
-    labels = [f"v. {s.isocalendar().week}" for s in week_starts]
+    labels = [f"v. {s.isocalendar().week}" for s in starts]
     return WeeklyMeasures(labels, share, median, p90)
 
 
@@ -170,23 +171,23 @@ class LiableDays:
 def liable_days(
     cases: list[DischargeCase], rules: ProcessRules, now: datetime, months: int, routing: RoutingTable
 ) -> LiableDays:
-    first_month = _month_start(local_day(now), months - 1)
-    end_month = _month_start(local_day(now), -1)
-    month_labels = _month_labels(first_month, months)
+    first_month = month_start(local_day(now), months - 1)
+    end_month = month_start(local_day(now), -1)
+    labels = month_labels(first_month, months)
     liable: dict[str, dict[str, int]] = defaultdict(dict)
     m = outcome_measures(cases, day_start(first_month), day_start(end_month), rules, now=now)
     for row in m.betalningsansvar:
         liable[row.municipality][row.month] = row.liable_days
     return LiableDays(
-        [label for label, _ in month_labels],
+        [label for label, _ in labels],
         [
-            (_municipality(routing, code), [float(liable[code].get(key, 0)) for _, key in month_labels])
+            (_municipality(routing, code), [float(liable[code].get(key, 0)) for _, key in labels])
             for code in sorted(liable)
         ],
     )
 
 
-def _week_starts(now: datetime, weeks: int) -> list[datetime]:
+def week_starts(now: datetime, weeks: int) -> list[datetime]:
     today = local_day(now)
     monday = today - timedelta(days=today.weekday())
     return [day_start(monday - timedelta(weeks=n)) for n in range(weeks - 1, -1, -1)]
@@ -196,7 +197,7 @@ def _midnight(moment: datetime) -> datetime:
     return day_start(moment.astimezone(STOCKHOLM).date())
 
 
-def _month_start(day: date, back: int) -> date:
+def month_start(day: date, back: int) -> date:
     """The first day of the month `back` months before the month of `day` (negative: after)."""
     index = day.year * 12 + day.month - 1 - back
     return date(index // 12, index % 12 + 1, 1)
@@ -205,20 +206,30 @@ def _month_start(day: date, back: int) -> date:
 _MONTHS = ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
 
 
-def _month_labels(first: date, months: int) -> list[tuple[str, str]]:
+def month_labels(first: date, months: int) -> list[tuple[str, str]]:
     """(label, YYYY-MM) for `months` months from `first`."""
     out = []
     for n in range(months):
-        day = _month_start(first, -n)
+        day = month_start(first, -n)
         out.append((f"{_MONTHS[day.month - 1]} {day.year}", f"{day.year:04d}-{day.month:02d}"))
     return out
 
 
 def party_name(routing: RoutingTable, hsa_id: str) -> str:
-    party = routing.party(hsa_id)
-    return party.name if party else hsa_id
+    return routing.name_of(hsa_id)
 
 
 def _municipality(routing: RoutingTable, code: str) -> str:
     party = routing.municipality(code)
     return f"{party.name} ({code})" if party else f"Kommun {code}"
+
+
+def bookable_slots(store: Store, starts: list[datetime]) -> list[SlotTime]:
+    """This adapter's bookable tidbok slots in the weeks that begin at `starts`."""
+    with store.reading() as conn:
+        return [
+            SlotTime(unit=unit, start=datetime.fromtimestamp(start, UTC), booked=booked)
+            for unit, start, booked in tidbok.bookable(
+                conn, starts[0].timestamp(), (starts[-1] + timedelta(days=7)).timestamp()
+            )
+        ]

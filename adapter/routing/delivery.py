@@ -39,6 +39,7 @@ from adapter.routing.policy import (
     RetryPolicy,
     TransientFailure,
     answer_text,
+    slots_taken,
 )
 from adapter.store.store import OutboxItem, Store
 
@@ -156,9 +157,15 @@ class DeliveryWorker:
                     breaker.allow()
                     attempts += 1
                     response = self._guarded_post(item, policy, breaker)
-            self._settled(self.store.mark_delivered(item.id, self.owner, attempts, response, self.clock()))
+            # Delivered; a planeringsmöte may be so without a slot it books there (docs/tidbok.md).
+            taken = slots_taken(response)
+            now = self.clock()
+            self._settled(self.store.mark_delivered(item.id, self.owner, attempts, response, now, note=taken))
             metrics.message_out(item.kind, "delivered", time.perf_counter() - started)
             log.info("delivered", attempts=attempts, kind=item.kind, case_id=item.case_id)
+            if taken:
+                metrics.SLOTS_TAKEN.labels(item.recipient).inc()
+                log.warning("delivered, but a slot it books was taken there: rebook", case_id=item.case_id)
         except CircuitOpen as exc:
             if attempts == item.attempts:  # not tried at all in this claim
                 self._settled(self.store.release(item.id, self.owner, exc.until))

@@ -30,6 +30,36 @@ class TransientFailure(Exception):
         self.retry_after = retry_after
 
 
+def slots_taken(response: bytes) -> str | None:
+    """The warnings of an `ok` answer that a slot the message books was taken at the receiver
+    (rule slot-taken, docs/tidbok.md), in words; None when there are none. Any answer is read
+    without fail: a party's own system may answer whatever it likes."""
+    try:
+        bundle = orjson.loads(response)
+    except orjson.JSONDecodeError:
+        return None
+    said = [
+        str(issue.get("diagnostics"))
+        for resource in _resources(bundle)
+        if resource.get("resourceType") == "OperationOutcome"
+        for issue in _dicts(resource.get("issue"))
+        if any(c.get("code") == "slot-taken" for c in _dicts(_dict(issue.get("details")).get("coding")))
+    ]
+    return "; ".join(said) or None
+
+
+def _resources(bundle: Any) -> list[dict[str, Any]]:
+    return [_dict(entry.get("resource")) for entry in _dicts(_dict(bundle).get("entry"))]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def answer_text(body: bytes, limit: int = 300) -> str:
     """A receiver's refusal in words: an OperationOutcome's issues as `location: text; …`, else
     the start of the body (an error page, plain text)."""

@@ -48,6 +48,11 @@ class PartyConfig(BaseModel):
         description="mappings/<dialect>/ its system speaks; or {inbound, outbound} when they differ",
     )
     municipality: str | None = Field(None, description="SCB kommunkod, for kind K")
+    site: str | None = Field(
+        None,
+        description="The site the unit belongs to, for the dashboard's planning meetings per site"
+        " (Halmstad, Varberg); default: its name",
+    )
     delivery: DeliveryOverrides | None = None
     sees_protected_details: bool = Field(
         False,
@@ -90,6 +95,16 @@ class RoutingTable(BaseModel):
         adapter's own party, and those configured to need them."""
         config = self.party(hsa_id)
         return hsa_id == self.self_.hsa_id or (config is not None and config.sees_protected_details)
+
+    def name_of(self, hsa_id: str) -> str:
+        """A party's name for people; the HSA-id of one not in the table."""
+        party = self.party(hsa_id)
+        return party.name if party else hsa_id
+
+    def site_of(self, hsa_id: str) -> str:
+        """The site of a unit (Halmstad, Varberg): its `site`, else its name, else its HSA-id."""
+        party = self.party(hsa_id)
+        return (party.site or party.name) if party else hsa_id
 
 
 def load_routing_table(config_dir: Path) -> RoutingTable:

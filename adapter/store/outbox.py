@@ -378,7 +378,10 @@ class OutboxQueries(Database):
                 _wake_next(conn, line.case_id, line.recipient, values["delivered_at"])
         return line is not None
 
-    def mark_delivered(self, item_id: int, owner: str, attempts: int, response: bytes, now: float) -> bool:
+    def mark_delivered(
+        self, item_id: int, owner: str, attempts: int, response: bytes, now: float, note: str | None = None
+    ) -> bool:
+        """`note`: what the receiver warned of though it took the message (kept as last_error)."""
         return self._settle(
             item_id,
             owner,
@@ -388,7 +391,7 @@ class OutboxQueries(Database):
             delivered_at=now,
             delivered_by=owner,
             response=response,
-            last_error=None,
+            last_error=note,
         )
 
     def mark_retry(self, item_id: int, owner: str, attempts: int, next_attempt_at: float, error: str) -> bool:

@@ -13,7 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from adapter.process.events import Event, PlaneringsmoteAvbokat, PlaneringsmoteBokat, PlaneringsmoteOmbokat
+from adapter.process.case import DischargeCase
+from adapter.process.events import (
+    Event,
+    Makulering,
+    PlaneringsmoteAvbokat,
+    PlaneringsmoteBokat,
+    PlaneringsmoteOmbokat,
+)
 from adapter.store import schema
 
 _sc = schema.schedules.c
@@ -137,24 +144,40 @@ def slots_search(conn: Connection, search: SlotSearch) -> list[SlotRow]:
     return [_slot(row) for row in conn.execute(query)]
 
 
+def bookable(conn: Connection, after: float, before: float) -> list[tuple[str, float, bool]]:
+    """(unit, start, booked) of the slots starting in [after, before) that were offered: free or
+    booked (not those withdrawn as unavailable). For the dashboard's share of times used."""
+    query = select(_sl.actor, _sl.start, _sl.status).where(
+        _sl.start >= after, _sl.start < before, _sl.status.in_(("free", "busy"))
+    )
+    return [(row.actor, row.start, row.status == "busy") for row in conn.execute(query)]
+
+
 # --- bookings (applied in the transaction that accepts the planeringsmöte message) ---
 
 
 def book(
-    conn: Connection, slot_ids: Iterable[str], case_id: str, appointment_id: str, now: float
+    conn: Connection,
+    slot_ids: Iterable[str],
+    case_id: str,
+    appointment_id: str,
+    now: float,
+    *,
+    strict: bool = True,
 ) -> list[str]:
     """Book the meeting into those of `slot_ids` this store holds (other parties' slots are their
     adapters' to book); the slots it held before and no longer names are freed (a rebooking).
-    Returns the slots booked; raises SlotTaken if one is held by another meeting or not free."""
+    A slot held by another meeting or not free raises SlotTaken; when not `strict` it is left to
+    the meeting that has it and returned among the slots not taken."""
     wanted = list(dict.fromkeys(slot_ids))
     held = (
         [row.slot_id for row in conn.execute(select(_sl.slot_id).where(_sl.slot_id.in_(wanted)))]
         if wanted
         else []
     )
-    booked = []
+    booked, taken = [], []
     for slot_id in held:
-        taken = conn.execute(
+        changed = conn.execute(
             update(schema.slots)
             .where(
                 _sl.slot_id == slot_id,
@@ -165,22 +188,48 @@ def book(
             )
             .values(status="busy", case_id=case_id, appointment_id=appointment_id, updated_at=now)
         ).rowcount
-        if not taken:
+        if changed:
+            booked.append(slot_id)
+        elif strict:
             raise SlotTaken(slot_id)
-        booked.append(slot_id)
+        else:
+            taken.append(slot_id)
     release(conn, case_id, appointment_id, now, keep=booked)
-    return booked
+    return taken
 
 
-def apply_meeting(conn: Connection, event: Event, now: float, base_url: str) -> None:
-    """A planeringsmöte message's effect on the slots this store holds: a booking or rebooking
-    takes the slots its Appointment references at `base_url` (this adapter's; or relative) and
-    frees those it no longer names, a cancellation frees them. Raises SlotTaken."""
-    if isinstance(event, PlaneringsmoteBokat | PlaneringsmoteOmbokat):
-        mine = [slot_id(ref) for ref in event.slots if _held_at(ref, base_url)]
-        book(conn, mine, event.case_id, event.appointment_id, now)
-    elif isinstance(event, PlaneringsmoteAvbokat):
-        release(conn, event.case_id, event.appointment_id, now)
+def apply_meeting(
+    conn: Connection,
+    event: Event,
+    before: DischargeCase | None,
+    after: DischargeCase,
+    now: float,
+    base_url: str,
+    *,
+    strict: bool = True,
+) -> list[tuple[str, str]]:
+    """Match the slots this store holds to the meetings of the case after a planeringsmöte message
+    or a makulering: each meeting the message changed takes the slots its last booking names at
+    `base_url` (this adapter's; or relative) and frees the others; a cancelled meeting, one whose
+    booking was made void, or every meeting of a case made void frees all. A slot another meeting
+    holds raises SlotTaken, or when not `strict` (a copy from another party's adapter,
+    docs/tidbok.md) stays with that meeting and is returned as (the meeting, the slot's URL)."""
+    if not isinstance(event, _MEETING_CHANGES):
+        return []
+    had, wanted = (before.booked_slots if before else {}), after.booked_slots
+    for appointment_id in had.keys() - wanted.keys():
+        release(conn, after.case_id, appointment_id, now)  # its booking made void
+    taken: list[tuple[str, str]] = []
+    for appointment_id, slots in wanted.items():
+        if appointment_id in had and had[appointment_id] == slots:
+            continue  # this message did not change it
+        mine = {slot_id(ref): ref for ref in slots if _held_at(ref, base_url)}
+        missed = book(conn, mine, after.case_id, appointment_id, now, strict=strict)
+        taken += [(appointment_id, mine[s]) for s in missed]
+    return taken
+
+
+_MEETING_CHANGES = (PlaneringsmoteBokat, PlaneringsmoteOmbokat, PlaneringsmoteAvbokat, Makulering)
 
 
 def _held_at(reference: str, base_url: str) -> bool:
