@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from adapter import __version__
 from adapter.api import admin, cases, dashboard, errors, fhir, health, metrics, search, tidbok, validate
 from adapter.api.boundary import RefuseControlCharacters
+from adapter.api.case_view import rules_path
 from adapter.config import Settings
 from adapter.guide import routes as guide
 from adapter.logging import configure_logging
@@ -23,6 +24,7 @@ from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.steps import StepTable, load_step_table
 from adapter.routing.table import RoutingTable, check_dialects, load_routing_table
+from adapter.rules_config import load_rules
 from adapter.security.audit import audit_key
 from adapter.security.identity import Authenticator
 from adapter.security.limits import JsonLimits
@@ -99,6 +101,7 @@ def build_runtime(settings: Settings) -> Runtime:
             settings.max_json_members,
         ),
         dialects=dialects,
+        discharge_waits_for_approval=load_rules(rules_path(settings)).discharge_waits_for_approval,
     )
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None
