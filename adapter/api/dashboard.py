@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from adapter.api.case_view import Reader, TimelineEntry, local, next_deadline, reader, rules_path
 from adapter.api.charts import Chart, bar_chart, number, quantity
 from adapter.api.holdings import HeldCase
+from adapter.api.signoff_view import planning_json
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.deadlines import Deadline, deadlines
@@ -156,6 +157,7 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
         "delivery_labels": DELIVERY_LABELS,
         "timeline_labels": TIMELINE_LABELS,
         "names": {p.hsa_id: p.name for p in routing.parties},
+        "planning": planning_json(held.case, routing, read.runtime.steps),
     }
     return templates.TemplateResponse(request, "case.html", context)
 
