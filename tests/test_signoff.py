@@ -7,6 +7,7 @@ The same over mTLS between adapters: tests/test_signoff_network.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ from fastapi.testclient import TestClient
 
 from adapter.app import Runtime, build_runtime, create_app
 from adapter.config import Settings
-from adapter.process.case import CaseRejected, SipStatus
+from adapter.mapping.dialects import case_state
+from adapter.mapping.outbound import Addressing
+from adapter.process.case import CaseRejected, DischargeCase, SipStatus
 from adapter.process.events import Godkannande, Stallningstagande
+from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, fresh_copy, write_routing
 from tests.lus_story import Story
 from tests.test_example_case import case_and_outbox, replay
@@ -250,3 +254,27 @@ def test_the_case_view_and_the_fhir_read_side_show_who_approved(runtime: Runtime
         assert answers == [("approved", None), ("commented", "Hemtjänsten kan börja först 28 november.")]
         [impression] = [e["resource"] for e in client.get("/fhir/ClinicalImpression").json()["entry"]]
         assert impression["summary"] == "Utskrivningsklar 27 november när hemtjänsten är på plats."
+
+
+@pytest.mark.parametrize("form", ["transaction", "communication"])
+def test_each_new_step_goes_through_each_dialect_and_back(runtime: Runtime, form: str) -> None:
+    """Canonical → the dialect a recipient takes (valid against its profile) → canonical → the same
+    event. The transaction form infers the ställningstagande and the godkännande from their
+    resources; the SIP and the överenskommelse travel in it as a planeringsunderlag does."""
+    dialects = runtime.pipeline.dialects
+    assert dialects is not None
+    dialect = dialects.get(form)
+    assert dialect is not None
+    to = Addressing(KOMMUN, NOWHERE, NOWHERE, "test")
+    opening, _ = runtime.mapper.to_event("canonical", BundleIndex(step(1)))
+    case = DischargeCase.open(opening)
+    steps = (3, 4) if form == "transaction" else (2, 3, 4, 9, 11, 12)
+    for n in steps:
+        event, _ = runtime.mapper.to_event("canonical", BundleIndex(step(n)))
+        sent = dialects.from_canonical(form, runtime.mapper.to_bundle(event, to, case))
+        assert dialects.validate(dialect, sent, runtime.validator) == [], n
+        back = dialects.to_canonical(dialect, sent, event.sender, case_state(case))
+        again, warnings = runtime.mapper.to_event("canonical", BundleIndex(back.bundle))
+        assert (again.kind, warnings) == (event.kind, []), n
+        assert replace(again, message_id=event.message_id, sender=event.sender) == event, n
+        case = case.apply(event)
