@@ -31,6 +31,7 @@ from adapter.routing.identity import as_known_by, as_origin, origin_id, referenc
 from adapter.routing.kvittens import record_kvittens
 from adapter.routing.parties import PartyUnknown, case_parties
 from adapter.routing.router import choose_recipients
+from adapter.routing.signoff import AwaitingApproval, check_discharge
 from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
 from adapter.security.audit import patient_hash
@@ -81,11 +82,14 @@ class Pipeline:
         dialects: Dialects | None = None,
         clock: Callable[[], float] = time.time,
         route: bool = True,
+        discharge_waits_for_approval: bool = False,
     ) -> None:
         self.limits = limits or JsonLimits()
         # False: messages change their cases but are sent to no one (`import` of history that
         # the other parties already had from the earlier system).
         self.route = route
+        # The region's waiting rule of the joint sign-off (lus-rules.yaml, docs/signoff.md).
+        self.discharge_waits_for_approval = discharge_waits_for_approval
         self.dialects = dialects
         self.store = store
         self.validator = validator
@@ -348,6 +352,8 @@ class Pipeline:
                 else:
                     check_step(event, case, self.routing, self.steps)
                     self.patients.check(patient, case)
+                    if self.discharge_waits_for_approval and not copy:  # the sender's adapter decides
+                        check_discharge(event, case, self.routing, self.steps)
                     next_case = case.with_event(event)
                 recipients = choose_recipients(event, next_case, self.routing, self.steps, copy=copy)
                 recipients = recipients if self.route else []
@@ -356,6 +362,8 @@ class Pipeline:
                     issues = [*issues, Issue("warning", "business-rule", late, "Bundle", "case-closed")]
             except AccessDenied as exc:
                 raise Rejected(403, [exc.issue]) from exc
+            except AwaitingApproval as exc:
+                raise Rejected(409, [exc.issue]) from exc
             except CaseRejected as exc:
                 if copy and exc.code == "not-found":  # what it follows is still on its way here
                     raise _not_yet(exc.reason) from exc

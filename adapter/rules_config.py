@@ -68,6 +68,7 @@ class _RulesFile(_Strict):
     day_amounts: dict[int, int]
     agreement: str
     agreements: dict[str, _Agreement]
+    utskrivningsmeddelande_waits_for_approval: bool = False
 
     @model_validator(mode="after")
     def _known_agreement(self) -> _RulesFile:
@@ -104,6 +105,7 @@ def load_rules(path: Path, agreement: str | None = None) -> ProcessRules:
         ),
         agreement=agreements[chosen],
         agreements=agreements,
+        discharge_waits_for_approval=parsed.utskrivningsmeddelande_waits_for_approval,
     )
 
 

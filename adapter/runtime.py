@@ -115,6 +115,7 @@ def build_runtime(settings: Settings) -> Runtime:
             settings.max_json_members,
         ),
         dialects=dialects,
+        discharge_waits_for_approval=rules is not None and rules.discharge_waits_for_approval,
     )
     authenticator = Authenticator.from_settings(
         settings, routing.self_.hsa_id, lambda hsa_id: routing.party(hsa_id) is not None

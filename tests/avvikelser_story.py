@@ -36,6 +36,11 @@ KOMMUN_RECEIVES = frozenset(
         "patient-avliden",
         "permission-start",
         "permission-slut",
+        "stallningstagande",
+        "sip-upprattad",
+        "sip-uppfoljd",
+        "sip-avslutad",
+        "dokumenterad-overenskommelse",
     }
 )
 

@@ -19,7 +19,7 @@ from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import PROJECT_ROOT, Settings
 from adapter.guide.site import ROLE_LABELS, Site, step_page
-from adapter.guide.sources import Sources
+from adapter.guide.sources import CASES, Sources
 from adapter.process.events import EVENT_TYPES, Party
 from adapter.routing.steps import Role
 from adapter.validation.package import load_package
@@ -135,7 +135,7 @@ def test_the_process_picture_draws_every_message_of_the_example_cases(built: Pat
     )
     sent = [
         f.split("-", 1)[1].removesuffix(".json")
-        for case in ("canonical", "canonical-avliden")
+        for case in CASES
         for f in sorted(p.name for p in (PROJECT_ROOT / "examples" / "bundles" / case).glob("*.json"))
     ]
     assert len(arrows) == len(sent)
@@ -143,6 +143,7 @@ def test_the_process_picture_draws_every_message_of_the_example_cases(built: Pat
     assert ("inskrivningsmeddelande", "SV", "OV K") in arrows
     assert ("fast-vardkontakt-utsedd", "OV", "SV") in arrows
     assert ("kvittens", "K", "SV") in arrows  # to the sender of what it acknowledges
+    assert ("godkannande", "K", "SV OV") in arrows  # to the unit and the other approver
 
 
 def test_the_package_opens_and_holds_package_json_and_every_profile(built: Path) -> None:

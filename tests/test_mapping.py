@@ -29,6 +29,7 @@ from adapter.process.events import (
     Activity,
     Address,
     CareKind,
+    DokumenteradOverenskommelse,
     Event,
     Inskrivningsmeddelande,
     MeetingMode,
@@ -37,6 +38,7 @@ from adapter.process.events import (
     Party,
     Patient,
     Planeringsunderlag,
+    SipUpprattad,
 )
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
@@ -139,9 +141,12 @@ def _sendable(event: Event) -> Event:
                 for p in getattr(event, name)
             )
             event = dataclasses.replace(event, **{name: people})  # type: ignore[type-var]
-    if isinstance(event, Planeringsunderlag) and event.plan_type != "SPU":  # SIP and DO: an activity
+    sip_or_do = isinstance(event, SipUpprattad | DokumenteradOverenskommelse)
+    if sip_or_do or (isinstance(event, Planeringsunderlag) and event.plan_type != "SPU"):  # an activity
         event = dataclasses.replace(event, activities=event.activities or (Activity(kind="hemtjänst"),))
-    if isinstance(event, Planeringsunderlag) and event.plan_type == "DO":  # DO: a care team
+    if isinstance(event, DokumenteradOverenskommelse) or (
+        isinstance(event, Planeringsunderlag) and event.plan_type == "DO"
+    ):  # DO: a care team
         event = dataclasses.replace(event, contacts=event.contacts or (Participant(role="fast vårdkontakt"),))
     if isinstance(event, Inskrivningsmeddelande):  # name, address and expected discharge are required
         patient = dataclasses.replace(

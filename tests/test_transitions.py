@@ -92,6 +92,14 @@ EVENTS: dict[str, Callable[[Story], Event]] = {
     "patient-avliden": lambda s: ev.PatientAvliden(**_next(s), died_at=when("2026-11-25 12:00")),
     "permission-start": lambda s: ev.PermissionStart(**_next(s)),
     "permission-slut": lambda s: ev.PermissionSlut(**_next(s)),
+    "stallningstagande": lambda s: ev.Stallningstagande(**_next(s), text="Utskrivningsklar 27/11"),
+    "godkannande": lambda s: ev.Godkannande(**{**_next(s), "sender": VC}, stallningstagande=s.last_id),
+    "sip-upprattad": lambda s: ev.SipUpprattad(**{**_next(s), "sender": VC}, plan_id="sip-1"),
+    "sip-uppfoljd": lambda s: ev.SipUppfoljd(**{**_next(s), "sender": VC}, plan_id="sip-1"),
+    "sip-avslutad": lambda s: ev.SipAvslutad(**{**_next(s), "sender": VC}, plan_id="sip-1"),
+    "dokumenterad-overenskommelse": lambda s: ev.DokumenteradOverenskommelse(
+        **{**_next(s), "sender": VC}, plan_id="do-1", agreement="Hemtjänst morgon och kväll"
+    ),
 }
 
 # event kind: outcome in states (inskriven, utskrivningsklar, utskriven, avliden, makulerad)
@@ -120,6 +128,15 @@ TABLE: dict[str, tuple[CaseState | str, ...]] = {
     "permission-start": (INS, KLAR, REJECT, REJECT, REJECT),
     # nobody in the base stories is on leave
     "permission-slut": (REJECT, REJECT, REJECT, REJECT, REJECT),
+    "stallningstagande": (INS, KLAR, REJECT, REJECT, REJECT),
+    # no base story has a ställningstagande to answer, nor a SIP to follow up or end
+    # (tests/test_signoff.py answers one)
+    "godkannande": (REJECT, REJECT, REJECT, REJECT, REJECT),
+    # a SIP follows the patient home: drawn up, followed up and ended after discharge too
+    "sip-upprattad": (INS, KLAR, UT, REJECT, REJECT),
+    "sip-uppfoljd": (REJECT, REJECT, REJECT, REJECT, REJECT),
+    "sip-avslutad": (REJECT, REJECT, REJECT, REJECT, REJECT),
+    "dokumenterad-overenskommelse": (INS, KLAR, UT, REJECT, REJECT),
 }
 STATES = (INS, KLAR, UT, DOD, MAK)
 CELLS = [

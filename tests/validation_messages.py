@@ -33,7 +33,20 @@ EVENTS = [
     "patient-avliden",
     "permission-start",
     "permission-slut",
+    "stallningstagande",
+    "godkannande",
+    "sip-upprattad",
+    "sip-uppfoljd",
+    "sip-avslutad",
+    "dokumenterad-overenskommelse",
 ]
+# The careplan-type each plan step's CarePlan carries.
+PLAN_TYPE = {
+    "sip-upprattad": "SIP",
+    "sip-uppfoljd": "SIP",
+    "sip-avslutad": "SIP",
+    "dokumenterad-overenskommelse": "DO",
+}
 
 
 @cache
@@ -138,6 +151,53 @@ def message(event: str, *, performers: int = 1) -> dict[str, Any]:
                 "payload": [{"contentString": "Patienten har hemtjänst sedan tidigare."}],
             },
         )
+    elif event in PLAN_TYPE:
+        plan = care_plan(subject, case, [practitioner_role(bundle, 1)])
+        plan["category"][0]["coding"][0]["code"] = PLAN_TYPE[event]
+        plan["identifier"] = [{"value": "SIP-2026-000042"}]
+        del plan["extension"]  # the needs category is the planeringsunderlag's
+        if event == "sip-avslutad":
+            plan["status"] = "completed"
+            plan["description"] = "Målen är uppnådda."
+            del plan["activity"]
+        if event == "dokumenterad-overenskommelse":
+            plan["description"] = "Hemtjänst morgon och kväll; vårdcentralen följer upp såret."
+            plan["note"] = [{"text": "Uppföljning hos vårdcentralen inom två veckor."}]
+            team = add(bundle, care_team(subject, case))
+            plan["careTeam"] = [{"reference": team}]
+        focus = add(bundle, plan)
+    elif event == "stallningstagande":
+        focus = add(
+            bundle,
+            {
+                "resourceType": "ClinicalImpression",
+                "identifier": [{"value": header["id"]}],
+                "status": "completed",
+                "subject": subject,
+                "encounter": case,
+                "date": "2026-11-25T10:00:00+01:00",
+                "summary": "Utskrivningsklar när hemtjänsten är på plats.",
+                "description": "Inlagd för höftfraktur, opererad dag 1, mobiliseras med rollator.",
+            },
+        )
+    elif event == "godkannande":
+        focus = add(
+            bundle,
+            {
+                "resourceType": "Task",
+                "status": "completed",
+                "intent": "order",
+                "businessStatus": {
+                    "coding": [{"system": f"{LUS}/CodeSystem/signoff-answer", "code": "commented"}]
+                },
+                "focus": {"identifier": {"value": "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a"}},
+                "for": subject,
+                "encounter": case,
+                "authoredOn": "2026-11-25T11:00:00+01:00",
+                "owner": sender,
+                "note": [{"text": "Hemtjänsten kan börja först på måndag."}],
+            },
+        )
     elif event == "patient-avliden":
         patient["deceasedDateTime"] = "2026-11-25T03:10:00+01:00"
     elif event == "permission-start":
@@ -172,6 +232,22 @@ def care_plan(subject: dict[str, str], case: dict[str, str], performers: list[st
                 }
             }
             for role in performers
+        ],
+    }
+
+
+def care_team(subject: dict[str, str], case: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": subject,
+        "encounter": case,
+        "participant": [
+            {
+                "extension": [{"url": f"{LUS}/StructureDefinition/party", "valueCode": "OV"}],
+                "role": [{"text": "fast vårdkontakt"}],
+                "member": {"identifier": {"system": HSA, "value": "TSTNMT2321000156-P001"}},
+            }
         ],
     }
 

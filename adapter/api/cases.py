@@ -9,14 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from adapter.api.reader import Reader, reader
+from adapter.api.signoff_view import planning_json
 from adapter.read.case_view import case_summary
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
-@router.get("/{case_id}", summary="A case: state, deadlines, betalningsansvar")
+@router.get("/{case_id}", summary="A case: state, deadlines, betalningsansvar, joint sign-off")
 def read_case(case_id: str, read: Reader = Depends(reader)) -> dict[str, Any]:
-    return case_summary(read.case(case_id, "read-case"), read.rules, read.now)
+    held = read.case(case_id, "read-case")
+    planning = planning_json(held.case, read.runtime.routing, read.runtime.steps)
+    return {**case_summary(held, read.rules, read.now), **planning}
 
 
 @router.get("/{case_id}/timeline", summary="Every message in and out of a case, in time order")

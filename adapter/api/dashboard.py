@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from adapter.api.charts import Chart, bar_chart, number, quantity
 from adapter.api.planning_charts import planning_charts
 from adapter.api.reader import Reader, reader
+from adapter.api.signoff_view import planning_json
 from adapter.avvikelser_report import Period, collect, parties_from
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
@@ -175,6 +176,7 @@ def case_page(case_id: str, request: Request, read: Reader = Depends(reader)) ->
         "delivery_labels": DELIVERY_LABELS,
         "timeline_labels": TIMELINE_LABELS,
         "names": {p.hsa_id: p.name for p in routing.parties},
+        "planning": planning_json(held.case, routing, read.runtime.steps),
     }
     return templates.TemplateResponse(request, "case.html", context)
 

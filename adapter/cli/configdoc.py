@@ -27,8 +27,9 @@ are inside the installation.
 
 Beside these settings, three folders hold the data an integration team edits: the routing table
 (`parties.yaml`), the step table (`lus-steps.yaml`, who may send each LUS step and who receives it)
-and the regional LUS rules (`lus-rules.yaml`, deadlines and betalningsansvar) in
-`LUS_CONFIG_DIR`, the FHIR profiles in `LUS_PROFILES_DIR` and the mapping rules in `LUS_MAPPINGS_DIR`.
+and the regional LUS rules (`lus-rules.yaml`, deadlines, betalningsansvar and whether the
+utskrivningsmeddelande waits for the joint sign-off) in `LUS_CONFIG_DIR`, the FHIR profiles in
+`LUS_PROFILES_DIR` and the mapping rules in `LUS_MAPPINGS_DIR`.
 `LUS_CONFIG_DIR` has no default: the repository's example configuration is `examples/config`.
 """
 

@@ -271,7 +271,11 @@ class Site:
         ]
 
     def diagrams(self) -> list[dict[str, Any]]:
-        titles = {"canonical": "Ett helt ärende", "canonical-avliden": "Permission, återtag och dödsfall"}
+        titles = {
+            "canonical": "Ett helt ärende",
+            "canonical-avliden": "Permission, återtag och dödsfall",
+            "canonical-signoff": "Gemensamt godkännande, SIP och dokumenterad överenskommelse",
+        }
         out = []
         for case in CASES:
             drawn = arrows(self.s, case)

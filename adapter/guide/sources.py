@@ -21,13 +21,13 @@ from adapter.runtime import Runtime
 from adapter.validation.validator import Validator
 
 # The example cases, in the order their messages are sent; the first holds the whole road, the
-# second the steps the first does not take (examples/bundles/*/NN-<step>.json).
-CASES = ("canonical", "canonical-avliden")
+# others the steps the first does not take (examples/bundles/*/NN-<step>.json).
+CASES = ("canonical", "canonical-avliden", "canonical-signoff")
 
 
 @dataclass(frozen=True)
 class Example:
-    case: str  # the folder: canonical, canonical-avliden or a dialect's name
+    case: str  # the folder: an example case of CASES or a dialect's name
     name: str  # the file name, e.g. 01-inskrivningsmeddelande.json
     bundle: dict[str, Any]
 

@@ -19,8 +19,10 @@ from adapter.process.events import (
     AndratUtskrivningsdatum,
     AtertagUtskrivningsklar,
     CareKind,
+    DokumenteradOverenskommelse,
     Event,
     FastVardkontaktUtsedd,
+    Godkannande,
     Inskrivningsmeddelande,
     KallelseTillSip,
     Kvittens,
@@ -36,10 +38,15 @@ from adapter.process.events import (
     PlaneringsmoteBokat,
     PlaneringsmoteOmbokat,
     Planeringsunderlag,
+    SipAvslutad,
+    SipUppfoljd,
+    SipUpprattad,
+    Stallningstagande,
     Utskrivningsklar,
     Utskrivningsmeddelande,
 )
 from adapter.process.kalender import instant
+from adapter.process.signoff import Answer, Signoff
 
 
 class CaseState(enum.StrEnum):
@@ -52,6 +59,12 @@ class CaseState(enum.StrEnum):
     @property
     def closed(self) -> bool:
         return self in (CaseState.UTSKRIVEN, CaseState.AVLIDEN, CaseState.MAKULERAD)
+
+
+class SipStatus(enum.StrEnum):
+    UPPRATTAD = "upprattad"  # drawn up (or sent as a planeringsunderlag of type SIP)
+    UPPFOLJD = "uppfoljd"  # followed up
+    AVSLUTAD = "avslutad"  # ended
 
 
 class CaseRejected(Exception):
@@ -114,6 +127,9 @@ class DischargeCase:
     discharge_disposition: str | None = None
     died_at: datetime | None = None
     kvittenser: tuple[KvittensReceived, ...] = ()
+    signoff: Signoff | None = None  # the ställningstagande in force and the answers to it
+    sip: SipStatus | None = None
+    overenskommelse_at: datetime | None = None  # when the latest dokumenterad överenskommelse was sent
     messages: int = 0
     cancelled: frozenset[str] = frozenset()  # message ids made void by a makulering
     # Parties any message named as destination or as a participant (an organisation, with its kind):
@@ -236,7 +252,47 @@ class DischargeCase:
     def _planeringsunderlag(self, e: Planeringsunderlag) -> DischargeCase:
         self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR)
         plans = self.plans if e.plan_id in self.plans else (*self.plans, e.plan_id)
-        return replace(self, plans=plans, needs_category=e.needs_category)
+        # A SIP or överenskommelse sent as planeringsunderlag (before they had codes of their own).
+        sip = self.sip or (SipStatus.UPPRATTAD if e.plan_type == "SIP" else None)
+        documented = e.occurred_at if e.plan_type == "DO" else self.overenskommelse_at
+        return replace(
+            self, plans=plans, needs_category=e.needs_category, sip=sip, overenskommelse_at=documented
+        )
+
+    def _stallningstagande(self, e: Stallningstagande) -> DischargeCase:
+        self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR)
+        return replace(self, signoff=Signoff(stallningstagande=e.message_id, sent_at=e.occurred_at))
+
+    def _godkannande(self, e: Godkannande) -> DischargeCase:
+        self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR, CaseState.UTSKRIVEN)
+        if not any(x.message_id == e.stallningstagande for x in self.events):
+            raise CaseRejected(f"No ställningstagande {e.stallningstagande} in this case.", code="not-found")
+        signoff = self.signoff
+        if signoff is None or signoff.stallningstagande != e.stallningstagande:
+            raise CaseRejected(
+                f"Ställningstagande {e.stallningstagande} has been replaced"
+                f"{f' by {signoff.stallningstagande}' if signoff else ''}: answer the one in force."
+            )
+        answer = Answer(party=e.sender, approved=e.approved, at=e.occurred_at, comment=e.comment)
+        return replace(self, signoff=signoff.answered(answer))
+
+    def _sip(self, e: SipUpprattad | SipAvslutad) -> DischargeCase:
+        # A SIP follows the patient home: it is drawn up, followed up and ended after discharge too.
+        self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR, CaseState.UTSKRIVEN)
+        if e.kind != SipUpprattad.kind and e.plan_id not in self.plans:
+            raise CaseRejected(f"No SIP {e.plan_id} has been drawn up in this case.", code="not-found")
+        status = {
+            SipUpprattad.kind: SipStatus.UPPRATTAD,
+            SipUppfoljd.kind: SipStatus.UPPFOLJD,
+            SipAvslutad.kind: SipStatus.AVSLUTAD,
+        }[e.kind]
+        plans = self.plans if e.plan_id in self.plans else (*self.plans, e.plan_id)
+        return replace(self, sip=status, plans=plans)
+
+    def _overenskommelse(self, e: DokumenteradOverenskommelse) -> DischargeCase:
+        self._require(e, CaseState.INSKRIVEN, CaseState.UTSKRIVNINGSKLAR, CaseState.UTSKRIVEN)
+        plans = self.plans if e.plan_id in self.plans else (*self.plans, e.plan_id)
+        return replace(self, overenskommelse_at=e.occurred_at, plans=plans)
 
     def _utskrivningsklar(self, e: Utskrivningsklar) -> DischargeCase:
         self._require(e, CaseState.INSKRIVEN)
@@ -395,6 +451,12 @@ _TRANSITIONS: dict[type[Event], Callable[[DischargeCase, Any], DischargeCase]] =
     Kvittens: DischargeCase._kvittens,
     Meddelande: DischargeCase._meddelande,
     Makulering: DischargeCase._makulering,
+    Stallningstagande: DischargeCase._stallningstagande,
+    Godkannande: DischargeCase._godkannande,
+    SipUpprattad: DischargeCase._sip,
+    SipUppfoljd: DischargeCase._sip,
+    SipAvslutad: DischargeCase._sip,
+    DokumenteradOverenskommelse: DischargeCase._overenskommelse,
 }
 
 

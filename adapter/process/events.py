@@ -248,6 +248,66 @@ class PermissionSlut(Event):
     kind: ClassVar[str] = "permission-slut"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Stallningstagande(Event):
+    """The unit's ställningstagande för utskrivning and summary of the stay, written once and sent
+    to the case's other parties for approval (Skåne's joint sign-off, docs/signoff.md). A new one
+    replaces it: the approvals start again."""
+
+    kind: ClassVar[str] = "stallningstagande"
+    text: str  # the ställningstagande för utskrivning
+    summary: str | None = None  # the summary of the stay
+
+
+@dataclass(frozen=True, kw_only=True)
+class Godkannande(Event):
+    """A party's answer to a ställningstagande: approved, or a comment (which approves nothing)."""
+
+    kind: ClassVar[str] = "godkannande"
+    stallningstagande: str  # the message id of the ställningstagande it answers
+    approved: bool = True
+    comment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipUpprattad(Event):
+    """A SIP drawn up (careplan-type SIP): each party's activities, the named contacts, next steps."""
+
+    kind: ClassVar[str] = "sip-upprattad"
+    plan_id: str
+    activities: tuple[Activity, ...] = ()
+    contacts: tuple[Participant, ...] = ()
+    note: str | None = None
+    next_steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipUppfoljd(SipUpprattad):
+    """The SIP followed up: the plan as it stands after the follow-up."""
+
+    kind: ClassVar[str] = "sip-uppfoljd"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipAvslutad(Event):
+    kind: ClassVar[str] = "sip-avslutad"
+    plan_id: str
+    note: str | None = None  # why it ended
+
+
+@dataclass(frozen=True, kw_only=True)
+class DokumenteradOverenskommelse(Event):
+    """The documented agreement in four parts: the agreement (`agreement`), the fast contacts
+    (`contacts`), the continued planning (`next_steps`) and the joint plan (`activities`)."""
+
+    kind: ClassVar[str] = "dokumenterad-overenskommelse"
+    plan_id: str
+    agreement: str
+    contacts: tuple[Participant, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    activities: tuple[Activity, ...] = ()
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -268,6 +328,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PatientAvliden,
         PermissionStart,
         PermissionSlut,
+        Stallningstagande,
+        Godkannande,
+        SipUpprattad,
+        SipUppfoljd,
+        SipAvslutad,
+        DokumenteradOverenskommelse,
     )
 }
 

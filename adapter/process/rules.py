@@ -79,3 +79,5 @@ class ProcessRules:
     deadlines: DeadlineRules
     agreement: Agreement
     agreements: Mapping[str, Agreement] = field(default_factory=dict)  # every configured agreement
+    # Joint sign-off: the utskrivningsmeddelande waits until every party approved (docs/signoff.md).
+    discharge_waits_for_approval: bool = False

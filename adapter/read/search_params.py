@@ -63,6 +63,13 @@ SEARCH_PARAMETERS: dict[str, dict[str, Param]] = {
         Param("patient", "reference", "participant.actor", "Patient"),
     ),
     "Communication": _params(*_OF_A_STAY, Param("sent", "date", "sent")),
+    # The joint sign-off (docs/signoff.md): the ställningstagande and each party's answer to it.
+    "ClinicalImpression": _params(*_OF_A_STAY[1:], Param("date", "date", "date")),
+    "Task": _params(
+        Param("encounter", "reference", "encounter", "Encounter"),
+        Param("patient", "reference", "for", "Patient"),
+        Param("authored-on", "date", "authoredOn"),
+    ),
     "Patient": {p.name: p for p in (Param("_id", "token", "id"), Param("identifier", "token", "identifier"))},
 }
 

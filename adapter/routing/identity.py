@@ -17,13 +17,14 @@ from typing import Any
 
 from adapter.mapping.outbound import outbound_message_id
 from adapter.process.case import DischargeCase
-from adapter.process.events import Event, Kvittens, Makulering, Meddelande
+from adapter.process.events import Event, Godkannande, Kvittens, Makulering, Meddelande
 
 # The event field that names an earlier message, per kind of event that may name one.
 _REFERENCE_FIELD: dict[type[Event], str] = {
     Makulering: "cancelled_message_id",
     Kvittens: "acknowledged_message_id",
     Meddelande: "in_response_to",
+    Godkannande: "stallningstagande",
 }
 
 

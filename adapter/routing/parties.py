@@ -20,13 +20,11 @@ from adapter.process.case import DischargeCase
 from adapter.process.events import (
     Event,
     KallelseTillSip,
-    Kvittens,
-    Makulering,
-    Meddelande,
     Party,
     PlaneringsmoteBokat,
     PlaneringsmoteOmbokat,
 )
+from adapter.routing.identity import reference
 from adapter.routing.steps import Role, StepRule, StepTable, Who
 from adapter.routing.table import RoutingTable
 from adapter.validation.issues import Issue
@@ -69,14 +67,9 @@ def case_parties(case: DischargeCase, table: RoutingTable) -> frozenset[str]:
 
 
 def referenced_id(event: Event) -> str | None:
-    """The id of the earlier message this one names: the voided, acknowledged or answered one."""
-    if isinstance(event, Makulering):
-        return event.cancelled_message_id
-    if isinstance(event, Kvittens):
-        return event.acknowledged_message_id
-    if isinstance(event, Meddelande):
-        return event.in_response_to
-    return None
+    """The id of the earlier message this one names: the voided, acknowledged, answered or
+    approved one."""
+    return reference(event)
 
 
 def referenced_event(case: DischargeCase, event: Event) -> Event | None:
