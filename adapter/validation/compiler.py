@@ -55,10 +55,19 @@ from adapter.validation.terminology import Terminology
 from adapter.validation.valuesets import Codes, Expander
 
 
-def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list[Any]]:
-    def evaluate(focus: Any, _variables: Any = None, _type_name: Any = None) -> list[Any]:
+def _python(
+    check: Callable[[dict[str, Any]], list[bool] | None], compiled: Callable[..., list[Any]]
+) -> Callable[..., list[Any]]:
+    def evaluate(focus: Any, variables: Any = None, type_name: Any = None) -> list[Any]:
         data = getattr(focus, "data", focus)
-        return check(data) if isinstance(data, dict) else []
+        if not isinstance(data, dict):
+            return []
+        result = check(data)
+        if result is None:  # data the check leaves to the expression
+            if getattr(compiled, "fast", False):
+                return compiled(focus, variables, type_name)
+            return compiled(focus, variables)
+        return result
 
     evaluate.fast = True  # type: ignore[attr-defined]
     return evaluate
@@ -330,7 +339,7 @@ class Compiler:
                 self.invariants[(c.source, c.key)] = f"not run: {reason}"
                 continue
             if core and c.key in PYTHON:
-                evaluate = _python(PYTHON[c.key])
+                evaluate = _python(PYTHON[c.key], evaluate)
             self.invariants[(c.source, c.key)] = "compiled"
             if core and c.key in AS_WARNING:
                 self.invariants[(c.source, c.key)] = f"runs as a warning: {AS_WARNING[c.key]}"
