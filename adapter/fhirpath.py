@@ -95,6 +95,13 @@ def _member(name: str) -> Node:
     choices = frozenset(name + t for t in _choice_suffixes().get(name, ()))
 
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
+        if len(items) == 1 and isinstance(items[0], dict):  # most paths: one object, a plain key
+            value = items[0].get(name)
+            if value is not None:
+                if type(value) is not list:
+                    return [value]
+                if None not in value:
+                    return list(value)
         out: list[Any] = []
         for item in items:
             if not isinstance(item, dict):
@@ -353,19 +360,26 @@ def _compare(op: str, left: Node, right: Node) -> Node:
 
 
 def _logic(op: str, left: Node, right: Node) -> Node:
+    """and, or, xor, implies; the right operand is not evaluated when the left one decides (as
+    FHIRPath allows): `min.empty() or …` costs one look on most ElementDefinitions."""
+    deciding = {"and": False, "or": True, "implies": False}.get(op)
+
     def logic(items: list[Any], env: dict[str, Any]) -> list[Any]:
-        a, b = _boolean(left(items, env)), _boolean(right(items, env))
+        a = _boolean(left(items, env))
+        if a is not None and a is deciding:
+            return [op != "and"]
+        b = _boolean(right(items, env))
         if op == "implies":
-            if a is False or b is True:
+            if b is True:
                 return [True]
             return [False] if a is True and b is False else []
         if op == "xor":
             return [] if a is None or b is None else [a != b]
         if op == "and":
-            if a is False or b is False:
+            if b is False:
                 return [False]
             return [True] if a and b else []
-        if a is True or b is True:
+        if b is True:
             return [True]
         return [False] if a is False and b is False else []
 
