@@ -97,11 +97,13 @@ def _member(name: str) -> Node:
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
         if len(items) == 1 and isinstance(items[0], dict):  # most paths: one object, a plain key
             value = items[0].get(name)
-            if value is not None:
-                if type(value) is not list:
-                    return [value]
-                if None not in value:
-                    return list(value)
+            if value is None:
+                if not choices:
+                    return []
+            elif type(value) is not list:
+                return [value]
+            elif None not in value:
+                return list(value)
         out: list[Any] = []
         for item in items:
             if not isinstance(item, dict):

@@ -78,10 +78,10 @@ _CHOICE_NAMES = choice_names()
 
 def _grouped(invariants: list[Assertion]) -> list[Assertion]:
     """Invariants that look at the same keys only (no guard, no choice names) as one group."""
-    groups: dict[tuple[str, ...], list[Invariant]] = {}
+    groups: dict[frozenset[str], list[Invariant]] = {}
     out: list[Assertion] = []
     for inv in invariants:
-        plain = isinstance(inv, Invariant) and inv.guard is None and not (inv.present or inv.absent)
+        plain = isinstance(inv, Invariant) and not inv.shortcuts
         if plain and isinstance(inv, Invariant) and inv.keys and not inv.prefixes:
             groups.setdefault(inv.exact, []).append(inv)
             continue

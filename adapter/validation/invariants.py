@@ -300,22 +300,30 @@ AS_WARNING: dict[str, str] = {
 _OPERAND = re.compile(r"^\(?\s*([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)\s*\)?$")
 
 
-def sufficient_keys(expression: str, choices: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(present, absent): keys whose presence, or absence, alone makes an `or` of `x.exists()` and
-    `y.empty()` operands true (bdl-5 `resource.exists() or request.exists() or …`, cpl-3
-    `detail.empty() or reference.empty()`), so that it need not be evaluated. Choice names (value)
-    have many keys: left out."""
+def sufficient_keys(
+    expression: str, choices: frozenset[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(present, absent, absent choices): keys whose presence, or absence, alone makes an `or` of
+    `x.exists()` and `y.empty()` operands true (bdl-5 `resource.exists() or request.exists() or …`,
+    cpl-3 `detail.empty() or reference.empty()`), so that it need not be evaluated. A choice name
+    (eld-6 `fixed.empty() or …`) has many keys: absent when no key starts with it (or with `_` and
+    it); its presence is left to the expression."""
     parts = _split_or(expression)
     if parts is None:
-        return (), ()
+        return (), (), ()
     present: list[str] = []
     absent: list[str] = []
+    absent_choices: list[str] = []
     for part in parts:
         m = _OPERAND.match(part.strip())
-        if m is None or m[1] in choices:
+        if m is None:
+            continue
+        if m[1] in choices:
+            if m[2] == "empty":
+                absent_choices.append(m[1])
             continue
         (present if m[2] == "exists" else absent).append(m[1])
-    return tuple(present), tuple(absent)
+    return tuple(present), tuple(absent), tuple(absent_choices)
 
 
 def _split_or(expression: str) -> list[str] | None:
