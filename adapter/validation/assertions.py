@@ -169,9 +169,18 @@ class Invariant:
         self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
+        if (
+            type(value) is dict
+            and self.keys is not None
+            and not self._sees(value)
+            and self._on_empty(value, ctx) != [False]
+        ):
+            return
+        self.run(value, path, ctx)
+
+    def run(self, value: Any, path: str, ctx: Context) -> None:
+        """Evaluate, the keys it sees being present (or the answer without them false)."""
         if type(value) is dict:
-            if self.keys is not None and not self._sees(value) and self._on_empty(value, ctx) != [False]:
-                return
             if self.shortcuts:
                 if self.guard is not None and not self.guard(value):
                     return
@@ -248,23 +257,39 @@ class Invariant:
         return self.empty
 
 
-class InvariantGroup:
-    """Invariants that see the same few keys (dom-2…dom-5: `contained`): one look for all."""
+class Invariants:
+    """The invariants of one object or element, in order. Which of them can see an object is worked
+    out once per shape (its keys, in order: one producer writes them alike), so an object costs a
+    look-up, not a test per invariant; those that see none of its keys answer as on an empty
+    object, known once (Invariant._on_empty)."""
 
-    __slots__ = ("exact", "members")
+    __slots__ = ("by_shape", "members")
 
     def __init__(self, members: list[Invariant]) -> None:
         self.members = members
-        self.exact = members[0].exact
+        self.by_shape: dict[tuple[str, ...], tuple[Invariant, ...]] = {}
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        if type(value) is dict and self.exact.isdisjoint(value):
+        if type(value) is not dict:
             for member in self.members:
-                if member._on_empty(value, ctx) == [False]:
-                    member.check(value, path, ctx)
+                member.check(value, path, ctx)
             return
-        for member in self.members:
-            member.check(value, path, ctx)
+        shape = tuple(value)
+        run = self.by_shape.get(shape)
+        if run is None:
+            run = tuple(
+                m
+                for m in self.members
+                if m.keys is None or m._sees(value) or m._on_empty(value, ctx) == [False]
+            )
+            if len(self.by_shape) < _SHAPES_REMEMBERED and len(shape) <= 64:  # not hostile input's
+                self.by_shape[shape] = run
+        for member in run:
+            member.run(value, path, ctx)
+
+
+# object shapes an Invariants remembers: far more than the ways one element is written
+_SHAPES_REMEMBERED = 512
 
 
 class ReferenceTarget:

@@ -19,7 +19,7 @@ from adapter.validation.assertions import (
     Fixed,
     IdentifierRules,
     Invariant,
-    InvariantGroup,
+    Invariants,
     Pattern,
     PeriodOrder,
     ReferenceTarget,
@@ -76,19 +76,9 @@ def _python(
 _CHOICE_NAMES = choice_names()
 
 
-def _grouped(invariants: list[Assertion]) -> list[Assertion]:
-    """Invariants that look at the same keys only (no guard, no choice names) as one group."""
-    groups: dict[frozenset[str], list[Invariant]] = {}
-    out: list[Assertion] = []
-    for inv in invariants:
-        plain = isinstance(inv, Invariant) and not inv.shortcuts
-        if plain and isinstance(inv, Invariant) and inv.keys and not inv.prefixes:
-            groups.setdefault(inv.exact, []).append(inv)
-            continue
-        out.append(inv)
-    for members in groups.values():
-        out.append(InvariantGroup(members) if len(members) > 1 else members[0])
-    return out
+def _in_one(invariants: list[Invariant]) -> list[Assertion]:
+    """An element's or object's invariants as one assertion (Invariants), in declaration order."""
+    return [Invariants(invariants)] if len(invariants) > 1 else list(invariants)
 
 
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
@@ -313,7 +303,7 @@ class Compiler:
         return out
 
     def _invariants(self, constraints: Iterable[Constraint], type_name: str) -> list[Assertion]:
-        out: list[Assertion] = []
+        out: list[Invariant] = []
         for c in constraints:
             core = c.source.startswith(BASE) and c.source[len(BASE) :] in self.core.types
             if core and c.key in NATIVE:
@@ -348,7 +338,7 @@ class Compiler:
             sufficient = sufficient_keys(c.expression, _CHOICE_NAMES)
             guard = GUARDS.get(c.key) if core else None
             out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, guard, sufficient))
-        return _grouped(out)
+        return _in_one(out)
 
     def not_run(self) -> dict[tuple[str, str], str]:
         """The invariants met that cannot run or run as warnings, with why (logged at start-up)."""
