@@ -9,6 +9,7 @@ from typing import Any
 
 import fhirpathpy
 import pytest
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.config import PROJECT_ROOT
@@ -194,3 +195,70 @@ def test_the_sufficient_key_shortcut_never_changes_an_answer(monkeypatch: pytest
     full = Validator.from_path(PROJECT_ROOT / "profiles", unknown_modifier_extensions="warn")
     for resource in resources:
         assert fast.validate(copy.deepcopy(resource)) == full.validate(copy.deepcopy(resource))
+
+
+def definition_with(root: dict[str, Any], url: str, codes: list[Any]) -> dict[str, Any]:
+    sd = structure_definition(["Patient", "Patient.name"])
+    sd["url"] = url
+    sd["differential"]["element"][0].update(root)
+    sd["snapshot"] = {"element": [{"path": "Patient.name", "type": [{"code": c} for c in codes]}]}
+    return sd
+
+
+@pytest.mark.parametrize(
+    ("key", "sd", "answer"),
+    [
+        ("sdf-9", definition_with({}, "http://example.org/x", []), [True]),
+        ("sdf-9", definition_with({"label": "Patient"}, "http://example.org/x", []), [False]),
+        ("sdf-9", definition_with({"requirements": "why"}, "http://example.org/x", []), [False]),
+        ("sdf-19", definition_with({}, "http://hl7.org/fhir/StructureDefinition/x", ["HumanName"]), [True]),
+        (
+            "sdf-19",
+            definition_with(
+                {}, "http://hl7.org/fhir/StructureDefinition/x", ["http://hl7.org/fhirpath/System.String"]
+            ),
+            [True],
+        ),
+        ("sdf-19", definition_with({}, "http://hl7.org/fhir/StructureDefinition/x", ["Human-Name"]), [False]),
+        ("sdf-19", definition_with({}, "http://example.org/x", ["Human-Name"]), [True]),
+        (
+            "sdf-19",
+            {**definition_with({}, "", ["Human-Name"]), "url": None},
+            [],
+        ),  # no url: empty implies false
+    ],
+)
+def test_structure_definition_invariants_in_python_answer_as_fhirpathpy(
+    key: str, sd: dict[str, Any], answer: list[bool]
+) -> None:
+    assert PYTHON[key](sd) == fhirpathpy_answer(expression("StructureDefinition", key), sd, sd) == answer
+
+
+@pytest.mark.parametrize(
+    ("element", "answer"),
+    [
+        ({"path": "Patient.name", "min": 0, "max": "*"}, [True]),
+        ({"path": "Patient.name", "min": 1, "max": "1"}, [True]),
+        ({"path": "Patient.name", "min": 2, "max": "1"}, [False]),
+        ({"path": "Patient.name", "max": "1"}, [True]),
+        ({"path": "Patient.name", "min": 1, "max": "many"}, []),
+    ],
+)
+def test_eld_2_in_python_answers_as_fhirpathpy(element: dict[str, Any], answer: list[bool]) -> None:
+    node = ResourceNode.create_node(element, "ElementDefinition")
+    text = expression("ElementDefinition", "eld-2")
+    assert PYTHON["eld-2"](element) == list(fhirpathpy.compile(text, model=models["r4"])(node, {})) == answer
+
+
+def test_python_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
+    assert PYTHON["eld-2"]({"min": "1", "max": "1"}) is None
+    assert PYTHON["sdf-9"]({"differential": {"element": [{"path": ["a", "b"]}]}}) is None
+    assert (
+        PYTHON["sdf-19"](
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/x",
+                "snapshot": {"element": [{"type": [{"code": 1}]}]},
+            }
+        )
+        is None
+    )

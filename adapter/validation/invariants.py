@@ -267,6 +267,89 @@ def _concept_codes(item: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _present(value: Any) -> bool:
+    """Whether a FHIRPath member path to this JSON value is non-empty."""
+    return value is not None and (type(value) is not list or any(v is not None for v in value))
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON value as the FHIRPath collection a member path gives (nulls left out)."""
+    if type(value) is list:
+        return [v for v in value if v is not None]
+    return [] if value is None else [value]
+
+
+_ROOT_ONLY = ("label", "code", "requirements")
+
+
+def _root_elements_plain(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-9 `children().element.where(path.contains('.').not()).label.empty() and … .code.empty()
+    and … .requirements.empty()`: the root element (snapshot's, differential's) has no label, code
+    or requirements. None (the expression answers) for a path that is not one string."""
+    for key, value in definition.items():
+        if key == "resourceType" or key[:1] == "_":
+            continue
+        for child in _items(value):
+            for element in _items(child.get("element")) if isinstance(child, dict) else ():
+                path = element.get("path") if isinstance(element, dict) else None
+                if path is None or (type(path) is list and not _items(path)):
+                    continue
+                if type(path) is not str:
+                    return None
+                if "." not in path and any(
+                    _present(element.get(k)) for k in ("label", "code", "requirements")
+                ):
+                    return [False]
+    return [True]
+
+
+_CORE_TYPE_CODE = re.compile(r"^[a-zA-Z0-9]+$")
+_CORE_SNAPSHOT_TYPE_CODE = re.compile(r"^[a-zA-Z0-9\.]+$")
+_SYSTEM_TYPE = re.compile(r"^http:\/\/hl7\.org\/fhirpath\/System\.[A-Z][A-Za-z]+$")
+
+
+def _core_type_codes(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-19 `url.startsWith('http://hl7.org/fhir/StructureDefinition') implies
+    (differential.element.type.code.all(matches('^[a-zA-Z0-9]+$') or matches(<System type>)) and
+    snapshot.element.type.code.all(matches('^[a-zA-Z0-9\\.]+$') or matches(<System type>)))`.
+    None (the expression answers) on a url or code that is not one string."""
+    url = _items(definition.get("url"))
+    if len(url) > 1 or (url and type(url[0]) is not str):
+        return None
+    if url and not url[0].startswith("http://hl7.org/fhir/StructureDefinition"):
+        return [True]
+    codes_ok = True
+    for part, allowed in (("differential", _CORE_TYPE_CODE), ("snapshot", _CORE_SNAPSHOT_TYPE_CODE)):
+        for holder in _items(definition.get(part)):
+            for element in _items(holder.get("element")) if isinstance(holder, dict) else ():
+                for t in _items(element.get("type")) if isinstance(element, dict) else ():
+                    for code in _items(t.get("code")) if isinstance(t, dict) else ():
+                        if type(code) is not str:
+                            return None
+                        codes_ok = codes_ok and bool(allowed.search(code) or _SYSTEM_TYPE.search(code))
+    if not url:  # empty implies: true when the right side is, else empty
+        return [True] if codes_ok else []
+    return [codes_ok]
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
+    """eld-2 `min.empty() or max.empty() or (max = '*') or iif(max != '*', min <= max.toInteger())`.
+    None (the expression answers) unless min is one integer and max one string."""
+    low, high = element.get("min"), element.get("max")
+    if low is None or high is None:
+        return [True]
+    if type(low) is not int or type(high) is not str:
+        return None
+    if high == "*":
+        return [True]
+    if not _INTEGER.fullmatch(high):
+        return []  # max.toInteger() empty: so is the comparison, and the whole `or`
+    return [low <= int(high)]
+
+
 # Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly),
 # in Python; tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None
 # on data it leaves to the compiled expression.
@@ -281,6 +364,9 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "bdl-11": _first_entry_is("document", "Composition"),
     "bdl-12": _first_entry_is("message", "MessageHeader"),
     "csd-1": _codes_distinct,
+    "sdf-9": _root_elements_plain,
+    "sdf-19": _core_type_codes,
+    "eld-2": _min_not_above_max,
 }
 
 UCUM = "http://unitsofmeasure.org"
