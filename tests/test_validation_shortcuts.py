@@ -262,3 +262,29 @@ def test_python_invariants_leave_data_they_do_not_model_to_the_expression() -> N
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "answer"),
+    [
+        ("sdf-3", {}, [True]),
+        ("sdf-3", {"definition": None}, [False]),
+        ("sdf-23", {}, [True]),
+        ("sdf-23", {"sliceName": "a"}, [False]),  # the root element sliced
+        ("sdf-23", {"sliceName": "a", "path": None}, [False]),  # no path: empty implies false
+        ("sdf-16", {}, [True]),
+        ("sdf-16", {"id": "Patient.name"}, [False]),  # two elements, one id
+        ("sdf-16", {"id": None}, [False]),
+    ],
+)
+def test_snapshot_invariants_in_python_answer_as_fhirpathpy(
+    key: str, change: dict[str, Any], answer: list[bool]
+) -> None:
+    root = {"id": "Patient", "path": "Patient", "definition": "d", "min": 0, "max": "*"}
+    name = {"id": "Patient.name", "path": "Patient.name", "definition": "d", "min": 0, "max": "*"}
+    sd = structure_definition([])
+    sd["snapshot"] = {"element": [{k: v for k, v in {**root, **change}.items() if v is not None}, name]}
+    focus = sd["snapshot"] if key == "sdf-3" else sd
+    assert (
+        PYTHON[key](focus) == fhirpathpy_answer(expression("StructureDefinition", key), focus, sd) == answer
+    )

@@ -332,6 +332,52 @@ def _core_type_codes(definition: dict[str, Any]) -> list[bool] | None:
     return [codes_ok]
 
 
+def _elements(holder: Any) -> list[Any]:
+    """`element` of a snapshot or differential (or of each, given several)."""
+    return [e for h in _items(holder) if isinstance(h, dict) for e in _items(h.get("element"))]
+
+
+def _snapshot_elements_complete(snapshot: dict[str, Any]) -> list[bool]:
+    """sdf-3 `element.all(definition.exists() and min.exists() and max.exists())`."""
+    for element in _elements(snapshot):
+        if not isinstance(element, dict) or not all(
+            _present(element.get(k)) for k in ("definition", "min", "max")
+        ):
+            return [False]
+    return [True]
+
+
+def _root_not_sliced(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-23 `(snapshot | differential).element.all(path.contains('.').not() implies
+    sliceName.empty())`; an element with a slice name and no path fails too (empty implies false is
+    empty, which all() does not count as true). None (the expression answers) for a path that is
+    not one string."""
+    met = True
+    for element in _elements(definition.get("snapshot")) + _elements(definition.get("differential")):
+        if not isinstance(element, dict):
+            continue
+        path = _items(element.get("path"))
+        if len(path) > 1 or (path and type(path[0]) is not str):
+            return None
+        if _present(element.get("sliceName")) and (not path or "." not in path[0]):
+            met = False
+    return [met]
+
+
+def _snapshot_ids_distinct(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-16 `snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()`.
+    None (the expression answers) for an id that is not a string."""
+    ids: list[Any] = []
+    for element in _elements(definition.get("snapshot")):
+        found = _items(element.get("id")) if isinstance(element, dict) else []
+        if not found:
+            return [False]
+        ids += found
+    if any(type(i) is not str for i in ids):
+        return None
+    return [len(set(ids)) == len(ids)]
+
+
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -366,6 +412,9 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "csd-1": _codes_distinct,
     "sdf-9": _root_elements_plain,
     "sdf-19": _core_type_codes,
+    "sdf-3": _snapshot_elements_complete,
+    "sdf-23": _root_not_sliced,
+    "sdf-16": _snapshot_ids_distinct,
     "eld-2": _min_not_above_max,
 }
 
