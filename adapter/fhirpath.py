@@ -6,11 +6,12 @@ fhirpathpy interprets its parse tree and wraps every node on each call: half the
 This module compiles the subset such rules, and most R4 core invariants, use (member paths with
 choice types, `where`, `select`, `all`, `exists`, `empty`, `skip`, `first`, `tail`, `not`,
 `count`, `hasValue`, `isDistinct`, `toInteger`, `trace`, `iif`, `children`, `contains`,
-`startsWith`, `endsWith`, `extension(url)`, `matches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on
-integers, `in`, `|`, `&`, `+` on integers and strings, `and`, `or`, `xor`, `implies`, `$this`,
-%variables, string and integer literals) into closures; anything else returns fhirpathpy's own
-compiled function, so every expression still works. Tests check both agree on every expression
-in mappings/, every invariant in profiles/ and the R4 core invariants on the conformance files.
+`startsWith`, `endsWith`, `extension(url)`, `matches`, `replaceMatches`, `=`, `!=`, `<`, `<=`,
+`>`, `>=` on integers, `in`, `|`, `&`, `+` on integers and strings, `and`, `or`, `xor`,
+`implies`, `$this`, %variables, string and integer literals) into closures; anything else
+returns fhirpathpy's own compiled function, so every expression still works. Tests check both
+agree on every expression in mappings/, every invariant in profiles/ and the R4 core invariants
+on the conformance files.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def _member(name: str) -> Node:
     choices = frozenset(name + t for t in _choice_suffixes().get(name, ()))
 
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
+        if len(items) == 1 and isinstance(items[0], dict):  # most paths: one object, a plain key
+            value = items[0].get(name)
+            if value is None:
+                if not choices:
+                    return []
+            elif type(value) is not list:
+                return [value]
+            elif None not in value:
+                return list(value)
         out: list[Any] = []
         for item in items:
             if not isinstance(item, dict):
@@ -186,6 +196,8 @@ def _function(name: str, args: list[Node]) -> Node:
         return lambda items, _: [len(items) == 1 and not isinstance(items[0], dict | list)]
     if name in ("contains", "startsWith", "endsWith") and len(args) == 1:
         return _string_test(name, args[0])
+    if name == "replaceMatches" and len(args) == 2:
+        return _replace_matches(*args)
     if name == "skip" and len(args) == 1:
         count = args[0]
         return lambda items, env: items[_integer(count(items, env)) :]
@@ -296,6 +308,26 @@ def _matches(pattern: Node) -> Node:
     return matches
 
 
+def _replace_matches(regex: Node, substitution: Node) -> Node:
+    """replaceMatches(regex, substitution) on one string, as fhirpathpy does it (every match
+    replaced); a substitution with group references ($1) or backslashes is fhirpathpy's."""
+
+    def replace_matches(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        if not items:
+            return []
+        pattern, replacement = _string(regex(items, env)), _string(substitution(items, env))
+        if len(items) != 1 or not isinstance(items[0], str) or "$" in replacement or "\\" in replacement:
+            raise _EvaluationFallback
+        return [_plain_regex(pattern).sub(replacement, items[0])]
+
+    return replace_matches
+
+
+@cache
+def _plain_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 @cache
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
@@ -330,19 +362,26 @@ def _compare(op: str, left: Node, right: Node) -> Node:
 
 
 def _logic(op: str, left: Node, right: Node) -> Node:
+    """and, or, xor, implies; the right operand is not evaluated when the left one decides (as
+    FHIRPath allows): `min.empty() or …` costs one look on most ElementDefinitions."""
+    deciding = {"and": False, "or": True, "implies": False}.get(op)
+
     def logic(items: list[Any], env: dict[str, Any]) -> list[Any]:
-        a, b = _boolean(left(items, env)), _boolean(right(items, env))
+        a = _boolean(left(items, env))
+        if a is not None and a is deciding:
+            return [op != "and"]
+        b = _boolean(right(items, env))
         if op == "implies":
-            if a is False or b is True:
+            if b is True:
                 return [True]
             return [False] if a is True and b is False else []
         if op == "xor":
             return [] if a is None or b is None else [a != b]
         if op == "and":
-            if a is False or b is False:
+            if b is False:
                 return [False]
             return [True] if a and b else []
-        if a is True or b is True:
+        if b is True:
             return [True]
         return [False] if a is False and b is False else []
 

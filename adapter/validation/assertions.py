@@ -126,6 +126,7 @@ class Invariant:
 
     __slots__ = (
         "absent",
+        "absent_choices",
         "constraint",
         "empty",
         "evaluate",
@@ -136,6 +137,7 @@ class Invariant:
         "prefixes",
         "present",
         "scoped",
+        "shortcuts",
         "type_name",
         "where",
     )
@@ -148,37 +150,53 @@ class Invariant:
         where: Where,
         keys: tuple[str, ...] | None = None,
         guard: Callable[[Any], bool] | None = None,
-        sufficient: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+        sufficient: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ()),
     ) -> None:
         self.constraint, self.evaluate, self.where = constraint, evaluate, where
         self.type_name = type_name  # what the element is, so that value resolves to valueCoding
         self.keys = keys
         names = keys or ()
         self.prefixes = tuple(k for k in names if k.lstrip("_") in CHOICE_NAMES)
-        self.exact = tuple(k for k in names if k.lstrip("_") not in CHOICE_NAMES)
+        self.exact = frozenset(k for k in names if k.lstrip("_") not in CHOICE_NAMES)
         self.guard = guard
-        self.present, self.absent = sufficient  # keys whose presence / absence makes it true
+        # keys whose presence / absence makes it true; choice names absent when no key starts so
+        self.present, self.absent, choices = sufficient
+        self.absent_choices = tuple((name, "_" + name) for name in choices)
+        self.shortcuts = guard is not None or any(sufficient)
         self.empty: list[Any] | None = None
         self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhirpath closures)
         # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
         self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        if self.guard is not None and not self.guard(value):
-            return
-        if type(value) is dict:
-            for key in self.present:
-                if value.get(key) not in (None, []):
-                    return
-            for key in self.absent:
-                if key not in value and "_" + key not in value:
-                    return
         if (
-            self.keys is not None
-            and type(value) is dict
+            type(value) is dict
+            and self.keys is not None
             and not self._sees(value)
             and self._on_empty(value, ctx) != [False]
         ):
+            return
+        self.run(value, path, ctx)
+
+    def run(self, value: Any, path: str, ctx: Context) -> None:
+        """Evaluate, the keys it sees being present (or the answer without them false)."""
+        if type(value) is dict:
+            if self.shortcuts:
+                if self.guard is not None and not self.guard(value):
+                    return
+                for key in self.present:
+                    if value.get(key) not in (None, []):
+                        return
+                for key in self.absent:
+                    if key not in value and "_" + key not in value:
+                        return
+                for stems in self.absent_choices:
+                    for key in value:
+                        if key.startswith(stems):
+                            break
+                    else:
+                        return
+        elif self.guard is not None and not self.guard(value):
             return
         c = self.constraint
         variables: dict[str, Any] = ctx.env
@@ -220,9 +238,8 @@ class Invariant:
     def _sees(self, value: dict[str, Any]) -> bool:
         """Whether the object has a key the expression can see: names looked up, choice names
         (value: valueQuantity, valueString …) matched as prefixes of the object's keys."""
-        for key in self.exact:
-            if key in value:
-                return True
+        if not self.exact.isdisjoint(value):
+            return True
         prefixes = self.prefixes
         return bool(prefixes) and any(key.startswith(prefixes) for key in value)
 
@@ -240,27 +257,39 @@ class Invariant:
         return self.empty
 
 
-class InvariantGroup:
-    """Invariants that see the same few keys (dom-2…dom-5: `contained`): one look for all."""
+class Invariants:
+    """The invariants of one object or element, in order. Which of them can see an object is worked
+    out once per shape (its keys, in order: one producer writes them alike), so an object costs a
+    look-up, not a test per invariant; those that see none of its keys answer as on an empty
+    object, known once (Invariant._on_empty)."""
 
-    __slots__ = ("exact", "members")
+    __slots__ = ("by_shape", "members")
 
     def __init__(self, members: list[Invariant]) -> None:
         self.members = members
-        self.exact = members[0].exact
+        self.by_shape: dict[tuple[str, ...], tuple[Invariant, ...]] = {}
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        if type(value) is dict:
-            for key in self.exact:
-                if key in value:
-                    break
-            else:
-                for member in self.members:
-                    if member._on_empty(value, ctx) == [False]:
-                        member.check(value, path, ctx)
-                return
-        for member in self.members:
-            member.check(value, path, ctx)
+        if type(value) is not dict:
+            for member in self.members:
+                member.check(value, path, ctx)
+            return
+        shape = tuple(value)
+        run = self.by_shape.get(shape)
+        if run is None:
+            run = tuple(
+                m
+                for m in self.members
+                if m.keys is None or m._sees(value) or m._on_empty(value, ctx) == [False]
+            )
+            if len(self.by_shape) < _SHAPES_REMEMBERED and len(shape) <= 64:  # not hostile input's
+                self.by_shape[shape] = run
+        for member in run:
+            member.run(value, path, ctx)
+
+
+# object shapes an Invariants remembers: far more than the ways one element is written
+_SHAPES_REMEMBERED = 512
 
 
 class ReferenceTarget:

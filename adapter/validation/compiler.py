@@ -19,7 +19,7 @@ from adapter.validation.assertions import (
     Fixed,
     IdentifierRules,
     Invariant,
-    InvariantGroup,
+    Invariants,
     Pattern,
     PeriodOrder,
     ReferenceTarget,
@@ -57,10 +57,19 @@ from adapter.validation.valuesets import Codes, Expander
 from adapter.validation.vital_signs import vital_sign_profile
 
 
-def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list[Any]]:
-    def evaluate(focus: Any, _variables: Any = None, _type_name: Any = None) -> list[Any]:
+def _python(
+    check: Callable[[dict[str, Any]], list[bool] | None], compiled: Callable[..., list[Any]]
+) -> Callable[..., list[Any]]:
+    def evaluate(focus: Any, variables: Any = None, type_name: Any = None) -> list[Any]:
         data = getattr(focus, "data", focus)
-        return check(data) if isinstance(data, dict) else []
+        if not isinstance(data, dict):
+            return []
+        result = check(data)
+        if result is None:  # data the check leaves to the expression
+            if getattr(compiled, "fast", False):
+                return compiled(focus, variables, type_name)
+            return compiled(focus, variables)
+        return result
 
     evaluate.fast = True  # type: ignore[attr-defined]
     return evaluate
@@ -69,19 +78,9 @@ def _python(check: Callable[[dict[str, Any]], list[bool]]) -> Callable[..., list
 _CHOICE_NAMES = choice_names()
 
 
-def _grouped(invariants: list[Assertion]) -> list[Assertion]:
-    """Invariants that look at the same keys only (no guard, no choice names) as one group."""
-    groups: dict[tuple[str, ...], list[Invariant]] = {}
-    out: list[Assertion] = []
-    for inv in invariants:
-        plain = isinstance(inv, Invariant) and inv.guard is None and not (inv.present or inv.absent)
-        if plain and isinstance(inv, Invariant) and inv.keys and not inv.prefixes:
-            groups.setdefault(inv.exact, []).append(inv)
-            continue
-        out.append(inv)
-    for members in groups.values():
-        out.append(InvariantGroup(members) if len(members) > 1 else members[0])
-    return out
+def _in_one(invariants: list[Invariant]) -> list[Assertion]:
+    """An element's or object's invariants as one assertion (Invariants), in declaration order."""
+    return [Invariants(invariants)] if len(invariants) > 1 else list(invariants)
 
 
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
@@ -315,7 +314,7 @@ class Compiler:
         return out
 
     def _invariants(self, constraints: Iterable[Constraint], type_name: str) -> list[Assertion]:
-        out: list[Assertion] = []
+        out: list[Invariant] = []
         for c in constraints:
             core = c.source.startswith(BASE) and c.source[len(BASE) :] in self.core.types
             if core and c.key in NATIVE:
@@ -341,7 +340,7 @@ class Compiler:
                 self.invariants[(c.source, c.key)] = f"not run: {reason}"
                 continue
             if core and c.key in PYTHON:
-                evaluate = _python(PYTHON[c.key])
+                evaluate = _python(PYTHON[c.key], evaluate)
             self.invariants[(c.source, c.key)] = "compiled"
             if core and c.key in AS_WARNING:
                 self.invariants[(c.source, c.key)] = f"runs as a warning: {AS_WARNING[c.key]}"
@@ -350,7 +349,7 @@ class Compiler:
             sufficient = sufficient_keys(c.expression, _CHOICE_NAMES)
             guard = GUARDS.get(c.key) if core else None
             out.append(Invariant(c, evaluate, type_name, self.where(c.source), keys, guard, sufficient))
-        return _grouped(out)
+        return _in_one(out)
 
     def not_run(self) -> dict[tuple[str, str], str]:
         """The invariants met that cannot run or run as warnings, with why (logged at start-up)."""
