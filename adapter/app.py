@@ -18,7 +18,7 @@ from adapter.guide import routes as guide
 from adapter.logging import configure_logging
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
-from adapter.pipeline import Pipeline
+from adapter.road import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.steps import StepTable, load_step_table
@@ -82,7 +82,6 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
-    dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
     pipeline = Pipeline(
         store=store,

@@ -19,6 +19,7 @@ from adapter.avvikelser_report import avvikelser
 from adapter.cli_errors import ConfigurationError, run_explaining
 from adapter.cli_ops import register as register_ops_commands
 from adapter.config import Settings
+from adapter.fhir.issues import Issue, operation_outcome
 from adapter.guide.cli import guide_app
 from adapter.logging import get_logger
 from adapter.migration import import_command
@@ -26,7 +27,6 @@ from adapter.play import play
 from adapter.report import report
 from adapter.testkit.command import testkit
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue, operation_outcome
 
 if TYPE_CHECKING:
     from adapter.validation.validator import Validator

@@ -109,7 +109,7 @@ def test_the_pipeline_records_a_kvittens_in_the_transaction_that_accepts_it(
     sent = accept_and_deliver(runtime)
     # The FHIR mapping of a kvittens Bundle is not in this branch: the event is given directly.
     ack = kvittens(sent[KOMMUN])
-    monkeypatch.setattr(runtime.pipeline, "to_event", lambda index, caller=None: (ack, []))
+    monkeypatch.setattr(runtime.pipeline.map_in, "to_event", lambda index, caller=None: (ack, []))
     try:
         result = runtime.pipeline.process_message(
             orjson.dumps(fresh_copy(load_example("inskrivningsmeddelande.json")))

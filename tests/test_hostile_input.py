@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.app import Runtime, create_app
-from adapter.security.limits import JsonLimits, reference_cycle
+from adapter.fhir.issues import MAX_ISSUES, MAX_TEXT
+from adapter.security.limits import JsonLimits
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import MAX_ISSUES, MAX_TEXT
+from adapter.validation.cycles import reference_cycle
 from tests.conftest import fresh_copy, load_example
 from tests.test_process_message import counts
 

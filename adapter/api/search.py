@@ -25,11 +25,11 @@ from adapter.api.search_params import (
     matches,
     parse_criterion,
 )
+from adapter.fhir.issues import Issue, operation_outcome
 from adapter.mapping.outbound import Addressing
 from adapter.security.audit import patient_hash
 from adapter.security.identity import Caller
 from adapter.uuids import random_uuid
-from adapter.validation.issues import Issue, operation_outcome
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 

@@ -12,12 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from adapter.api.caller import authenticated, runtime_of
 from adapter.api.responses import outcome_response
+from adapter.fhir.issues import Issue
 from adapter.guide.site import build_site
 from adapter.guide.sources import Sources
 from adapter.mapping.rules import MappingError
 from adapter.routing.steps import StepsConfigError
 from adapter.rules_config import RulesConfigError
-from adapter.validation.issues import Issue
 from adapter.validation.package import PackageError
 
 router = APIRouter(tags=["guide"], dependencies=[Depends(authenticated)])
