@@ -53,7 +53,6 @@ class Pipeline:
         self.limits = limits or JsonLimits()
         self.dialects = dialects
         self.store = store
-        self.validator = validator
         self.audit_key = audit_key
         self.clock = clock
         self.source_endpoint = f"{routing.self_.base_url}/$process-message"
