@@ -189,3 +189,26 @@ def test_a_dialect_message_is_looked_up_once_before_it_is_translated(
     assert runtime.pipeline.process_message(orjson.dumps(first), caller=SELF).status == 200
     # By its own id before anything is inferred, then in the write (a copy committed meanwhile).
     assert lookups == ["inbox_get", "inbox_get"]
+
+
+@pytest.mark.parametrize("event", ["inskrivningsmeddelande", "meddelande"])
+def test_a_copy_written_between_dedupe_and_apply_gets_the_answer_that_copy_got(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, event: str
+) -> None:
+    if event != "inskrivningsmeddelande":
+        assert runtime.pipeline.process_message(new("inskrivningsmeddelande")).status == 200
+    raw, copies = new(event), []
+    map_in = runtime.pipeline.map_in
+
+    def mapping(message: Message) -> Result | None:
+        if not copies:  # the other copy, sent at the same moment, is written first
+            copies.append(None)
+            copies.append(runtime.pipeline.process_message(raw))
+        return map_in(message)
+
+    steps = runtime.pipeline.reading
+    monkeypatch.setattr(runtime.pipeline, "reading", tuple(mapping if s is map_in else s for s in steps))
+    result = runtime.pipeline.process_message(raw)
+    first = copies[1]
+    assert first is not None and first.status == 200, first
+    assert (result.status, result.body, result.duplicate) == (200, first.body, True)

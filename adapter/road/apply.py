@@ -7,6 +7,8 @@ from __future__ import annotations
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.process.case import CaseRejected, DischargeCase
+from adapter.process.events import Event
+from adapter.road.dedupe import Dedupe
 from adapter.road.map_in import MapIn
 from adapter.road.message import Message, Result
 from adapter.road.refusals import fits_store, not_yet, sender_is_caller
@@ -18,24 +20,40 @@ from adapter.store.store import Store
 
 
 class Apply:
-    def __init__(self, store: Store, routing: RoutingTable, steps: StepTable, map_in: MapIn) -> None:
+    def __init__(
+        self, store: Store, routing: RoutingTable, steps: StepTable, map_in: MapIn, dedupe: Dedupe
+    ) -> None:
         self.store = store
         self.routing = routing
         self.steps = steps
         self.map_in = map_in
+        self.dedupe = dedupe
         self.party_ids = tuple(p.hsa_id for p in routing.parties)
 
     def __call__(self, message: Message) -> Result | None:
-        index, event, caller = message.index, message.event, message.caller
-        assert index is not None and index.header is not None and event is not None  # validated, mapped
+        index, received, caller = message.index, message.event, message.caller
+        assert index is not None and index.header is not None and received is not None  # validated, mapped
         if caller is not None:
-            sender_is_caller(event.sender, caller)
-        fits_store(event)
+            sender_is_caller(received.sender, caller)
+        fits_store(received)
         header = index.header.resource
-        copy = self.map_in.is_copy(header, caller)
-        event = self.map_in.as_filed(event, header)
+        message.copy = self.map_in.is_copy(header, caller)
+        event = self.map_in.as_filed(received, header)
         with self.store.reading() as conn:
-            case, version = self.store.case_at_version(conn, event.case_id)
+            message.case, message.version = self.store.case_at_version(conn, event.case_id)
+        try:
+            message.filed, message.next_case = self._apply(event, message)
+        except Rejected:
+            # A copy of this very message written since dedupe looked (the case then holds it) gets
+            # the answer that copy got, as in persist.
+            previous = self.dedupe.answered_before(received.message_id, caller)
+            if previous is not None:
+                return previous
+            raise
+        return None
+
+    def _apply(self, event: Event, message: Message) -> tuple[Event, DischargeCase]:
+        case, copy = message.case, message.copy
         try:
             if case is not None:  # a party outside the case learns nothing more of it
                 check_party(event, case, self.routing)
@@ -54,6 +72,4 @@ class Apply:
             if copy and exc.code == "not-found":  # what it follows is still on its way here
                 raise not_yet(exc.reason) from exc
             raise Rejected(Issue("error", "business-rule", exc.reason, "Bundle", exc.code)) from exc
-        message.copy, message.filed = copy, event
-        message.case, message.version, message.next_case = case, version, next_case
-        return None
+        return event, next_case

@@ -72,7 +72,7 @@ class Pipeline:
             map_in,
         )
         self.writing: tuple[Step, ...] = (
-            Apply(store, routing, steps, map_in),
+            Apply(store, routing, steps, map_in, dedupe),
             self.router,
             Render(mapper, dialects, self.source_endpoint, self.source_name),
             Persist(store, dedupe, routing.self_.base_url, audit_key),
