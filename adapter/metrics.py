@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from adapter.validation.issues import Issue
+from adapter.fhir.issues import Issue
 
 MESSAGES_IN = Counter(
     "lus_messages_in_total",

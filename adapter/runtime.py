@@ -14,11 +14,11 @@ from adapter.logging import get_logger
 from adapter.mapping.dialects import Dialects
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing
-from adapter.pipeline import Pipeline
 from adapter.process.rules import ProcessRules
 from adapter.read.fhir_view import FhirView
 from adapter.read.gauges import gauges
 from adapter.read.holdings import Holdings
+from adapter.road import Pipeline
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import Policies, RetryPolicy
 from adapter.routing.steps import StepTable, load_step_table
@@ -98,7 +98,6 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     mapper = Mapper.from_dir(settings.mappings_dir, validator.package)
     dialects = Dialects.from_dir(settings.mappings_dir, mapper)
-    dialects.check_profiles(validator)
     check_dialects(routing, dialects.names())
     pipeline = Pipeline(
         store=store,

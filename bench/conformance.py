@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from adapter.config import PROJECT_ROOT
-from adapter.validation.issues import Issue
+from adapter.fhir.issues import Issue
 from adapter.validation.validator import Validator
 
 PACKAGE, VERSION = "hl7.fhir.r4.examples", "4.0.1"

@@ -126,7 +126,7 @@ def stages(runtime: Runtime, rounds: int) -> None:
     bundle = orjson.loads(raw)
 
     def mapping() -> None:
-        pipeline.to_event(BundleIndex(bundle))
+        pipeline.map_in.to_event(BundleIndex(bundle))
 
     work: dict[str, Callable[[], Any]] = {
         "orjson.loads": lambda: orjson.loads(raw),

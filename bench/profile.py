@@ -3,7 +3,7 @@ on SQLite, summed into the stages of the one road, each as a share of the whole.
 
     .venv/bin/python -m bench.profile [--messages 300] [--top 25]
 
-Stages are the pipeline's own steps (parse, validate, map, render, store, commit); the list after
+Stages are the road's own steps (parse, validate, map, read, render, store, commit); the list after
 them is the functions with the most time of their own, for finding the next thing to make faster.
 Profiling slows everything about twofold; the shares, not the milliseconds, are the result.
 """
@@ -20,14 +20,16 @@ from bench.ingest import bundle_of, fresh, ingest_all, sqlite_runtime
 
 # (stage, file suffix, function name): cumulative time of that function within process_message.
 STAGES = [
-    ("parse (orjson + input limits)", "adapter/pipeline.py", "parse_bundle"),
-    ("duplicate checks (inbox reads)", "adapter/pipeline.py", "_previous_response"),
+    ("parse (orjson + input limits)", "adapter/road/parse.py", "parse_json"),
+    ("parse (orjson + input limits)", "adapter/road/parse.py", "within_limits"),
+    ("duplicate checks (inbox reads)", "adapter/road/dedupe.py", "answered_before"),
     ("profile validation", "adapter/validation/validator.py", "validate_message"),
-    ("reference cycles", "adapter/security/limits.py", "reference_cycle"),
-    ("mapping in (rules → event)", "adapter/pipeline.py", "to_event"),
-    ("rendering out (per recipient)", "adapter/pipeline.py", "_render"),
+    ("reference cycles", "adapter/validation/cycles.py", "reference_cycle"),
+    ("mapping in (rules → event)", "adapter/road/map_in.py", "to_event"),
+    ("case read (apply)", "adapter/store/store.py", "case_at_version"),
+    ("rendering out (per recipient)", "adapter/road/render.py", "for_recipient"),
     ("case and outbox writes", "adapter/store/store.py", "save_case"),
-    ("case and outbox writes", "adapter/store/store.py", "load_case"),
+    ("case and outbox writes", "adapter/store/store.py", "case_version"),
     ("case and outbox writes", "adapter/store/outbox.py", "outbox_add"),
     ("case and outbox writes", "adapter/store/store.py", "inbox_put"),
     ("case and outbox writes", "adapter/store/store.py", "audit"),
@@ -40,7 +42,7 @@ def stage_shares(stats: pstats.Stats) -> tuple[float, dict[str, float]]:
     total = next(
         cum
         for (file, _, name), (_, _, _, cum, _) in table.items()
-        if name == "process_message" and file.endswith("adapter/pipeline.py")
+        if name == "process_message" and file.endswith("adapter/road/pipeline.py")
     )
     shares: dict[str, float] = {}
     for stage, suffix, function in STAGES:

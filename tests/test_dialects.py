@@ -25,6 +25,7 @@ from adapter.mapping.dialects import Dialects, case_state, transaction_response
 from adapter.mapping.response import response_code
 from adapter.mapping.rules import MappingError
 from adapter.process.case import CaseState
+from adapter.road.validate import Validate
 from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
 from adapter.validation.bundle import BundleIndex
@@ -88,7 +89,7 @@ def valid_in(rt: Runtime, form: str, bundle: dict[str, Any]) -> bool:
     assert dialects is not None
     dialect = dialects.get(form)
     assert dialect is not None and dialect.spec.profile
-    return dialects.validate(dialect, bundle, rt.validator) == []
+    return Validate(rt.validator, dialects).dialect_form(dialect, bundle) == []
 
 
 def test_first_step_opens_the_case_and_answers_a_transaction_response(rt: Runtime, dialect: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from adapter.app import create_app
 from adapter.config import Settings
-from adapter.pipeline import Result
+from adapter.road import Result
 from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
 from tests.case_messages import message, message_id

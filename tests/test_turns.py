@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from adapter.app import create_app
-from adapter.pipeline import Result
+from adapter.road import Result
 from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.store.store import Store

@@ -17,11 +17,11 @@ from fhirpathpy.models import models
 from structlog.testing import LogCapture
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.issues import Issue
 from adapter.fhirpath import _OPTIONS, _compile_fast, _Unsupported
 from adapter.validation import compiler as compiler_module
 from adapter.validation import validator as validator_module
 from adapter.validation.invariants import AS_WARNING, NATIVE, PYTHON, UNSUPPORTED, focus_keys
-from adapter.validation.issues import Issue
 from adapter.validation.r4 import BASE, load_core
 from adapter.validation.validator import Validator
 from bench.conformance import KNOWN_DISAGREEMENTS, KNOWN_INVALID

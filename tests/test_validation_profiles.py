@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.config import PROJECT_ROOT
-from adapter.validation.issues import Issue
+from adapter.fhir.issues import Issue
 from adapter.validation.validator import Validator
 from tests.validation_messages import EVENTS, LUS, entry, lus_validator, message
 

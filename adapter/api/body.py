@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from adapter.validation.issues import Issue
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 
@@ -14,11 +15,9 @@ FHIR_BODY = {
 }
 
 
-class BodyRejected(Exception):
+class BodyRejected(Rejected):
     def __init__(self, status: int, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.status = status
-        self.issue = issue
+        super().__init__(issue, status=status)
 
 
 async def read_fhir_body(request: Request, limit: int) -> bytes:

@@ -12,8 +12,8 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.api.responses import outcome_response
+from adapter.fhir.issues import Issue
 from adapter.security.limits import CONTROL_CHARACTERS
-from adapter.validation.issues import Issue
 
 
 class RefuseControlCharacters:

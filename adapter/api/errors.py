@@ -8,8 +8,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from adapter.api.responses import outcome_response
+from adapter.fhir.issues import Issue
 from adapter.logging import get_logger
-from adapter.validation.issues import Issue
 
 log = get_logger("adapter.api")
 

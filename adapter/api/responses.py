@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
-from adapter.validation.issues import Issue, operation_outcome
+from adapter.fhir.issues import Issue, operation_outcome
 
 FHIR_JSON = "application/fhir+json"
 

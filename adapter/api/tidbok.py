@@ -26,11 +26,12 @@ from fastapi.responses import Response
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.caller import RuntimeDep, caller_party
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.runtime import Runtime
 from adapter.store import tidbok
 from adapter.store.tidbok import SlotRow, SlotSearch, SlotTaken
 from adapter.uuids import random_uuid
-from adapter.validation.issues import Issue
 
 router = APIRouter(prefix="/fhir", tags=["tidbok"])
 
@@ -45,11 +46,9 @@ MAX_COUNT = 1000
 T = TypeVar("T")
 
 
-class Refused(Exception):
+class Refused(Rejected):
     def __init__(self, status: int, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.status = status
-        self.issue = issue
+        super().__init__(issue, status=status)
 
 
 def _refused(status: int, code: str, message: str, expression: str | None = None) -> Refused:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -19,7 +18,9 @@ from fastapi.responses import Response
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import fhir_response, outcome_response
-from adapter.validation.issues import Issue, operation_outcome
+from adapter.fhir.issues import Issue, operation_outcome
+from adapter.fhir.rejected import Rejected
+from adapter.road.parse import read_json
 from adapter.validation.validator import Validator
 
 router = APIRouter(prefix="/fhir", tags=["validation"], dependencies=[Depends(authenticated)])
@@ -42,18 +43,10 @@ async def validate(
         return outcome_response(
             404, Issue("error", "not-supported", f"{resource_type!r} is not a FHIR R4 resource type.")
         )
-    too_many = runtime.pipeline.limits.prescreen(body, resource_type)
-    if too_many is not None:
-        return outcome_response(400, too_many)
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return outcome_response(
-            400, Issue("error", "structure", f"The body is not valid JSON: {exc.msg} at position {exc.pos}.")
-        )
-    too_costly = runtime.pipeline.limits.check(data, resource_type, raw=body)
-    if too_costly is not None:
-        return outcome_response(400, too_costly)
+        data = read_json(body, runtime.pipeline.limits, resource_type)
+    except Rejected as rejected:
+        return outcome_response(rejected.status, *rejected.issues)
     resource, profile = _unwrap(data, profile)
     if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
         found = resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from adapter.fhir.issues import Issue, operation_outcome
 from adapter.guide.profile_table import profile_table
 from adapter.mapping.response import response_message
-from adapter.validation.issues import Issue, operation_outcome
 from adapter.validation.validator import Validator
 
 Bundle = dict[str, Any]

@@ -13,13 +13,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import outcome_response
+from adapter.fhir.issues import Issue
 from adapter.guide.site import build_site
 from adapter.guide.sources import Sources
 from adapter.mapping.rules import MappingError
 from adapter.routing.steps import StepsConfigError
 from adapter.rules_config import RulesConfigError
 from adapter.runtime import Runtime
-from adapter.validation.issues import Issue
 from adapter.validation.package import PackageError
 
 router = APIRouter(tags=["guide"], dependencies=[Depends(authenticated)])

@@ -23,21 +23,21 @@ from fhirpathpy.models import models
 from pydantic import BaseModel, ConfigDict
 
 from adapter.configfile import load_model
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import _resolve_resources
 from adapter.mapping.rules import Compiled, MappingError
 from adapter.process.case import DischargeCase
 from adapter.uuids import Namespace, as_uuid
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue
-from adapter.validation.validator import Validator
 
 DIALECT_FILE = "_dialect.yaml"
 CANONICAL = "canonical"
 _NS = Namespace("0d5f0c62-5a53-4c1e-9f0a-3b7e4c2a9d17")
 _ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]\.resource")
 _READ_URL = re.compile(r"url\s*=\s*%(\w+)")
-_NO_COMMUNICATION = Issue(
+NO_COMMUNICATION = Issue(
     "error", "required", "The Bundle holds no Communication.", "Bundle.entry", "dialect:communication"
 )
 _ALWAYS_READ = {"resourceType", "id", "meta", "text", "contained"}
@@ -96,10 +96,8 @@ class Translation:
         return origin + expression[match.end() :] if origin else expression
 
 
-class Rejection(Exception):
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("; ".join(i.message for i in issues))
-        self.issues = issues
+class Rejection(Rejected):
+    """A dialect message that does not translate to a canonical one."""
 
 
 def compile_fhirpath(expression: str, where: str) -> Compiled:
@@ -168,42 +166,15 @@ class Dialects:
             return CANONICAL
         if kind != "transaction":
             return None
-        form = "communication" if self._communication(bundle)[1] is not None else "transaction"
+        form = "communication" if self.communication(bundle)[1] is not None else "transaction"
         fitting = [name for name, d in self.dialects.items() if d.spec.form == form]
         return fitting[0] if len(fitting) == 1 else None
-
-    # --- validation (both directions) ---
-
-    def validate(self, dialect: Dialect, bundle: dict[str, Any], validator: Validator) -> list[Issue]:
-        """R4 base, then the dialect's profile; located in `bundle`."""
-        issues = validator.validate_resource(bundle)
-        profile = dialect.spec.profile
-        if profile is None or any(i.blocking for i in issues):
-            return issues
-        if dialect.spec.form == "transaction":
-            return issues + validator.validate_resource(bundle, profile)
-        at, comm = self._communication(bundle)
-        if comm is None:
-            return [_NO_COMMUNICATION]
-        where = f"Bundle.entry[{at}].resource"
-        return issues + [
-            replace(i, expression=where + (i.expression or "Communication").removeprefix("Communication"))
-            for i in validator.validate_resource(comm, profile)
-        ]
-
-    def check_profiles(self, validator: Validator) -> None:
-        """Every dialect's profile is loaded; checked at start-up."""
-        for dialect in self.dialects.values():
-            if dialect.spec.profile and dialect.spec.profile not in validator.profiles():
-                raise MappingError(
-                    f"mappings/{dialect.name}/{DIALECT_FILE}: profile {dialect.spec.profile} is not loaded"
-                )
 
     # --- inbound ---
 
     def message_id(self, dialect: Dialect, bundle: dict[str, Any], sender: str) -> str | None:
         """The id a resend keeps: deduplication happens on it before anything is inferred."""
-        root = bundle if dialect.spec.form == "transaction" else self._communication(bundle)[1]
+        root = bundle if dialect.spec.form == "transaction" else self.communication(bundle)[1]
         return self._message_id(dialect, root, sender) if root else None
 
     def _message_id(self, dialect: Dialect, root: dict[str, Any], sender: str) -> str | None:
@@ -292,7 +263,8 @@ class Dialects:
         focus_url = entries[where[rule.focus]]["fullUrl"]
         return self._message(dialect, bundle, rule.event, focus_url, sender, entries, origins)
 
-    def _communication(self, bundle: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    def communication(self, bundle: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """The first Communication of a Bundle and its entry's index (-1, None: there is none)."""
         for i, entry in enumerate(_entries(bundle)):
             resource = entry.get("resource") or {}
             if resource.get("resourceType") == "Communication":
@@ -300,9 +272,9 @@ class Dialects:
         return -1, None
 
     def _from_communication(self, dialect: Dialect, bundle: dict[str, Any], sender: str) -> Translation:
-        at, comm = self._communication(bundle)
+        at, comm = self.communication(bundle)
         if comm is None:
-            raise Rejection([_NO_COMMUNICATION])
+            raise Rejection([NO_COMMUNICATION])
         path = f"Bundle.entry[{at}].resource"
         code = _first_str(dialect.expressions["event"], comm, self.env)
         focus = _first_str(dialect.expressions["focus"], comm, self.env)
@@ -385,7 +357,7 @@ class Dialects:
             "entry": [{"fullUrl": f"urn:uuid:{_uuid(str(message_id))}", "resource": header}, *entries],
         }
         head_origin = (
-            "Bundle" if bundle is None else f"Bundle.entry[{self._communication(bundle)[0]}].resource"
+            "Bundle" if bundle is None else f"Bundle.entry[{self.communication(bundle)[0]}].resource"
         )
         return Translation(canonical, [head_origin, *origins])
 

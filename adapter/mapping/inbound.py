@@ -6,17 +6,16 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.mapping.rules import CompiledField, MessageRule
 from adapter.process.events import Event, event_from_dict
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import Issue
 from adapter.validation.terminology import Terminology
 
 
-class MappingFailed(Exception):
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("; ".join(i.message for i in issues))
-        self.issues = issues
+class MappingFailed(Rejected):
+    """A validated message the rules cannot map: a required field absent, or no rule for it."""
 
 
 def variables(terms: Terminology, package_extensions: dict[str, str]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ that opens a case comes from the unit it names, a slutenvård party. A refusal (
 
 from __future__ import annotations
 
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event, Party
 from adapter.routing.parties import (
@@ -23,7 +25,6 @@ from adapter.routing.parties import (
 )
 from adapter.routing.steps import STEPS_FILE, Role, StepTable, Who
 from adapter.routing.table import RoutingTable
-from adapter.validation.issues import Issue
 
 SENDER = "Bundle.entry[0].resource.sender"
 
@@ -32,20 +33,14 @@ _REFERENCED = {"makulering": "voided", "kvittens": "acknowledged", "meddelande":
 _KINDS = {Party.SLUTENVARD: "slutenvård", Party.OPPENVARD: "öppenvård", Party.KOMMUN: "kommun"}
 
 
-class AccessDenied(Exception):
-    """The sender may not send this message into this case: `issue` says which rule (403)."""
+class AccessDenied(Rejected):
+    """The sender may not send this message into this case: `issue` says which rule."""
 
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
+    status = 403
 
 
-class ReferenceUnknown(Exception):
-    """The message names an earlier message the case does not have: `issue` says which (422)."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
+class ReferenceUnknown(Rejected):
+    """The message names an earlier message the case does not have: `issue` says which."""
 
 
 def check_opening(event: Event, case: DischargeCase, table: RoutingTable, steps: StepTable) -> None:

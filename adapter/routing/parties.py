@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.process.case import DischargeCase
 from adapter.process.events import (
     Event,
@@ -27,16 +29,11 @@ from adapter.process.events import (
 from adapter.routing.identity import reference
 from adapter.routing.steps import Role, StepRule, StepTable, Who
 from adapter.routing.table import RoutingTable
-from adapter.validation.issues import Issue
 
 
-class PartyUnknown(Exception):
+class PartyUnknown(Rejected):
     """A role the step needs names a party the routing table does not have (the patient's kommun
     or vårdcentral): the message cannot be routed. `issue` says which and where."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
 
 
 @dataclass(frozen=True)

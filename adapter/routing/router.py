@@ -9,12 +9,12 @@ So every party gets one copy, from the adapter beside the sender.
 
 from __future__ import annotations
 
+from adapter.fhir.issues import Issue
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event
 from adapter.routing.parties import PartyUnknown, receivers
 from adapter.routing.steps import StepTable
 from adapter.routing.table import PartyConfig, RoutingTable
-from adapter.validation.issues import Issue
 
 
 def choose_recipients(

@@ -5,20 +5,19 @@ ställningstagande by the step table, so a region that adds a receiver adds an a
 
 from __future__ import annotations
 
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event, Stallningstagande, Utskrivningsmeddelande
 from adapter.routing.parties import receivers
 from adapter.routing.steps import StepTable
 from adapter.routing.table import RoutingTable
-from adapter.validation.issues import Issue
 
 
-class AwaitingApproval(Exception):
+class AwaitingApproval(Rejected):
     """The utskrivningsmeddelande waits for approvals: refused at once, its sender told who."""
 
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
+    status = 409
 
 
 def missing_approvals(case: DischargeCase, table: RoutingTable, steps: StepTable) -> tuple[str, ...]:

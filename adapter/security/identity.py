@@ -19,8 +19,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from adapter.config import Settings
+from adapter.fhir.issues import bounded
 from adapter.security.limits import CONTROL_CHARACTERS
-from adapter.validation.issues import bounded
 
 ADMIN = "admin"
 PARTY_WIDTH = 100  # characters of an HSA-id (the store's party columns)

@@ -13,21 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from adapter.fhir.issues import Issue
+from adapter.fhir.rejected import Rejected
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event, Inskrivningsmeddelande
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.identifiers import normalise_personnummer
-from adapter.validation.issues import Issue
 from adapter.validation.terminology import Terminology
 
 # The identifier rules (NamingSystem extension identifier-rule) that identify a person.
 _PERSON_RULES = {"personnummer": True, "samordningsnummer": True, "reservnummer": False}  # → 12-digit form
 
 
-class PatientMismatch(Exception):
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.message)
-        self.issue = issue
+class PatientMismatch(Rejected):
+    """The message's patient is not one person, or not the case's."""
 
 
 @dataclass(frozen=True)

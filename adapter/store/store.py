@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, func, insert, or_, select, update
 
 from adapter.config import Settings
 from adapter.process.case import DischargeCase, replay
@@ -28,7 +28,11 @@ __all__ = ["InboxRecord", "NewOutboxItem", "OutboxItem", "Store", "dumps"]
 _in = schema.inbox.c
 _INBOX_COLUMNS = (_in.message_id, _in.bundle_id, _in.sender, _in.case_id, _in.status_code, _in.response)
 _INBOX_BY_MESSAGE_ID = Prepared(select(*_INBOX_COLUMNS).where(_in.message_id == bindparam("message_id")))
-_INBOX_BY_BUNDLE_ID = Prepared(select(_in.message_id).where(_in.bundle_id == bindparam("bundle_id")).limit(1))
+_INBOX_BY_EITHER_ID = Prepared(
+    select(*_INBOX_COLUMNS).where(
+        or_(_in.message_id == bindparam("message_id"), _in.bundle_id == bindparam("bundle_id"))
+    )
+)
 _INBOX_INSERT = Prepared(insert(schema.inbox), columns=[c.name for c in schema.inbox.c])
 _case_version = select(schema.cases.c.version).where(schema.cases.c.case_id == bindparam("case_id"))
 _CASE_VERSION = Prepared(_case_version)
@@ -103,10 +107,20 @@ class Store(OutboxQueries):
         message_id, bundle_id, sender, case_id, status_code, response = row
         return InboxRecord(message_id, bundle_id, sender, case_id, status_code, bytes(response))
 
-    def inbox_by_bundle_id(self, conn: Connection, bundle_id: str) -> str | None:
-        """The MessageHeader.id that came in a Bundle with this id, if any did."""
-        row = _INBOX_BY_BUNDLE_ID.execute(conn, {"bundle_id": bundle_id}).fetchone()
-        return row[0] if row else None
+    def inbox_seen(
+        self, conn: Connection, message_id: str, bundle_id: str
+    ) -> tuple[InboxRecord | None, str | None]:
+        """In one read: the inbox row of `message_id`, and the message id of another message that
+        came in a Bundle with the id `bundle_id`, if any did."""
+        seen, other = None, None
+        for row in _INBOX_BY_EITHER_ID.execute(conn, {"message_id": message_id, "bundle_id": bundle_id}):
+            message, bundle, sender, case_id, status_code, response = row
+            record = InboxRecord(message, bundle, sender, case_id, status_code, bytes(response))
+            if record.message_id == message_id:
+                seen = record
+            else:
+                other = other or record.message_id
+        return seen, other
 
     def inbox_put(self, conn: Connection, record: InboxRecord, now: float) -> None:
         _INBOX_INSERT.execute(
@@ -140,17 +154,28 @@ class Store(OutboxQueries):
     def load_case(self, conn: Connection, case_id: str) -> DischargeCase | None:
         """The case as of its row's version (from the cache, or rebuilt from its event log),
         locking its row for the transaction."""
-        query = _CASE_VERSION if self.is_sqlite else _CASE_VERSION_LOCKED
-        row = query.execute(conn, {"case_id": case_id}).fetchone()
-        if row is None:
-            return None
-        version = row[0]
+        return self.case_at_version(conn, case_id, lock=True)[0]
+
+    def case_at_version(
+        self, conn: Connection, case_id: str, *, lock: bool = False
+    ) -> tuple[DischargeCase | None, int | None]:
+        """The case and the row version it is (None, None: no such case); `lock`: as load_case."""
+        version = self.case_version(conn, case_id, lock=lock)
+        if version is None:
+            return None, None
         case = self.cases.get(case_id, version)
         if case is None:
             rows = _CASE_EVENTS.execute(conn, {"case_id": case_id}).fetchall()
             case = replay([event_from_dict(json_value(payload)) for (payload,) in rows])
             self.cases.put(case_id, version, case)
-        return case
+        return case, version
+
+    def case_version(self, conn: Connection, case_id: str, *, lock: bool = True) -> int | None:
+        """The version of a case's row (None: no such case), locking the row for the transaction
+        unless `lock` is False. A write checks that the case is still the version it was read at."""
+        query = _CASE_VERSION_LOCKED if lock and not self.is_sqlite else _CASE_VERSION
+        row = query.execute(conn, {"case_id": case_id}).fetchone()
+        return None if row is None else int(row[0])
 
     def save_case(
         self, conn: Connection, case: DischargeCase, new_events: list[Event], now: float, *, created: bool

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adapter.fhir.issues import MAX_ISSUES, Issue, Severity
 from adapter.validation.bundle import BundleIndex
-from adapter.validation.issues import MAX_ISSUES, Issue, Severity
 
 if TYPE_CHECKING:
     from adapter.validation.checkers import ObjectChecker

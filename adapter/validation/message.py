@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapter.fhir.issues import Issue
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.checkers import ObjectChecker
-from adapter.validation.issues import Issue
 
 Event = tuple[str, str]  # (system, code) of MessageHeader.eventCoding
 
