@@ -315,8 +315,9 @@ def test_openapi_lists_the_new_endpoints(client: TestClient) -> None:
         assert path in paths
 
 
-def test_works_without_a_rules_file_in_the_config_folder(runtime: Runtime) -> None:
-    # The fixture's config folder has only parties.yaml: the law's default agreement applies.
+def test_the_rules_file_of_the_config_folder_chooses_the_agreement(runtime: Runtime) -> None:
+    # The fixture's config folder holds the example rules, which choose the law's agreement (a
+    # folder without a rules file: tests/test_runtime.py).
     load_holdings(runtime)
     with TestClient(create_app(runtime=runtime)) as c:
         assert c.get(f"/cases/{EXAMPLE_CASE}").json()["betalningsansvar"]["agreement"] == "lagen"

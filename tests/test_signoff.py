@@ -26,7 +26,7 @@ from adapter.runtime import Runtime, build_runtime
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, fresh_copy, write_routing
 from tests.lus_story import Story
-from tests.test_example_case import case_and_outbox, replay
+from tests.test_example_case import case_and_outbox, play_steps
 from tests.test_example_case_avliden import kind
 
 STEPS = sorted((EXAMPLES / "bundles" / "canonical-signoff").glob("*.json"))
@@ -94,7 +94,7 @@ def test_the_signoff_example_replays_to_an_approved_discharge_and_an_ended_sip(r
         "sip-uppfoljd",
         "sip-avslutad",
     ]
-    replay(runtime, STEPS)
+    play_steps(runtime, STEPS)
     case, rows = case_and_outbox(runtime, CASE)
     assert case is not None and case.signoff is not None
     # The revised ställningstagande reset the answers: only the two to it count.
@@ -150,7 +150,7 @@ def test_a_planeringsunderlag_carrying_a_sip_still_shows_the_sip(runtime: Runtim
     )
     careplan = next(e["resource"] for e in plan["entry"] if e["resource"]["resourceType"] == "CarePlan")
     careplan["category"][0]["coding"][0]["code"] = "SIP"
-    replay(runtime, STEPS[:1])
+    play_steps(runtime, STEPS[:1])
     for entry in plan["entry"]:
         if entry["resource"]["resourceType"] == "Encounter":
             entry["resource"]["identifier"][0]["value"] = CASE
@@ -162,27 +162,27 @@ def test_a_planeringsunderlag_carrying_a_sip_still_shows_the_sip(runtime: Runtim
 
 def test_without_the_waiting_rule_the_discharge_needs_no_approval(runtime: Runtime) -> None:
     assert runtime.pipeline.discharge_waits_for_approval is False
-    replay(runtime, [STEPS[0], STEPS[2], STEPS[9]])  # admission, ställningstagande, discharge
+    play_steps(runtime, [STEPS[0], STEPS[2], STEPS[9]])  # admission, ställningstagande, discharge
     case, _ = case_and_outbox(runtime, CASE)
     assert case is not None and case.discharged_at is not None
 
 
 def test_with_the_waiting_rule_the_discharge_is_refused_until_both_approve(waiting: Runtime) -> None:
     discharge = step(10)
-    replay(waiting, STEPS[:1])
+    play_steps(waiting, STEPS[:1])
     status, body = send(waiting, discharge)
     assert status == 409
     [issue] = body["issue"]
     assert issue["code"] == "conflict" and issue["details"]["coding"][0]["code"] == "approval-missing"
     assert f"not approved by: {KOMMUN}, {VARDCENTRAL}" in issue["diagnostics"]
     assert "none has been sent" in issue["diagnostics"]
-    replay(waiting, STEPS[2:5])  # ställningstagande; the kommun comments, the vårdcentral approves
+    play_steps(waiting, STEPS[2:5])  # ställningstagande; the kommun comments, the vårdcentral approves
     status, body = send(waiting, fresh_copy(discharge))
     assert status == 409 and body["issue"][0]["diagnostics"].endswith(f"not approved by: {KOMMUN}.")
-    replay(waiting, STEPS[5:6])  # revised: both must answer again
+    play_steps(waiting, STEPS[5:6])  # revised: both must answer again
     status, body = send(waiting, fresh_copy(discharge))
     assert status == 409 and f"{KOMMUN}, {VARDCENTRAL}." in body["issue"][0]["diagnostics"]
-    replay(waiting, STEPS[6:8])
+    play_steps(waiting, STEPS[6:8])
     status, body = send(waiting, fresh_copy(discharge))
     assert status == 200, body
     case, _ = case_and_outbox(waiting, CASE)
@@ -221,7 +221,7 @@ def _hsa(bundle: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("kind_", sorted(WRONG_ROLE))
 def test_a_step_from_a_role_the_table_does_not_give_it_is_refused(runtime: Runtime, kind_: str) -> None:
     n, sender = WRONG_ROLE[kind_]
-    replay(runtime, STEPS[: n - 1])
+    play_steps(runtime, STEPS[: n - 1])
     status, body = send(runtime, sent_by(step(n), sender), caller=sender)
     assert status == 403, body
     assert body["issue"][0]["details"]["coding"][0]["code"] == "step-sender"
@@ -229,7 +229,7 @@ def test_a_step_from_a_role_the_table_does_not_give_it_is_refused(runtime: Runti
 
 
 def test_the_case_view_and_the_fhir_read_side_show_who_approved(runtime: Runtime) -> None:
-    replay(runtime, STEPS[:5])
+    play_steps(runtime, STEPS[:5])
     with TestClient(create_app(runtime=runtime)) as client:
         found = client.get(f"/cases/{CASE}")
         assert found.status_code == 200, found.text
