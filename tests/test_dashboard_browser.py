@@ -224,6 +224,20 @@ def text(element: object) -> str:
     return str(element.text).replace("\u00a0", " ")  # type: ignore[attr-defined]
 
 
+def search_for(driver: object, case_id: str) -> None:
+    """The search box's form submitted, and the page it leads to loaded: submit() returns before the
+    browser has left the current page, which a loaded machine shows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
+    search = driver.find_element(By.ID, "sok-arende")  # type: ignore[attr-defined]
+    search.send_keys(case_id)
+    search.submit()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def test_the_dashboard_reads_well_and_reaches_closed_cases(browser: object, more_url: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -271,9 +285,7 @@ def test_the_dashboard_reads_well_and_reaches_closed_cases(browser: object, more
     screenshot(browser, WIDE, "dashboard")
 
     # A closed case, by its id in the search box: its ready time, one liable day, 9 300 kr.
-    search = browser.find_element(By.ID, "sok-arende")
-    search.send_keys(ONE_DAY_CASE)
-    search.submit()
+    search_for(browser, ONE_DAY_CASE)
     assert browser.find_element(By.TAG_NAME, "h1").text == f"Ärende {ONE_DAY_CASE}"
     facts = {
         dt.text: text(dd)
@@ -307,9 +319,7 @@ def test_the_dashboard_reads_well_and_reaches_closed_cases(browser: object, more
     assert kinds == ["Inskrivningsmeddelande"]
 
     # An unknown case: a page in the dashboard's own look, with a 404.
-    search = browser.find_element(By.ID, "sok-arende")
-    search.send_keys("finns-inte-2026")
-    search.submit()
+    search_for(browser, "finns-inte-2026")
     assert browser.title == "Ärendet finns inte – LUS-adapter"
     assert "finns-inte-2026" in browser.find_element(By.ID, "saknas").text
     reply = httpx.get(f"{more_url}/dashboard/arenden/finns-inte-2026")

@@ -22,6 +22,7 @@ from adapter.mapping.dialects import case_state
 from adapter.mapping.outbound import Addressing
 from adapter.process.case import CaseRejected, DischargeCase, SipStatus
 from adapter.process.events import Godkannande, Stallningstagande
+from adapter.road.validate import Validate
 from adapter.runtime import Runtime, build_runtime
 from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, fresh_copy, write_routing
@@ -273,7 +274,7 @@ def test_each_new_step_goes_through_each_dialect_and_back(runtime: Runtime, form
     for n in steps:
         event, _ = runtime.mapper.to_event("canonical", BundleIndex(step(n)))
         sent = dialects.from_canonical(form, runtime.mapper.to_bundle(event, to, case))
-        assert dialects.validate(dialect, sent, runtime.validator) == [], n
+        assert Validate(runtime.validator, dialects).dialect_form(dialect, sent) == [], n
         back = dialects.to_canonical(dialect, sent, event.sender, case_state(case))
         again, warnings = runtime.mapper.to_event("canonical", BundleIndex(back.bundle))
         assert (again.kind, warnings) == (event.kind, []), n

@@ -72,12 +72,18 @@ class Pipeline:
             validate,
             map_in,
         )
+        self.applying = Apply(store, routing, steps, map_in, dedupe, discharge_waits_for_approval)
         self.writing: tuple[Step, ...] = (
-            Apply(store, routing, steps, map_in, dedupe, discharge_waits_for_approval),
+            self.applying,
             self.router,
             render := Render(mapper, dialects, self.source_endpoint, self.source_name),
             Persist(store, dedupe, routing.self_.base_url, audit_key, render.answer),
         )
+
+    @property
+    def discharge_waits_for_approval(self) -> bool:
+        """The region's waiting rule of the joint sign-off, as the apply step judges it."""
+        return self.applying.discharge_waits_for_approval
 
     @property
     def route(self) -> bool:
