@@ -60,8 +60,8 @@ def test_the_pure_core_importing_the_store_breaks_the_layers(tree: Path) -> None
 
 
 def test_an_import_cycle_between_packages_breaks_the_lint(tree: Path) -> None:
-    append(tree / "adapter" / "store" / "schema.py", "from adapter.validation import issues as _issues")
-    append(tree / "adapter" / "validation" / "issues.py", "from adapter.store import schema as _schema")
+    append(tree / "adapter" / "store" / "schema.py", "from adapter.validation import message as _message")
+    append(tree / "adapter" / "validation" / "message.py", "from adapter.store import schema as _schema")
     result = lint_imports(tree)
     assert result.returncode != 0
     assert "No cycles are allowed in adapter" in result.stdout

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import MAX_ISSUES, Issue, Severity
-from adapter.validation.bundle import BundleIndex
 
 if TYPE_CHECKING:
     from adapter.validation.checkers import ObjectChecker
