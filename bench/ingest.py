@@ -35,10 +35,10 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, literal, select
 
 from adapter.config import Settings
+from adapter.fhir.bundle import BundleIndex
 from adapter.logging import configure_logging
 from adapter.runtime import Runtime, build_runtime, settle_heap
 from adapter.store import schema
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
 from tests.validation_messages import add, message, practitioner_role
 

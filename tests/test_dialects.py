@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from adapter.app import create_app
 from adapter.cli import app as cli
 from adapter.config import Settings
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping.dialects import Dialects, case_state, transaction_response
 from adapter.mapping.response import response_code
 from adapter.mapping.rules import MappingError
@@ -28,7 +29,6 @@ from adapter.process.case import CaseState
 from adapter.road.validate import Validate
 from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL
 
 CASE = "SU-2026-000123"

@@ -14,7 +14,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.config import PROJECT_ROOT
-from adapter.fhirpath import _compile_fast, _Unsupported, compile_expression
+from adapter.fhir.fhirpath import _compile_fast, _Unsupported, compile_expression
 from adapter.mapping.dialects import DIALECT_FILE
 from adapter.mapping.engine import extension_urls
 from adapter.mapping.inbound import variables

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.app import create_app
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import MAX_ISSUES, MAX_TEXT
 from adapter.runtime import Runtime
 from adapter.security.limits import JsonLimits
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.cycles import reference_cycle
 from tests.conftest import fresh_copy, load_example
 from tests.test_process_message import counts

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping.engine import Mapper
 from adapter.mapping.outbound import Addressing, outbound_message_id
 from adapter.mapping.template import TemplateError
@@ -40,7 +41,6 @@ from adapter.process.events import (
     Planeringsunderlag,
     SipUpprattad,
 )
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import KOMMUN
 from tests.validation_messages import EVENTS, lus_validator, message
 

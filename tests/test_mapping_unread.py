@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping.engine import Mapper
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES
 from tests.validation_messages import lus_validator, message
 

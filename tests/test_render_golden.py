@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping import outbound
 from adapter.process.case import DischargeCase
-from adapter.validation.bundle import BundleIndex
 from tests.test_mapping import TO, mapper
 
 EXAMPLES = sorted((PROJECT_ROOT / "examples" / "bundles").glob("canonical*/*.json"))

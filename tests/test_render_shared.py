@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping import outbound
 from adapter.mapping.outbound import SharedEntries
 from adapter.process.case import DischargeCase
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import VARDCENTRAL
 from tests.test_mapping import TO, mapper
 

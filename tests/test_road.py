@@ -18,6 +18,7 @@ from adapter.api.body import BodyRejected
 from adapter.api.tidbok import Refused
 from adapter.app import Runtime
 from adapter.config import Settings
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.mapping.dialects import Rejection
@@ -30,7 +31,6 @@ from adapter.routing.access import AccessDenied, ReferenceUnknown
 from adapter.routing.parties import PartyUnknown
 from adapter.security.limits import JsonLimits
 from adapter.security.patient import PatientMismatch
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import SELF, fresh_copy, load_example
 from tests.test_dialects import dialect_runtime, sequence
 from tests.validation_messages import message

@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 
 from adapter.app import create_app
 from adapter.config import Settings
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping.dialects import case_state
 from adapter.mapping.outbound import Addressing
 from adapter.process.case import CaseRejected, DischargeCase, SipStatus
 from adapter.process.events import Godkannande, Stallningstagande
 from adapter.road.validate import Validate
 from adapter.runtime import Runtime, build_runtime
-from adapter.validation.bundle import BundleIndex
 from tests.conftest import EXAMPLES, KOMMUN, SELF, VARDCENTRAL, fresh_copy, write_routing
 from tests.lus_story import Story
 from tests.test_example_case import case_and_outbox, play_steps

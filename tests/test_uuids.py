@@ -1,4 +1,4 @@
-"""adapter.uuids gives the strings the uuid module gives: receivers deduplicate on stable ids,
+"""adapter.fhir.ids gives the strings the uuid module gives: receivers deduplicate on stable ids,
 so a faster spelling must never change one."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapter.uuids import Namespace, random_uuid
+from adapter.fhir.ids import Namespace, random_uuid
 
 NAMESPACE = "5f1c4f0e-8c4e-4f55-9b7a-6c1e2a0d4b11"
 

@@ -17,8 +17,8 @@ from fhirpathpy.models import models
 from structlog.testing import LogCapture
 
 from adapter.config import PROJECT_ROOT
+from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, _Unsupported
 from adapter.fhir.issues import Issue
-from adapter.fhirpath import _OPTIONS, _compile_fast, _Unsupported
 from adapter.validation import compiler as compiler_module
 from adapter.validation import validator as validator_module
 from adapter.validation.invariants import AS_WARNING, NATIVE, PYTHON, UNSUPPORTED, focus_keys

@@ -13,7 +13,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.config import PROJECT_ROOT
-from adapter.fhirpath import _OPTIONS, _compile_fast, compile_expression
+from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, compile_expression
 from adapter.validation import compiler as compiler_module
 from adapter.validation.invariants import PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from adapter.api.caller import RuntimeDep, authenticated
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.fhir.ids import random_uuid
 from adapter.fhir.issues import Issue, operation_outcome
 from adapter.read import search as engine
 from adapter.read.search_params import (
@@ -26,7 +27,6 @@ from adapter.read.search_params import (
 )
 from adapter.security.access import reading_scope
 from adapter.security.identity import Caller
-from adapter.uuids import random_uuid
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 

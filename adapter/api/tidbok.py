@@ -26,12 +26,12 @@ from fastapi.responses import Response
 from adapter.api.body import FHIR_BODY, BodyRejected, read_fhir_body
 from adapter.api.caller import RuntimeDep, caller_party
 from adapter.api.responses import fhir_response, outcome_response
+from adapter.fhir.ids import random_uuid
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.runtime import Runtime
 from adapter.store import tidbok
 from adapter.store.tidbok import SlotRow, SlotSearch, SlotTaken
-from adapter.uuids import random_uuid
 
 router = APIRouter(prefix="/fhir", tags=["tidbok"])
 

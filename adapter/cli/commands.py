@@ -24,9 +24,9 @@ from adapter.cli.play import play
 from adapter.cli.report import report
 from adapter.cli.testkit import testkit
 from adapter.config import Settings
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue, operation_outcome
 from adapter.logging import get_logger
-from adapter.validation.bundle import BundleIndex
 
 if TYPE_CHECKING:
     from adapter.validation.validator import Validator

@@ -31,8 +31,8 @@ def play(
 ) -> None:
     """Post an example case to a running adapter (development mode), each step as its sender."""
     from adapter.cli.ops import stdout_console
+    from adapter.fhir.bundle import BundleIndex
     from adapter.mapping.engine import Mapper
-    from adapter.validation.bundle import BundleIndex
     from adapter.validation.validator import Validator
 
     files = sorted(folder.glob("*.json")) if folder.is_dir() else [folder]

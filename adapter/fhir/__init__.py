@@ -1,2 +1,3 @@
-"""The FHIR kernel every layer shares: issues and the OperationOutcome they become, and `Rejected`,
-the one root of every refusal that answers with them. It imports nothing else of the adapter."""
+"""The FHIR kernel every layer shares: issues and the OperationOutcome they become, `Rejected`, the
+one root of every refusal that answers with them, the Bundle index, FHIRPath compiled, and ids. It
+imports nothing else of the adapter."""

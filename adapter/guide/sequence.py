@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 from html import escape
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.guide.sources import Example, Sources
 from adapter.process.case import DischargeCase
 from adapter.process.events import Party
 from adapter.routing.identity import resolve_reference
 from adapter.routing.router import choose_recipients
-from adapter.validation.bundle import BundleIndex
 
 LANES = (Party.SLUTENVARD, Party.OPPENVARD, Party.KOMMUN)
 LANE_LABELS = {Party.SLUTENVARD: "Sjukhuset", Party.OPPENVARD: "Vårdcentralen", Party.KOMMUN: "Kommunen"}

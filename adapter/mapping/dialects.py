@@ -18,19 +18,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import fhirpathpy
-from fhirpathpy.models import models
 from pydantic import BaseModel, ConfigDict
 
 from adapter.configfile import load_model
+from adapter.fhir.bundle import BundleIndex
+from adapter.fhir.ids import Namespace, as_uuid
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import _resolve_resources
-from adapter.mapping.rules import Compiled, MappingError
+from adapter.mapping.rules import Compiled, MappingError, compile_fhirpath
 from adapter.process.case import DischargeCase
-from adapter.uuids import Namespace, as_uuid
-from adapter.validation.bundle import BundleIndex
 
 DIALECT_FILE = "_dialect.yaml"
 CANONICAL = "canonical"
@@ -100,23 +98,20 @@ class Rejection(Rejected):
     """A dialect message that does not translate to a canonical one."""
 
 
-def compile_fhirpath(expression: str, where: str) -> Compiled:
+def _compile(expression: str, where: str) -> Compiled:
     """fhirpathpy itself: the conditions read %case, an object the rules' fast path does not
     evaluate alike (`%case.on_leave = false`)."""
-    try:
-        return fhirpathpy.compile(expression, model=models["r4"])
-    except Exception as exc:  # the parser raises bare exceptions of several kinds
-        raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
+    return compile_fhirpath(expression, where, fast=False)
 
 
 def _load(path: Path, name: str) -> Dialect:
     spec = load_model(path, DialectFile, MappingError)
     exprs = {
-        key: compile_fhirpath(text, f"{path}: {key}")
+        key: _compile(text, f"{path}: {key}")
         for key in ("message_id", "timestamp", "case_id", "event", "focus")
         if (text := getattr(spec, key))
     }
-    events = [(rule, compile_fhirpath(rule.when, f"{path}: event {rule.event}")) for rule in spec.events]
+    events = [(rule, _compile(rule.when, f"{path}: event {rule.event}")) for rule in spec.events]
     needed = {"transaction": ("case_id",), "communication": ("event", "focus")}[spec.form]
     if missing := [key for key in needed if key not in exprs]:
         raise MappingError(f"{path}: a {spec.form} dialect needs {', '.join(missing)}")

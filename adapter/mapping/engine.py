@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.mapping.inbound import MappingFailed, map_inbound, variables
 from adapter.mapping.outbound import Addressing, Renderer, SharedEntries
 from adapter.mapping.rules import MessageRule, load_rules
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.package import FhirPackage
 from adapter.validation.terminology import Terminology
 

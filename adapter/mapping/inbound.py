@@ -6,11 +6,11 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.mapping.rules import CompiledField, MessageRule
 from adapter.process.events import Event, event_from_dict
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.terminology import Terminology
 
 

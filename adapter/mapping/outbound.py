@@ -6,11 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from adapter.fhir.ids import Namespace, random_uuid
 from adapter.mapping.rules import MessageRule, RenderSpec
 from adapter.mapping.template import Node, Template, TemplateError, check, entries_named, names_read
 from adapter.process.case import DischargeCase
 from adapter.process.events import EVENT_TYPES, Event, field_names
-from adapter.uuids import Namespace, random_uuid
 from adapter.validation.terminology import Terminology
 
 # Stable ids: the same event sent to the same recipient always has the same MessageHeader.id,

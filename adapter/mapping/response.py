@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from adapter.uuids import random_uuid
+from adapter.fhir.ids import random_uuid
 
 ResponseCode = Literal["ok", "transient-error", "fatal-error"]
 

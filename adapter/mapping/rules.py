@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.configfile import load_model
-from adapter.fhirpath import compile_expression
+from adapter.fhir.fhirpath import compile_expression
 from adapter.process.events import EVENT_TYPES
 
 FieldType = Literal["string", "date", "dateTime", "boolean", "system", "strings"]
@@ -105,9 +105,9 @@ class MessageRule:
     templates: dict[str, Any] = field(default_factory=dict)
 
 
-def compile_fhirpath(expression: str, where: str) -> Compiled:
+def compile_fhirpath(expression: str, where: str, *, fast: bool = True) -> Compiled:
     try:
-        return compile_expression(expression)
+        return compile_expression(expression, fast=fast)
     except Exception as exc:  # the parser raises bare exceptions of several kinds
         raise MappingError(f"{where}: cannot compile FHIRPath {expression!r}: {exc}") from exc
 

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from adapter import metrics
+from adapter.fhir.bundle import BundleIndex
 from adapter.mapping.inbound import MappingFailed
 from adapter.process.events import event_to_dict
 from adapter.road.map_in import MapIn
@@ -19,7 +20,6 @@ from adapter.road.refusals import resend_changed, reused_bundle_id, sender_is_ca
 from adapter.routing.identity import resolve_reference
 from adapter.security.patient import PatientMismatch
 from adapter.store.store import Store
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.validator import Validator
 
 log = structlog.get_logger("adapter.road")

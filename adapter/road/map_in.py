@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.mapping.engine import Mapper
 from adapter.process.events import Event
@@ -13,7 +14,6 @@ from adapter.road.message import Message, Result
 from adapter.routing.identity import as_origin, origin_id
 from adapter.routing.table import RoutingTable
 from adapter.security.patient import PatientIdentity
-from adapter.validation.bundle import BundleIndex
 
 
 class MapIn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.mapping.dialects import Translation
 from adapter.process.case import DischargeCase
@@ -17,7 +18,6 @@ from adapter.process.events import Event
 from adapter.routing.table import PartyConfig
 from adapter.security.patient import MessagePatient
 from adapter.store.store import NewOutboxItem
-from adapter.validation.bundle import BundleIndex
 
 
 @dataclass(frozen=True)

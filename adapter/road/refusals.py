@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.process.events import Event
 from adapter.store.tidbok import slot_id
-from adapter.validation.bundle import BundleIndex
 
 NOT_YET = 425  # Too Early: a copy that cannot apply before a message it follows (docs/delivery.md)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.mapping.dialects import DIALECT_FILE, NO_COMMUNICATION, Dialect, Dialects
 from adapter.mapping.rules import MappingError
 from adapter.road.message import Message, Result
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.cycles import reference_cycle
 from adapter.validation.validator import Validator
 

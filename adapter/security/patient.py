@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.fhir.rejected import Rejected
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event, Inskrivningsmeddelande
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.identifiers import normalise_personnummer
 from adapter.validation.terminology import Terminology
 

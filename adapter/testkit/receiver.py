@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from adapter.uuids import random_uuid
+from adapter.fhir.ids import random_uuid
 
 SYSTEM = "system"
 

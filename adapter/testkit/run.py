@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from adapter.fhir.ids import random_uuid
 from adapter.mapping.engine import Mapper
 from adapter.mapping.inbound import MappingFailed
 from adapter.process.case import CaseRejected, DischargeCase
@@ -28,7 +29,6 @@ from adapter.routing.steps import StepTable
 from adapter.routing.table import RoutingTable
 from adapter.testkit.receiver import SYSTEM, Arrival, Receiver
 from adapter.testkit.script import Step, event_of, header
-from adapter.uuids import random_uuid
 from adapter.validation.validator import Validator
 
 FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

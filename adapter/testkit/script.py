@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
+from adapter.fhir.ids import random_uuid
 from adapter.mapping.engine import Mapper
 from adapter.process.case import DischargeCase
 from adapter.process.events import Event
@@ -17,8 +19,6 @@ from adapter.routing.identity import copy_id
 from adapter.routing.parties import receivers
 from adapter.routing.steps import StepTable
 from adapter.routing.table import RoutingTable
-from adapter.uuids import random_uuid
-from adapter.validation.bundle import BundleIndex
 
 
 def header(bundle: dict[str, Any]) -> dict[str, Any]:

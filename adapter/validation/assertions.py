@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fhirpathpy.engine.nodes import ResourceNode
 
-from adapter.fhirpath import choice_names
+from adapter.fhir.fhirpath import choice_names
 from adapter.validation.checkers import ObjectChecker, Where
 from adapter.validation.identifiers import RULES, Implausible
 from adapter.validation.invariants import UCUM
@@ -119,7 +119,7 @@ class Binding:
 
 
 class Invariant:
-    """A FHIRPath constraint, compiled once (adapter.fhirpath: closures, or fhirpathpy); identifier
+    """A FHIRPath constraint, compiled once (adapter.fhir.fhirpath: closures, or fhirpathpy); identifier
     systems are %variables, %resource and %rootResource the resources being checked. When the
     object has none of the keys the expression can see (invariants.focus_keys), its answer is the
     one on an empty object, computed once."""
@@ -164,7 +164,7 @@ class Invariant:
         self.absent_choices = tuple((name, "_" + name) for name in choices)
         self.shortcuts = guard is not None or any(sufficient)
         self.empty: list[Any] | None = None
-        self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhirpath closures)
+        self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhir.fhirpath closures)
         # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
         self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 

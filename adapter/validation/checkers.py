@@ -353,7 +353,7 @@ class ElementChecker:
 
     def check_primitive_extension(self, value: Any, key: str, path: str, ctx: Context) -> None:
         """`_birthDate`: the id and extensions of a primitive value."""
-        element = ctx.compiler.element_checker()
+        element = ctx.resolver.element_checker()
         here = f"{path}.{key}"
         for i, item in enumerate(value if type(value) is list else [value]):
             if item is not None:
@@ -520,7 +520,7 @@ class ResourceChecker:
     __slots__ = ()
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        compiler = ctx.compiler
+        resolver = ctx.resolver
         if type(value) is not dict:
             ctx.add(
                 "error",
@@ -534,7 +534,7 @@ class ResourceChecker:
         key = id(value)
         planned = ctx.planned.get(key)
         if planned is None:
-            planned = compiler.claimed_profiles(value)
+            planned = resolver.claimed_profiles(value)
         if planned:
             for checker in planned:
                 ctx.check_resource(checker, value, path)
@@ -542,7 +542,7 @@ class ResourceChecker:
         if key in ctx.done:
             return  # already checked against a profile, through a reference
         rtype = value.get("resourceType")
-        base = compiler.resource(rtype) if type(rtype) is str else None
+        base = resolver.resource(rtype) if type(rtype) is str else None
         if base is None:
             ctx.add(
                 "error",
@@ -569,9 +569,9 @@ class ExtensionChecker:
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         url = value.get("url") if type(value) is dict else None
-        definition = ctx.compiler.extension(url) if type(url) is str else None
+        definition = ctx.resolver.extension(url) if type(url) is str else None
         if definition is None and self.modifier and type(url) is str:
-            reject = ctx.compiler.unknown_modifier_extensions == "reject"
+            reject = ctx.resolver.unknown_modifier_extensions == "reject"
             ctx.add(
                 "error" if reject else "warning",
                 "not-supported" if reject else "informational",

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from adapter.fhirpath import choice_names, compile_expression
+from adapter.fhir.fhirpath import choice_names, compile_expression
 from adapter.validation.assertions import (
     AttachmentSize,
     Binding,
@@ -114,7 +114,7 @@ class Compiler:
         self._content: dict[str, ObjectChecker] = {}
         self._fhirpath: dict[str, Callable[..., Any]] = {}
         # every invariant met while compiling, by (declaring definition, key): how it runs —
-        # "native", "compiled" (adapter.fhirpath or fhirpathpy) — or why it cannot
+        # "native", "compiled" (adapter.fhir.fhirpath or fhirpathpy) — or why it cannot
         self.invariants: dict[tuple[str, str], str] = {}
         self.primitives = {
             name: PrimitiveChecker(name, p["json"], p.get("regex"), self.where(BASE + name))

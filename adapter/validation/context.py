@@ -3,34 +3,40 @@ and which resources have been checked against which profile."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import MAX_ISSUES, Issue, Severity
-from adapter.validation.bundle import BundleIndex
-
-if TYPE_CHECKING:
-    from adapter.validation.checkers import ObjectChecker
-    from adapter.validation.compiler import Compiler
-
+from adapter.validation.resolver import Resolver
 
 # Issues one run collects at most: more than an answer lists (MAX_ISSUES, after duplicates are
 # removed), few enough that a body built to break a rule everywhere costs little memory.
 _COLLECTED = 10 * MAX_ISSUES
 
 
+class ProfileChecker(Protocol):
+    """A compiled profile as a run checks a resource against it (checkers.ObjectChecker)."""
+
+    @property
+    def profile(self) -> str: ...
+
+    def check(self, value: Any, path: str, ctx: Context) -> None: ...
+
+
 class Context:
-    __slots__ = ("compiler", "done", "env", "index", "issues", "message", "planned", "resource", "root")
+    __slots__ = ("done", "env", "index", "issues", "message", "planned", "resolver", "resource", "root")
 
     def __init__(
-        self, compiler: Compiler, index: BundleIndex | None = None, *, message: bool = False
+        self, resolver: Resolver[ProfileChecker], index: BundleIndex | None = None, *, message: bool = False
     ) -> None:
-        self.compiler = compiler
+        self.resolver = resolver
         self.index = index
         self.message = message  # a message Bundle: every reference must resolve inside it
         self.issues: list[Issue] = []
-        self.env = compiler.env  # FHIRPath %variables: identifier systems by NamingSystem
+        self.env = resolver.env  # FHIRPath %variables: identifier systems by NamingSystem
         self.done: dict[int, set[str]] = {}  # id(resource) → profiles it was checked against
-        self.planned: dict[int, list[ObjectChecker]] = {}  # id(resource) → profiles to check it with
+        self.planned: dict[int, Sequence[ProfileChecker]] = {}  # id(resource) → profiles to check it with
         # FHIRPath %resource and %rootResource: the resource being checked and, for a contained
         # one, the resource that contains it
         self.resource: dict[str, Any] | None = None
@@ -42,7 +48,7 @@ class Context:
         if len(self.issues) < _COLLECTED:
             self.issues.append(Issue(severity, code, message, expression, rule, profile))
 
-    def check_resource(self, checker: ObjectChecker, resource: dict[str, Any], path: str) -> None:
+    def check_resource(self, checker: ProfileChecker, resource: dict[str, Any], path: str) -> None:
         """Check a resource against a profile once, however many references lead to it."""
         seen = self.done.setdefault(id(resource), set())
         if checker.profile in seen:
@@ -50,7 +56,7 @@ class Context:
         seen.add(checker.profile)
         checker.check(resource, path, self)
 
-    def trial(self, checker: ObjectChecker, resource: dict[str, Any], path: str) -> list[Issue]:
+    def trial(self, checker: ProfileChecker, resource: dict[str, Any], path: str) -> list[Issue]:
         """The issues `resource` would get against `checker`, without recording them."""
         kept, self.issues = self.issues, []
         try:

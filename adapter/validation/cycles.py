@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
-from adapter.validation.bundle import BundleIndex
 
 
 def reference_cycle(index: BundleIndex) -> Issue | None:

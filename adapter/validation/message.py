@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.checkers import ObjectChecker
 
 Event = tuple[str, str]  # (system, code) of MessageHeader.eventCoding

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.fhir.issues import Issue
 from adapter.logging import get_logger
-from adapter.validation.bundle import BundleIndex
 from adapter.validation.compiler import Compiler
 from adapter.validation.context import Context
 from adapter.validation.message import check_message, header_profiles, message_bundle_profiles

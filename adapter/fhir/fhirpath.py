@@ -51,9 +51,13 @@ _OPTIONS = {
 }
 
 
-def compile_expression(expression: str) -> Compiled:
-    """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple."""
+def compile_expression(expression: str, *, fast: bool = True) -> Compiled:
+    """A function (resource, variables) -> list, as `fhirpathpy.compile` gives, fast when simple.
+    The one way the adapter compiles FHIRPath; fast=False gives fhirpathpy's function alone, for
+    variables that are objects rather than JSON (a dialect's %case)."""
     general: Compiled = fhirpathpy.compile(expression, model=models["r4"], options=_OPTIONS)
+    if not fast:
+        return general
     try:
         node = _Parser(expression).parse()
     except _Unsupported:
