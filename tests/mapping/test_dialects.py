@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -26,38 +25,16 @@ from adapter.mapping.response import response_code
 from adapter.mapping.rules import MappingError
 from adapter.process.case import CaseState
 from adapter.road.validate import Validate
-from adapter.runtime import Runtime, build_runtime
+from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.validation.bundle import BundleIndex
+from tests.support.dialects import dialect_runtime, sequence
 from tests.support.examples import EXAMPLES
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 
 CASE = "SU-2026-000123"
 DIALECTS = ["transaction", "communication"]
 FHIR = {"Content-Type": "application/fhir+json"}
-
-
-def sequence(dialect: str) -> list[tuple[str, dict[str, Any]]]:
-    folder = EXAMPLES / "bundles" / dialect
-    return [(p.name, orjson.loads(p.read_bytes())) for p in sorted(folder.glob("*.json"))]
-
-
-def dialect_runtime(settings: Settings, inbound: str) -> Iterator[Runtime]:
-    """The hospital beside the adapter sends in `inbound`; the vårdcentral is sent transactions,
-    the kommun Communications."""
-    path = Path(settings.config_dir) / "parties.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    dialects = {
-        SELF: {"inbound": inbound, "outbound": "canonical"},
-        VARDCENTRAL: "transaction",
-        KOMMUN: "communication",
-    }
-    for party in data["parties"]:
-        party["dialect"] = dialects[party["hsa_id"]]
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    rt = build_runtime(settings)
-    yield rt
-    rt.store.engine.dispose()
 
 
 @pytest.fixture(params=DIALECTS)

@@ -11,7 +11,7 @@ import orjson
 
 from adapter.mapping.outbound import outbound_message_id
 from adapter.runtime import Runtime
-from tests.process.test_example_case import STEPS, case_and_outbox, header_id, play_steps
+from tests.support.example_case import STEPS, case_and_outbox, header_id, play_steps
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 
 ORIGIN = "https://lus-adapter.org/fhir/StructureDefinition/origin-message"

@@ -9,7 +9,6 @@ import dataclasses
 import shutil
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from adapter.config import PROJECT_ROOT
 from adapter.mapping.engine import Mapper
-from adapter.mapping.outbound import Addressing, outbound_message_id
+from adapter.mapping.outbound import outbound_message_id
 from adapter.mapping.template import TemplateError
 from adapter.process.avvikelser import Rule
 from adapter.process.case import DischargeCase
@@ -41,16 +40,9 @@ from adapter.process.events import (
     SipUpprattad,
 )
 from adapter.validation.bundle import BundleIndex
+from tests.support.mapping import TO, mapper
 from tests.support.parties import KOMMUN
 from tests.support.validation_messages import EVENTS, lus_validator, message
-
-TO = Addressing(KOMMUN, "http://127.0.0.1:9/kommun", "http://127.0.0.1:9/fhir/$process-message", "test")
-
-
-@cache
-def mapper() -> Mapper:
-    return Mapper.from_dir(PROJECT_ROOT / "mappings", lus_validator().package)
-
 
 # --- strategies: values a party may send ---
 

@@ -17,7 +17,7 @@ from adapter.config import PROJECT_ROOT
 from adapter.mapping import outbound
 from adapter.process.case import DischargeCase
 from adapter.validation.bundle import BundleIndex
-from tests.mapping.test_mapping import TO, mapper
+from tests.support.mapping import TO, mapper
 
 EXAMPLES = sorted((PROJECT_ROOT / "examples" / "bundles").glob("canonical*/*.json"))
 GOLDEN = Path(__file__).parents[1] / "golden"

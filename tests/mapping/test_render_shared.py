@@ -15,7 +15,7 @@ from adapter.mapping import outbound
 from adapter.mapping.outbound import SharedEntries
 from adapter.process.case import DischargeCase
 from adapter.validation.bundle import BundleIndex
-from tests.mapping.test_mapping import TO, mapper
+from tests.support.mapping import TO, mapper
 from tests.support.parties import VARDCENTRAL
 
 EXAMPLES = sorted((PROJECT_ROOT / "examples" / "bundles").glob("canonical*/*.json"))

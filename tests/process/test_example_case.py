@@ -4,69 +4,22 @@ Pipeline; the case it leaves and the messages it queues for the other parties.""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
-from sqlalchemy import Row, select
 
 from adapter.app import create_app
-from adapter.process.case import CaseState, DischargeCase
+from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode, NeedsCategory
 from adapter.runtime import Runtime
-from adapter.store import schema
-from tests.support.examples import EXAMPLES
-from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.example_case import CANONICAL_RECEIVERS, STEPS, case_and_outbox, header_id, play_steps
+from tests.support.parties import KOMMUN
 
-STEPS = sorted((EXAMPLES / "bundles" / "canonical").glob("*.json"))
 CET = timezone(timedelta(hours=1))
-
-
-# Who receives each step of the example case by lag (2017:612) as LUS.md tabulates it (the oracle
-# the step table is checked against): step → receivers. The kvittens (10) goes to the sender of the
-# planeringsunderlag it acknowledges; the reply (9) to the sender of the meddelande it answers.
-CANONICAL_RECEIVERS: dict[int, tuple[str, ...]] = {
-    1: (VARDCENTRAL, KOMMUN),
-    2: (SELF,),
-    3: (VARDCENTRAL, KOMMUN),
-    4: (VARDCENTRAL, KOMMUN),
-    5: (SELF, KOMMUN),
-    6: (SELF, KOMMUN),
-    7: (SELF, KOMMUN),
-    8: (VARDCENTRAL, KOMMUN),
-    9: (SELF,),
-    10: (SELF,),
-    11: (VARDCENTRAL, KOMMUN),
-    12: (VARDCENTRAL, KOMMUN),
-    13: (VARDCENTRAL, KOMMUN),
-}
 
 
 def kind_of(step: int) -> str:
     return str(orjson.loads(STEPS[step - 1].read_bytes())["entry"][0]["resource"]["eventCoding"]["code"])
-
-
-def header_id(step: int) -> str:
-    return str(orjson.loads(STEPS[step - 1].read_bytes())["entry"][0]["resource"]["id"])
-
-
-def play_steps(runtime: Runtime, steps: list[Path] = STEPS) -> None:
-    for path in steps:
-        result = runtime.pipeline.process_message(path.read_bytes())
-        assert result.status == 200, (path.name, result.body[:500])
-
-
-def case_and_outbox(runtime: Runtime, case_id: str) -> tuple[DischargeCase | None, list[Row[Any]]]:
-    """The case after a replay, and every queued message as (recipient, kind, body), in order."""
-    with runtime.store.engine.connect() as conn:
-        case = runtime.store.load_case(conn, case_id)
-        rows = conn.execute(
-            select(schema.outbox.c.recipient, schema.outbox.c.kind, schema.outbox.c.body).order_by(
-                schema.outbox.c.id
-            )
-        ).all()
-    return case, list(rows)
 
 
 def test_the_example_case_replays_to_a_discharged_patient(runtime: Runtime) -> None:

@@ -5,36 +5,17 @@ patient's death), replayed through the real Pipeline; the case it leaves and the
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import orjson
 
 from adapter.process.case import CaseState
 from adapter.process.events import MeetingMode
 from adapter.runtime import Runtime
-from tests.process.test_example_case import case_and_outbox, play_steps
+from tests.support.example_case import AVLIDEN_RECEIVERS, case_and_outbox, kind, play_steps
 from tests.support.examples import EXAMPLES
-from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 
 STEPS = sorted((EXAMPLES / "bundles" / "canonical-avliden").glob("*.json"))
 CET = timezone(timedelta(hours=1))
-
-
-# Who receives each step of the second example case by lag (2017:612) (LUS.md): step → receivers.
-AVLIDEN_RECEIVERS: dict[int, tuple[str, ...]] = {
-    1: (VARDCENTRAL, KOMMUN),
-    2: (VARDCENTRAL, KOMMUN),
-    3: (VARDCENTRAL, KOMMUN),
-    4: (VARDCENTRAL, KOMMUN),
-    5: (SELF,),
-    6: (VARDCENTRAL, KOMMUN),
-    7: (SELF,),
-    8: (VARDCENTRAL, KOMMUN),
-}
-
-
-def kind(path: Path) -> str:
-    return str(orjson.loads(path.read_bytes())["entry"][0]["resource"]["eventCoding"]["code"])
 
 
 def test_the_second_example_case_replays_to_a_deceased_patient(runtime: Runtime) -> None:

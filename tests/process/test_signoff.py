@@ -24,8 +24,7 @@ from adapter.process.case import CaseRejected, DischargeCase, SipStatus
 from adapter.process.events import Godkannande, Stallningstagande
 from adapter.runtime import Runtime, build_runtime
 from adapter.validation.bundle import BundleIndex
-from tests.process.test_example_case import case_and_outbox, play_steps
-from tests.process.test_example_case_avliden import kind
+from tests.support.example_case import case_and_outbox, kind, play_steps
 from tests.support.examples import EXAMPLES, fresh_copy, write_routing
 from tests.support.lus_story import Story
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL

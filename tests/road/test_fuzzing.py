@@ -20,8 +20,8 @@ from schemathesis.generation import GenerationMode
 
 from adapter.app import create_app
 from adapter.runtime import Runtime
-from tests.road.test_process_message import counts
 from tests.support.examples import fresh_copy, load_example
+from tests.support.pipeline import counts
 
 FHIR = {"Content-Type": "application/fhir+json"}
 EXAMPLE = load_example("inskrivningsmeddelande.json")

@@ -10,13 +10,14 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from adapter.app import create_app
 from adapter.runtime import Runtime
 from adapter.store import schema
 from tests.support.examples import fresh_copy, load_example
 from tests.support.parties import KOMMUN, VARDCENTRAL
+from tests.support.pipeline import counts, post
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -25,19 +26,6 @@ FHIR = {"Content-Type": "application/fhir+json"}
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime=runtime)) as c:
         yield c
-
-
-def counts(runtime: Runtime) -> dict[str, int]:
-    with runtime.store.engine.connect() as conn:
-        return {
-            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in (schema.cases, schema.events, schema.inbox, schema.outbox, schema.audit)
-        }
-
-
-def post(client: TestClient, body: Any, headers: dict[str, str] = FHIR) -> Any:
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
-    return client.post("/fhir/$process-message", content=content, headers=headers)
 
 
 def test_accepts_inskrivningsmeddelande_and_queues_one_message_per_recipient(

@@ -31,7 +31,7 @@ from adapter.routing.parties import PartyUnknown
 from adapter.security.limits import JsonLimits
 from adapter.security.patient import PatientMismatch
 from adapter.validation.bundle import BundleIndex
-from tests.mapping.test_dialects import dialect_runtime, sequence
+from tests.support.dialects import dialect_runtime, sequence
 from tests.support.examples import fresh_copy, load_example
 from tests.support.parties import SELF
 from tests.support.validation_messages import message

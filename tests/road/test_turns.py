@@ -4,7 +4,6 @@ past it."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from adapter.road import Result
 from adapter.runtime import Runtime
 from adapter.store import schema
 from adapter.store.store import Store
+from tests.support.pipeline import on_event_loop
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -88,14 +88,6 @@ def send_eight(runtime: Runtime) -> Road:
         )
     assert [r.status_code for r in replies] == [200] * 8
     return road
-
-
-def on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

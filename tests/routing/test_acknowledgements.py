@@ -22,9 +22,9 @@ from adapter.process.events import Kvittens
 from adapter.routing.kvittens import record_kvittens
 from adapter.runtime import Runtime, build_runtime
 from adapter.store import schema
-from tests.road.test_process_message import counts
 from tests.support.examples import fresh_copy, load_example, write_routing
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.pipeline import counts
 from tests.support.receivers import Receiver, running
 
 CASE = "SU-2026-000123"  # the Encounter identifier of the example

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
@@ -19,52 +18,11 @@ from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy
 from adapter.runtime import Runtime
 from adapter.store import schema
-from adapter.store.store import NewOutboxItem
+from tests.support.outbox import enqueue
 from tests.support.receivers import Receiver, Reset, Slow, running
 
 KOMMUN = "TSTNMT2321000156-K1480"
 VARDCENTRAL = "TSTNMT2321000156-VC01"
-
-
-def message(message_id: str, case_id: str = "case-1") -> bytes:
-    return orjson.dumps(
-        {
-            "resourceType": "Bundle",
-            "type": "message",
-            "entry": [
-                {
-                    "resource": {
-                        "resourceType": "MessageHeader",
-                        "id": message_id,
-                        "eventCoding": {"code": "inskrivningsmeddelande"},
-                        "source": {"endpoint": "http://127.0.0.1/adapter"},
-                    }
-                },
-                {"resource": {"resourceType": "Encounter", "identifier": [{"value": case_id}]}},
-            ],
-        }
-    )
-
-
-def enqueue(
-    runtime: Runtime,
-    url: str,
-    *ids: str,
-    case_id: str = "case-1",
-    now: float = 1000.0,
-    recipient: str = KOMMUN,
-) -> None:
-    with runtime.store.transaction() as conn:
-        runtime.store.outbox_add(
-            conn,
-            [
-                NewOutboxItem(
-                    i, f"src-{i}", case_id, recipient, url, "inskrivningsmeddelande", message(i, case_id)
-                )
-                for i in ids
-            ],
-            now=now,
-        )
 
 
 def status(runtime: Runtime) -> dict[str, tuple[str, int]]:

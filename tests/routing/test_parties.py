@@ -8,7 +8,7 @@ from adapter.process.events import Meddelande, Party
 from adapter.routing.parties import BrokenRule, case_parties, may_send, receivers, resolve
 from adapter.routing.steps import Role
 from adapter.runtime import Runtime
-from tests.process.test_example_case import STEPS, header_id, play_steps
+from tests.support.example_case import STEPS, header_id, play_steps
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 
 OTHER_UNIT = "TSTNMT2321000156-SV99"

@@ -19,8 +19,8 @@ from adapter.runtime import Runtime
 from adapter.security.limits import JsonLimits
 from adapter.validation.bundle import BundleIndex
 from adapter.validation.cycles import reference_cycle
-from tests.road.test_process_message import counts
 from tests.support.examples import fresh_copy, load_example
+from tests.support.pipeline import counts
 
 FHIR = {"Content-Type": "application/fhir+json"}
 EXAMPLE = load_example("inskrivningsmeddelande.json")

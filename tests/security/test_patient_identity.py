@@ -17,8 +17,8 @@ from adapter.app import create_app
 from adapter.runtime import Runtime
 from adapter.security.patient import PatientIdentity, mask
 from adapter.store import schema
-from tests.road.test_process_message import counts, post
 from tests.support.examples import fresh_copy, load_example
+from tests.support.pipeline import counts, post
 
 CASE = "SU-2026-000123"
 PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"

@@ -4,7 +4,6 @@ and an audit record, and stores nothing else."""
 
 from __future__ import annotations
 
-import importlib.util
 import ssl
 import time
 import uuid
@@ -21,30 +20,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.app import create_app
-from adapter.config import PROJECT_ROOT, Settings
+from adapter.config import Settings
 from adapter.runtime import Runtime, build_runtime
 from adapter.security.identity import Authenticator
 from adapter.store import schema
-from tests.road.test_process_message import counts
-from tests.road.test_turns import on_event_loop
+from tests.support.certificates import make_certificates
 from tests.support.examples import load_example, write_routing
 from tests.support.live_server import serving
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.pipeline import counts, on_event_loop
 from tests.support.processes import free_port
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "lus-adapter"
 FHIR = {"Content-Type": "application/fhir+json"}
-
-
-def _make_certificates(folder: Path, parties: tuple[str, ...] | None = None) -> Path:
-    spec = importlib.util.spec_from_file_location(
-        "make_certificates", PROJECT_ROOT / "examples" / "tls" / "make_certificates.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Path(module.make_certificates(folder, *([parties] if parties else [])))
 
 
 class Tokens:
@@ -66,7 +55,7 @@ class Tokens:
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _make_certificates(tmp_path_factory.mktemp("pki"))
+    return make_certificates(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")

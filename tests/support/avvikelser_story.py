@@ -6,8 +6,12 @@ sent (kvittens ids "<message>-k", outside the m-numbering).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
+
+import orjson
 
 from adapter.process.case import DischargeCase, replay
 from adapter.process.events import (
@@ -20,9 +24,13 @@ from adapter.process.events import (
     NeedsCategory,
     Planeringsunderlag,
 )
+from tests.support.examples import EXAMPLES
 from tests.support.lus_story import VC, Story, when
+from tests.support.parties import SELF
 
 K = "TSTNMT2321000156-K1480"
+HSA = "urn:oid:1.2.752.29.4.19"
+AVVIKELSE = "https://lus-adapter.org/fhir/CodeSystem/avvikelse"
 # What the kommun receives by the shipped step table (tests/process/test_avvikelser.py checks it).
 KOMMUN_RECEIVES = frozenset(
     {
@@ -128,3 +136,27 @@ class Case(Story):
 
     def case(self) -> DischargeCase:
         return replay(self.all_events())
+
+
+def hand_report() -> dict[str, Any]:
+    """The kommun reports by hand, on 28 Nov 10:00, that the unit discharged the patient before
+    the kommun was ready: the kommun's meddelande (step 9) as a new message with an avvikelse code,
+    the unit as recipient and destination, and no thread (a reply would go to the thread's sender)."""
+    bundle = orjson.loads((EXAMPLES / "bundles" / "canonical" / "09-meddelande-svar.json").read_bytes())
+    bundle["id"] = str(uuid.uuid4())
+    bundle["timestamp"] = "2026-11-28T10:00:00+01:00"
+    header = bundle["entry"][0]["resource"]
+    header["id"] = str(uuid.uuid4())
+    header["destination"] = [
+        {"endpoint": "http://127.0.0.1:8081/fhir", "receiver": {"identifier": {"system": HSA, "value": SELF}}}
+    ]
+    communication = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"
+    )
+    for name in ("inResponseTo", "identifier"):
+        communication.pop(name, None)
+    communication["sent"] = bundle["timestamp"]
+    communication["category"] = [{"coding": [{"system": AVVIKELSE, "code": "utskriven-innan-kommunen-redo"}]}]
+    communication["recipient"] = [{"identifier": {"system": HSA, "value": SELF}}]
+    communication["payload"] = [{"contentString": "Hemtjänsten var inte på plats vid hemkomsten."}]
+    return bundle

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.avvikelser_story import hand_report
 from tests.support.examples import EXAMPLES
 from tests.support.postgres import fresh_postgres_database
 from tests.support.processes import FHIR, AdapterProcess
@@ -58,30 +58,6 @@ def store_url(tmp_path: Path) -> Iterator[str]:
         return
     with fresh_postgres_database(dsn) as url:
         yield url
-
-
-def hand_report() -> dict[str, Any]:
-    """The kommun reports by hand, on 28 Nov 10:00, that the unit discharged the patient before
-    the kommun was ready: the kommun's meddelande (step 9) as a new message with an avvikelse code,
-    the unit as recipient and destination, and no thread (a reply would go to the thread's sender)."""
-    bundle = orjson.loads((EXAMPLES / "bundles" / "canonical" / "09-meddelande-svar.json").read_bytes())
-    bundle["id"] = str(uuid.uuid4())
-    bundle["timestamp"] = "2026-11-28T10:00:00+01:00"
-    header = bundle["entry"][0]["resource"]
-    header["id"] = str(uuid.uuid4())
-    header["destination"] = [
-        {"endpoint": "http://127.0.0.1:8081/fhir", "receiver": {"identifier": {"system": HSA, "value": SV}}}
-    ]
-    communication = next(
-        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication"
-    )
-    for name in ("inResponseTo", "identifier"):
-        communication.pop(name, None)
-    communication["sent"] = bundle["timestamp"]
-    communication["category"] = [{"coding": [{"system": AVVIKELSE, "code": "utskriven-innan-kommunen-redo"}]}]
-    communication["recipient"] = [{"identifier": {"system": HSA, "value": SV}}]
-    communication["payload"] = [{"contentString": "Hemtjänsten var inte på plats vid hemkomsten."}]
-    return bundle
 
 
 def _sender(bundle: dict[str, Any]) -> str:

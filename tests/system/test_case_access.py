@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
 from adapter.store import schema
-from tests.security.test_security import _make_certificates
 from tests.support.case_messages import message, message_id
+from tests.support.certificates import make_certificates
 from tests.support.examples import write_routing
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
@@ -102,7 +102,7 @@ class Network:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     folder = tmp_path_factory.mktemp("access")
-    pki = _make_certificates(folder / "pki", (SELF, VARDCENTRAL, KOMMUN, OTHER_KOMMUN, OTHER_VARDCENTRAL))
+    pki = make_certificates(folder / "pki", (SELF, VARDCENTRAL, KOMMUN, OTHER_KOMMUN, OTHER_VARDCENTRAL))
     config = write_routing(
         folder / "config", dict.fromkeys((SELF, VARDCENTRAL, KOMMUN), NOWHERE), more_parties=MORE_PARTIES
     )

@@ -18,8 +18,8 @@ import pytest
 from adapter.routing.delivery import DeliveryWorker
 from adapter.routing.policy import RetryPolicy, answer_text
 from adapter.runtime import Runtime
-from tests.routing.test_delivery import enqueue
 from tests.support.examples import EXAMPLES
+from tests.support.outbox import enqueue
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import date, datetime, timedelta
@@ -22,69 +21,22 @@ import orjson
 import pytest
 import yaml
 
-from adapter.config import PROJECT_ROOT, Settings
+from adapter.config import Settings
 from adapter.process.kalender import STOCKHOLM
 from adapter.runtime import build_runtime
+from tests.support.avvikelser_story import hand_report
+from tests.support.browser import ARTIFACTS, PHONE, SHOTS, WIDE, at_width
 from tests.support.examples import EXAMPLES, load_example, write_routing
 from tests.support.holdings_seed import EXAMPLE_CASE, append, load_holdings, with_rules
 from tests.support.live_server import serving
 from tests.support.lus_story import Story
+from tests.support.network import net
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
 from tests.support.processes import AdapterProcess, free_port
 from tests.support.tidbok_messages import schedule, slot
-from tests.system.test_avvikelser_process import hand_report
-from tests.system.test_network import net
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,2200",
-)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's chromium and chromium-driver, installed here when missing."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            pytest.skip("chromium is not installed and apt-get cannot install it here (needs root)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        steps = (
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
-        )
-        for step in steps:
-            done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900, check=False)
-            if done.returncode != 0:
-                pytest.skip(f"installing chromium failed ({' '.join(step)}): {done.stderr.strip()[-300:]}")
-    return CHROMIUM
-
-
-@pytest.fixture
-def browser(chromium: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
@@ -156,10 +108,6 @@ def test_dashboard_shows_the_case_its_deadline_and_charts_with_data(
 
 # --- reading well: numbers, words, charts, closed cases, a 404, a phone ---
 
-# Screenshots go to test-artifacts/, or where LUS_SCREENSHOT_DIR says (docs/screenshots/ holds
-# the committed ones: `LUS_SCREENSHOT_DIR=docs/screenshots pytest tests/system/test_dashboard_browser.py`).
-SHOTS = Path(os.environ.get("LUS_SCREENSHOT_DIR", ARTIFACTS))
-WIDE, PHONE = 1400, 400
 ONE_DAY_CASE, DEAD_CASE = "stay-f", "stay-e"
 
 
@@ -196,12 +144,6 @@ def more_url(tmp_path: Path) -> Iterator[str]:
     with serving(runtime, port) as base:
         yield base
     runtime.store.engine.dispose()
-
-
-def at_width(driver: object, width: int, height: int = 1000) -> None:
-    """The viewport of a screen `width` CSS pixels wide (a phone below 600)."""
-    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # type: ignore[attr-defined]
 
 
 def screenshot(driver: object, width: int, name: str) -> None:

@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-
 from adapter.app import create_app
-from adapter.config import PROJECT_ROOT, Settings
+from adapter.config import Settings
 from adapter.routing.steps import load_step_table
 from adapter.routing.table import load_routing_table
 from adapter.rules_config import load_rules
-
-EXAMPLES = PROJECT_ROOT / "examples"
+from tests.support.deployment import EXAMPLES, K8S, adapter_container, compose, documents
 
 
 def settings_names() -> set[str]:
@@ -28,24 +25,12 @@ def check_settings(names: set[str]) -> None:
     assert not unknown, f"not settings of the adapter: {sorted(unknown)}"
 
 
-def documents(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
-
-
 def app_paths(tmp_path: Path) -> set[str]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", worker=False)
     return set(create_app(settings).openapi()["paths"])
 
 
 # --- Kubernetes ---
-
-K8S = EXAMPLES / "k8s"
-
-
-def adapter_container() -> tuple[dict[str, Any], dict[str, Any]]:
-    deployment = next(d for d in documents(K8S / "deployment.yaml") if d["kind"] == "Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    return pod, next(c for c in pod["containers"] if c["name"] == "lus-adapter")
 
 
 def test_k8s_files_and_config_load() -> None:
@@ -107,10 +92,6 @@ TLS_FILES = (
     "LUS_TLS_CLIENT_CERT_FILE",
     "LUS_TLS_CLIENT_KEY_FILE",
 )
-
-
-def compose() -> dict[str, Any]:
-    return documents(EXAMPLES / "compose.yaml")[0]
 
 
 def adapters() -> dict[str, dict[str, Any]]:

@@ -13,13 +13,9 @@ import pytest
 
 from adapter.config import Settings
 from adapter.runtime import build_runtime
+from tests.support.browser import PHONE, SHOTS, at_width
 from tests.support.live_server import serving
 from tests.support.processes import free_port
-from tests.system import test_dashboard_browser as dashboard
-
-# The dashboard's browser fixtures (headless Chromium through chromedriver), shared.
-chromium, browser = dashboard.chromium, dashboard.browser
-SHOTS, PHONE, at_width = dashboard.SHOTS, dashboard.PHONE, dashboard.at_width
 
 pytestmark = pytest.mark.slow
 

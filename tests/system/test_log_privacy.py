@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from tests.security.test_protected_identity import protected_message
 from tests.support.examples import load_example, write_routing
 from tests.support.parties import KOMMUN, SELF, TEST_PERSONNUMMER, VARDCENTRAL
 from tests.support.processes import AdapterProcess, wait_until
+from tests.support.protected import protected_message
 from tests.support.receivers import Receiver, running
 
 pytestmark = pytest.mark.slow

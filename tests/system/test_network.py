@@ -11,38 +11,24 @@ message the kommun's system refuses is a dead letter until `deadletters replay` 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.process.test_example_case import CANONICAL_RECEIVERS
-from tests.process.test_example_case_avliden import AVLIDEN_RECEIVERS
-from tests.support.examples import EXAMPLES
+from tests.support.avvikelser_story import hand_report
+from tests.support.example_case import AVLIDEN_RECEIVERS, CANONICAL_RECEIVERS
+from tests.support.network import net
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
-from tests.system.test_avvikelser_process import hand_report
 
 pytestmark = pytest.mark.slow
 
 CANONICAL, AVLIDEN = "SU-2026-000123", "SU-2026-000124"
 
 
-def _network_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lus_network", EXAMPLES / "network.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lus_network"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-net = _network_module()
 STEPS = {case_id: [p.stem for p in paths] for case_id, paths in net.CASES.items()}
 EXPECTED = {CANONICAL: CANONICAL_RECEIVERS, AVLIDEN: AVLIDEN_RECEIVERS}
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from adapter.store import schema
 from adapter.store.store import NewOutboxItem, Store
-from tests.routing.test_delivery import message
 from tests.support.examples import write_routing
+from tests.support.outbox import message
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.processes import AdapterProcess, wait_until, wait_until_settled
 from tests.support.receivers import Receiver, running

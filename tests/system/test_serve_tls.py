@@ -18,16 +18,17 @@ import httpx
 import pytest
 import yaml
 
-from tests.security.test_security import _make_certificates
+from tests.support.certificates import make_certificates
+from tests.support.deployment import adapter_container, compose
+from tests.support.examples import EXAMPLES
 from tests.support.processes import free_port, wait_until
-from tests.system.test_deployment_examples import EXAMPLES, adapter_container, compose
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _make_certificates(tmp_path_factory.mktemp("pki"))
+    return make_certificates(tmp_path_factory.mktemp("pki"))
 
 
 def compose_settings(pki: Path) -> tuple[dict[str, str], dict[str, Path]]:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from tests.support.examples import EXAMPLES
+from tests.support.network import net
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
-from tests.system.test_network import net
 
 pytestmark = pytest.mark.slow
 

@@ -25,9 +25,9 @@ import httpx
 import pytest
 
 from tests.support.examples import EXAMPLES
+from tests.support.network import net
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
-from tests.system.test_network import net
 
 pytestmark = pytest.mark.slow
 

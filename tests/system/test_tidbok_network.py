@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.examples import EXAMPLES
+from tests.support.network import net
 from tests.support.parties import KOMMUN, VARDCENTRAL
 from tests.support.postgres import fresh_postgres_database
 from tests.support.tidbok_messages import (
@@ -33,7 +34,6 @@ from tests.support.tidbok_messages import (
     schedule,
     slot,
 )
-from tests.system.test_network import net
 
 pytestmark = pytest.mark.slow
 

@@ -25,35 +25,14 @@ from adapter.validation.invariants import AS_WARNING, NATIVE, PYTHON, UNSUPPORTE
 from adapter.validation.r4 import BASE, load_core
 from adapter.validation.validator import Validator
 from bench.conformance import KNOWN_DISAGREEMENTS, KNOWN_INVALID
+from tests.support.conformance import CASES, CONFORMANCE, INVALID, VALID, conformance_resources, load
 from tests.support.processes import AdapterProcess
 
-CONFORMANCE = PROJECT_ROOT / "tests" / "conformance"
-VALID = sorted((CONFORMANCE / "r4-examples" / "valid").glob("*.json"))
-INVALID = sorted((CONFORMANCE / "r4-examples" / "invalid").glob("*.json"))
-CASES = CONFORMANCE / "fhir-test-cases"
 SE_PATIENT = "http://hl7.se/fhir/ig/base/StructureDefinition/SEBasePatient"
-
-
-def load(path: Path) -> dict[str, Any]:
-    return orjson.loads(path.read_bytes())  # type: ignore[no-any-return]
 
 
 def validator(**options: Any) -> Validator:
     return Validator.from_path(PROJECT_ROOT / "profiles", **options)
-
-
-def conformance_resources() -> list[tuple[Path, dict[str, Any]]]:
-    """Every JSON object among the conformance files here (the examples and the HL7 cases), with
-    its file."""
-    found = []
-    for path in [*VALID, *INVALID, *sorted((CASES / "cases").glob("*.json"))]:
-        try:
-            resource = load(path)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(resource, dict):
-            found.append((path, resource))
-    return found
 
 
 def core_resources() -> list[tuple[Path, dict[str, Any]]]:

@@ -18,7 +18,7 @@ from adapter.validation import compiler as compiler_module
 from adapter.validation.invariants import PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core
 from adapter.validation.validator import Validator
-from tests.validation.test_validation_conformance import conformance_resources
+from tests.support.conformance import conformance_resources
 
 
 def expression(type_name: str, key: str) -> str:
