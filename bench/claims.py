@@ -28,7 +28,8 @@ from sqlalchemy import delete, event
 
 from adapter.store import schema
 from adapter.store.store import NewOutboxItem, Store
-from tests.conftest import KOMMUN, VARDCENTRAL, fresh_postgres_database
+from tests.support.parties import KOMMUN, VARDCENTRAL
+from tests.support.postgres import fresh_postgres_database
 
 
 def seed(store: Store, count: int, now: float, line: int = 1) -> None:

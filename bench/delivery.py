@@ -33,9 +33,11 @@ import httpx
 import orjson
 
 from adapter.mapping.outbound import outbound_message_id
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
-from tests.processes import FHIR, AdapterProcess, message_id, stay_messages
-from tests.receivers import Receiver, running
+from tests.support.examples import write_routing
+from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.postgres import fresh_postgres_database
+from tests.support.processes import FHIR, AdapterProcess, message_id, stay_messages
+from tests.support.receivers import Receiver, running
 
 
 @dataclass

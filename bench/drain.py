@@ -33,9 +33,11 @@ from typing import Any
 import orjson
 
 from adapter.store.store import NewOutboxItem, Store
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
-from tests.processes import AdapterProcess
-from tests.receivers import _Server
+from tests.support.examples import write_routing
+from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.postgres import fresh_postgres_database
+from tests.support.processes import AdapterProcess
+from tests.support.receivers import _Server
 
 RECIPIENTS = (KOMMUN, VARDCENTRAL)
 _PADDING = "x" * 1500  # a message of about the size of an inskrivningsmeddelande

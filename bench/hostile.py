@@ -25,8 +25,10 @@ import httpx
 import orjson
 
 from bench.http import cpu_seconds, percentile
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, load_example, write_routing
-from tests.processes import FHIR, AdapterProcess
+from tests.support.examples import load_example, write_routing
+from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.postgres import fresh_postgres_database
+from tests.support.processes import FHIR, AdapterProcess
 
 IN_FLIGHT = 4
 TARGET_MIB = 512

@@ -23,8 +23,10 @@ from pathlib import Path
 import httpx
 
 from bench.ingest import bundle_of, fresh
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, fresh_postgres_database, write_routing
-from tests.processes import FHIR, AdapterProcess, free_port, wait_until
+from tests.support.examples import write_routing
+from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.postgres import fresh_postgres_database
+from tests.support.processes import FHIR, AdapterProcess, free_port, wait_until
 
 # msg/s, p50 ms, p99 ms, refused, server CPU ms/msg, GET /health p99 ms
 Measured = tuple[float, float, float, int, float, float]

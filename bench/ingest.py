@@ -39,8 +39,9 @@ from adapter.fhir.bundle import BundleIndex
 from adapter.logging import configure_logging
 from adapter.runtime import Runtime, build_runtime, settle_heap
 from adapter.store import schema
-from tests.conftest import KOMMUN, SELF, VARDCENTRAL, write_routing
-from tests.validation_messages import add, message, practitioner_role
+from tests.support.examples import write_routing
+from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
+from tests.support.validation_messages import add, message, practitioner_role
 
 
 def bundle_of(entries: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from adapter.config import PROJECT_ROOT
 from adapter.validation.validator import Validator
-from tests.validation_messages import message
+from tests.support.validation_messages import message
 
 
 def sample(work: Callable[[], Any], rounds: int) -> list[float]:

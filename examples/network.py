@@ -6,7 +6,7 @@ message posted by its sender's system to its own adapter, and prints what each s
 
     make network                     (or: .venv/bin/python examples/network.py)
 
-The system test tests/test_network.py runs the same network and asserts on it.
+The system test tests/system/test_network.py runs the same network and asserts on it.
 """
 
 from __future__ import annotations

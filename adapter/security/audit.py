@@ -22,7 +22,7 @@ from adapter.validation.identifiers import normalise_personnummer
 
 MIN_AUDIT_KEY_BYTES = 32
 # Every LUS_AUDIT_KEY value this repository publishes (the default, the examples' placeholders):
-# tests/test_audit.py finds them all in the repository and checks that each is here.
+# tests/security/test_audit.py finds them all in the repository and checks that each is here.
 PUBLISHED_AUDIT_KEYS = frozenset(
     {
         DEVELOPMENT_AUDIT_KEY,

@@ -3,7 +3,7 @@ index-friendly on SQLite and PostgreSQL alike); event times keep their ISO text 
 
 This module is the truth for the current shape; `migrations/versions/` is its history. Change
 both together: `lus-adapter db revision -m "..."` writes the migration from the difference, and
-tests/test_migrations.py fails while they disagree."""
+tests/store/test_migrations.py fails while they disagree."""
 
 from __future__ import annotations
 

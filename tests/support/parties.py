@@ -1,0 +1,13 @@
+"""The test identities (LUS.md "Test identities") every test and example draws from."""
+
+SELF = "TSTNMT2321000156-SV41"
+VARDCENTRAL = "TSTNMT2321000156-VC01"
+KOMMUN = "TSTNMT2321000156-K1480"
+TEST_PERSONNUMMER = (
+    "191212121212",
+    "201212121212",
+    "195009072553",
+    "196101182803",
+    "199002222397",
+    "198507099805",
+)

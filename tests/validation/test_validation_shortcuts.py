@@ -1,0 +1,290 @@
+"""The validator's shortcuts around FHIRPath give fhirpathpy's answers: the R4 invariants run in
+Python or through new parts of the compiled subset, on a conforming and a violating instance each,
+and the `or` shortcuts on absent keys (choice names too) on every conformance file here."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import fhirpathpy
+import pytest
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models
+
+from adapter.config import PROJECT_ROOT
+from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, compile_expression
+from adapter.validation import compiler as compiler_module
+from adapter.validation.invariants import PYTHON, sufficient_keys
+from adapter.validation.r4 import load_core
+from adapter.validation.validator import Validator
+from tests.support.conformance import conformance_resources
+
+
+def expression(type_name: str, key: str) -> str:
+    definition = load_core().types[type_name]
+    constraints = [
+        *definition["constraints"],
+        *(c for e in definition["elements"] for c in e.get("constraints", ())),
+    ]
+    return next(c["expression"] for c in constraints if c["key"] == key)
+
+
+def fhirpathpy_answer(text: str, focus: Any, resource: Any) -> list[Any]:
+    env = {"resource": resource, "rootResource": resource}
+    return list(fhirpathpy.compile(text, model=models["r4"], options=_OPTIONS)(focus, env))
+
+
+def code_system(top: list[str], nested: list[str], contained: list[str] | None = None) -> dict[str, Any]:
+    system: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "status": "draft",
+        "content": "complete",
+        "concept": [{"code": c} for c in top],
+    }
+    system["concept"][0]["concept"] = [{"code": c, "concept": [{"code": c + "-child"}]} for c in nested]
+    if contained is not None:
+        system["contained"] = [
+            {
+                "resourceType": "ValueSet",
+                "id": "vs",
+                "compose": {"include": [{"concept": [{"code": c} for c in contained]}]},
+            }
+        ]
+    return system
+
+
+@pytest.mark.parametrize(
+    ("system", "distinct"),
+    [
+        (code_system(["a", "b"], ["c", "d"]), True),
+        (code_system(["a", "b"], ["c", "a"]), False),  # a nested code repeats a top one
+        (code_system(["a"], ["c", "c-child"]), False),  # a grandchild repeats a child
+        (code_system(["a"], ["c"], contained=["a"]), False),  # a contained ValueSet's concept, a descendant
+        (code_system(["a", "a"], []), False),
+    ],
+)
+def test_csd_1_in_python_answers_as_fhirpathpy(system: dict[str, Any], distinct: bool) -> None:
+    text = expression("CodeSystem", "csd-1")
+    assert PYTHON["csd-1"](system) == fhirpathpy_answer(text, system, system) == [distinct]
+
+
+def test_csd_1_leaves_a_code_that_is_not_a_string_to_fhirpathpy() -> None:
+    system = code_system(["a"], [])
+    system["concept"][0]["code"] = 1
+    assert PYTHON["csd-1"](system) is None
+    evaluate = compiler_module._python(PYTHON["csd-1"], compile_expression(expression("CodeSystem", "csd-1")))
+    assert evaluate(system, {}) == fhirpathpy_answer(expression("CodeSystem", "csd-1"), system, system)
+
+
+def structure_definition(paths: list[str]) -> dict[str, Any]:
+    return {
+        "resourceType": "StructureDefinition",
+        "kind": "resource",
+        "type": "Patient",
+        "differential": {"element": [{"path": p} for p in paths]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("paths", "met"),
+    [
+        (["Patient", "Patient.name", "Patient.name.given"], True),
+        (["Patient.name", "Patient.gender"], True),  # the first path's head names the others' root
+        (["Patient", "Observation.code"], False),
+        (["Patient.name", "Observation.code"], False),
+    ],
+)
+def test_sdf_8a_with_replace_matches_compiled_answers_as_fhirpathpy(paths: list[str], met: bool) -> None:
+    text = expression("StructureDefinition", "sdf-8a")
+    sd = structure_definition(paths)
+    fast = _compile_fast(text)  # replaceMatches is in the compiled subset: no fallback
+    env = {"resource": sd, "rootResource": sd}
+    assert fast(sd["differential"], env) == fhirpathpy_answer(text, sd["differential"], sd) == [met]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id.replaceMatches('[aeiou]', '')",
+        "id.replaceMatches('\\\\..*', '') & '.'",
+        "id.replaceMatches('(a)(b)', '$2$1')",  # group references: fhirpathpy's
+        "name.given.replaceMatches('a', 'b')",  # more than one string: fhirpathpy's
+    ],
+)
+def test_replace_matches_answers_as_fhirpathpy(text: str) -> None:
+    patients: list[dict[str, Any]] = [
+        {"resourceType": "Patient"},
+        {"resourceType": "Patient", "id": "abc.def.ab"},
+        {"resourceType": "Patient", "name": [{"given": ["Tolva", "Anna"]}]},
+    ]
+    fast = _compile_fast(text)
+    for patient in patients:
+        try:
+            expected = fhirpathpy_answer(text, patient, patient)
+        except Exception:  # fhirpathpy fails: nothing to compare with
+            continue
+        assert fast(patient, {}) == expected, f"{text} on {patient}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id.exists() or name.given.toInteger() > 0",  # the right operand cannot be evaluated here
+        "id.empty() and gender = 'male'",
+        "id.empty() implies name.exists()",
+        "id.exists() xor gender.exists()",
+    ],
+)
+def test_a_deciding_left_operand_gives_fhirpathpys_answer(text: str) -> None:
+    patients: list[dict[str, Any]] = [
+        {"resourceType": "Patient"},
+        {"resourceType": "Patient", "id": "a", "name": [{"given": ["Tolva"]}]},
+        {"resourceType": "Patient", "gender": "male"},
+        {"resourceType": "Patient", "id": "a", "gender": "female"},
+    ]
+    fast = _compile_fast(text)
+    for patient in patients:
+        try:
+            expected = fhirpathpy_answer(text, patient, patient)
+        except Exception:  # fhirpathpy fails: nothing to compare with
+            continue
+        assert fast(patient, {}) == expected, f"{text} on {patient}"
+
+
+def test_a_choice_name_absent_is_a_sufficient_key() -> None:
+    choices = compiler_module._CHOICE_NAMES
+    assert sufficient_keys("fixed.empty() or (type.count() <= 1)", choices) == ((), (), ("fixed",))
+    assert sufficient_keys("pattern.empty() or fixed.empty()", choices) == ((), (), ("pattern", "fixed"))
+    assert sufficient_keys("fixed.exists() or type.empty()", choices) == ((), ("type",), ())
+
+
+def test_an_element_definition_breaking_eld_6_is_rejected() -> None:
+    validator = Validator.from_path(PROJECT_ROOT / "profiles")
+    sd = {
+        "resourceType": "StructureDefinition",
+        "url": "http://example.org/StructureDefinition/x",
+        "name": "X",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "derivation": "constraint",
+        "differential": {
+            "element": [
+                {"id": "Patient", "path": "Patient"},
+                {
+                    "id": "Patient.gender",
+                    "path": "Patient.gender",
+                    "type": [{"code": "code"}, {"code": "string"}],
+                },
+            ]
+        },
+    }
+    assert not [i for i in validator.validate(copy.deepcopy(sd)) if i.rule == "eld-6"]
+    sd["differential"]["element"][1]["fixedCode"] = "male"
+    assert [i.rule for i in validator.validate(sd) if i.blocking] == ["eld-6"]
+
+
+def test_the_sufficient_key_shortcut_never_changes_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `or` evaluated in full, on every file here, finds what the shortcut finds."""
+    resources = [resource for _path, resource in conformance_resources()]
+    fast = Validator.from_path(PROJECT_ROOT / "profiles", unknown_modifier_extensions="warn")
+    monkeypatch.setattr(compiler_module, "sufficient_keys", lambda _expression, _choices: ((), (), ()))
+    full = Validator.from_path(PROJECT_ROOT / "profiles", unknown_modifier_extensions="warn")
+    for resource in resources:
+        assert fast.validate(copy.deepcopy(resource)) == full.validate(copy.deepcopy(resource))
+
+
+def definition_with(root: dict[str, Any], url: str, codes: list[Any]) -> dict[str, Any]:
+    sd = structure_definition(["Patient", "Patient.name"])
+    sd["url"] = url
+    sd["differential"]["element"][0].update(root)
+    sd["snapshot"] = {"element": [{"path": "Patient.name", "type": [{"code": c} for c in codes]}]}
+    return sd
+
+
+@pytest.mark.parametrize(
+    ("key", "sd", "answer"),
+    [
+        ("sdf-9", definition_with({}, "http://example.org/x", []), [True]),
+        ("sdf-9", definition_with({"label": "Patient"}, "http://example.org/x", []), [False]),
+        ("sdf-9", definition_with({"requirements": "why"}, "http://example.org/x", []), [False]),
+        ("sdf-19", definition_with({}, "http://hl7.org/fhir/StructureDefinition/x", ["HumanName"]), [True]),
+        (
+            "sdf-19",
+            definition_with(
+                {}, "http://hl7.org/fhir/StructureDefinition/x", ["http://hl7.org/fhirpath/System.String"]
+            ),
+            [True],
+        ),
+        ("sdf-19", definition_with({}, "http://hl7.org/fhir/StructureDefinition/x", ["Human-Name"]), [False]),
+        ("sdf-19", definition_with({}, "http://example.org/x", ["Human-Name"]), [True]),
+        (
+            "sdf-19",
+            {**definition_with({}, "", ["Human-Name"]), "url": None},
+            [],
+        ),  # no url: empty implies false
+    ],
+)
+def test_structure_definition_invariants_in_python_answer_as_fhirpathpy(
+    key: str, sd: dict[str, Any], answer: list[bool]
+) -> None:
+    assert PYTHON[key](sd) == fhirpathpy_answer(expression("StructureDefinition", key), sd, sd) == answer
+
+
+@pytest.mark.parametrize(
+    ("element", "answer"),
+    [
+        ({"path": "Patient.name", "min": 0, "max": "*"}, [True]),
+        ({"path": "Patient.name", "min": 1, "max": "1"}, [True]),
+        ({"path": "Patient.name", "min": 2, "max": "1"}, [False]),
+        ({"path": "Patient.name", "max": "1"}, [True]),
+        ({"path": "Patient.name", "min": 1, "max": "many"}, []),
+    ],
+)
+def test_eld_2_in_python_answers_as_fhirpathpy(element: dict[str, Any], answer: list[bool]) -> None:
+    node = ResourceNode.create_node(element, "ElementDefinition")
+    text = expression("ElementDefinition", "eld-2")
+    assert PYTHON["eld-2"](element) == list(fhirpathpy.compile(text, model=models["r4"])(node, {})) == answer
+
+
+def test_python_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
+    assert PYTHON["eld-2"]({"min": "1", "max": "1"}) is None
+    assert PYTHON["sdf-9"]({"differential": {"element": [{"path": ["a", "b"]}]}}) is None
+    assert (
+        PYTHON["sdf-19"](
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/x",
+                "snapshot": {"element": [{"type": [{"code": 1}]}]},
+            }
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "answer"),
+    [
+        ("sdf-3", {}, [True]),
+        ("sdf-3", {"definition": None}, [False]),
+        ("sdf-23", {}, [True]),
+        ("sdf-23", {"sliceName": "a"}, [False]),  # the root element sliced
+        ("sdf-23", {"sliceName": "a", "path": None}, [False]),  # no path: empty implies false
+        ("sdf-16", {}, [True]),
+        ("sdf-16", {"id": "Patient.name"}, [False]),  # two elements, one id
+        ("sdf-16", {"id": None}, [False]),
+    ],
+)
+def test_snapshot_invariants_in_python_answer_as_fhirpathpy(
+    key: str, change: dict[str, Any], answer: list[bool]
+) -> None:
+    root = {"id": "Patient", "path": "Patient", "definition": "d", "min": 0, "max": "*"}
+    name = {"id": "Patient.name", "path": "Patient.name", "definition": "d", "min": 0, "max": "*"}
+    sd = structure_definition([])
+    sd["snapshot"] = {"element": [{k: v for k, v in {**root, **change}.items() if v is not None}, name]}
+    focus = sd["snapshot"] if key == "sdf-3" else sd
+    assert (
+        PYTHON[key](focus) == fhirpathpy_answer(expression("StructureDefinition", key), focus, sd) == answer
+    )
