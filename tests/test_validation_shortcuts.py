@@ -288,3 +288,40 @@ def test_snapshot_invariants_in_python_answer_as_fhirpathpy(
     assert (
         PYTHON[key](focus) == fhirpathpy_answer(expression("StructureDefinition", key), focus, sd) == answer
     )
+
+
+def bundle(kind: Any, **parts: Any) -> dict[str, Any]:
+    entries = [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}}]
+    return {"resourceType": "Bundle", "type": kind, "entry": entries, **parts}
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "answer"),
+    [
+        ("bdl-2", bundle("collection"), [True]),
+        ("bdl-2", bundle("searchset", entry=[{"search": {"mode": "match"}}]), [True]),
+        ("bdl-2", bundle("collection", entry=[{}, {"search": {"mode": "match"}}]), [False]),
+        ("bdl-2", bundle(None, entry=[{"search": {"mode": "match"}}]), []),  # false or empty
+        ("bdl-9", bundle("message"), [True]),
+        ("bdl-9", bundle("document", identifier={"system": "urn:ietf:rfc:3986", "value": "x"}), [True]),
+        ("bdl-9", bundle("document", identifier={"value": "x"}), [False]),
+        ("bdl-9", bundle("document"), [False]),
+        ("bdl-9", bundle(None), []),  # empty implies false
+        ("bdl-9", bundle(None, identifier={"system": "urn:ietf:rfc:3986", "value": "x"}), [True]),
+        ("bdl-10", bundle("message"), [True]),
+        ("bdl-10", bundle("document", timestamp="2026-12-06T10:00:00+01:00"), [True]),
+        ("bdl-10", bundle("document"), [False]),
+        ("bdl-10", bundle(None), []),
+    ],
+)
+def test_bundle_invariants_in_python_answer_as_fhirpathpy(
+    key: str, data: dict[str, Any], answer: list[bool]
+) -> None:
+    data = {k: v for k, v in data.items() if v is not None}
+    assert PYTHON[key](data) == fhirpathpy_answer(expression("Bundle", key), data, data) == answer
+
+
+def test_bundle_invariants_leave_primitive_extensions_to_the_expression() -> None:
+    assert PYTHON["bdl-2"](bundle(["searchset", "batch"], entry=[{"search": {}}])) is None
+    assert PYTHON["bdl-9"](bundle("document", identifier={"_value": {"extension": []}})) is None
+    assert PYTHON["bdl-10"](bundle("document", _timestamp={"extension": []})) is None
