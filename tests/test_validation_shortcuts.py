@@ -15,7 +15,7 @@ from fhirpathpy.models import models
 from adapter.config import PROJECT_ROOT
 from adapter.fhirpath import _OPTIONS, _compile_fast, compile_expression
 from adapter.validation import compiler as compiler_module
-from adapter.validation.invariants import PYTHON, sufficient_keys
+from adapter.validation.invariants import GUARDS, PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core
 from adapter.validation.validator import Validator
 from tests.test_validation_conformance import conformance_resources
@@ -325,3 +325,11 @@ def test_bundle_invariants_leave_primitive_extensions_to_the_expression() -> Non
     assert PYTHON["bdl-2"](bundle(["searchset", "batch"], entry=[{"search": {}}])) is None
     assert PYTHON["bdl-9"](bundle("document", identifier={"_value": {"extension": []}})) is None
     assert PYTHON["bdl-10"](bundle("document", _timestamp={"extension": []})) is None
+
+
+@pytest.mark.parametrize("maximum", ["*", "0", "1", "+12", "-1", "many", "1.5", ""])
+def test_eld_3_is_evaluated_unless_its_guard_knows_it_met(maximum: str) -> None:
+    text = expression("ElementDefinition", "eld-3")
+    answer = list(fhirpathpy.compile(text, model=models["r4"])(maximum, {}))
+    assert GUARDS["eld-3"](maximum) or answer == [True]
+    assert GUARDS["eld-3"](maximum) == (maximum in ("-1", "many", "1.5", ""))

@@ -83,6 +83,9 @@ def focus_keys(expression: str) -> tuple[str, ...] | None:
 NATIVE = frozenset({"ele-1", "ext-1", "per-1"})
 
 
+_INTEGER = re.compile(r"[+-]?\d+")  # toInteger()'s strings
+
+
 def _starts_with_hash(value: Any) -> bool:
     reference = value.get("reference") if isinstance(value, dict) else None
     return isinstance(reference, str) and reference.startswith("#")
@@ -94,10 +97,19 @@ def _home_use(value: Any) -> bool:
 
 # Invariants that can fail only when a cheap test holds (else their first clause is true):
 # ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`;
-# bdl-8 `fullUrl.contains('/_history/').not()`.
+# bdl-8 `fullUrl.contains('/_history/').not()`; eld-3 on a string (an element's max), which the
+# Python checks (PYTHON, objects only) cannot take.
 def _versioned_full_url(value: Any) -> bool:
     full_url = value.get("fullUrl") if isinstance(value, dict) else None
     return isinstance(full_url, str) and "/_history/" in full_url
+
+
+def _not_a_count(value: Any) -> bool:
+    """eld-3 `empty() or ($this = '*') or (toInteger() >= 0)`: met by '*' and a whole number not
+    below 0 (toInteger's pattern); anything else is left to the expression."""
+    if type(value) is not str:
+        return True
+    return value != "*" and not (_INTEGER.fullmatch(value) is not None and int(value) >= 0)
 
 
 GUARDS: dict[str, Callable[[Any], bool]] = {
@@ -105,6 +117,7 @@ GUARDS: dict[str, Callable[[Any], bool]] = {
     "org-2": _home_use,
     "org-3": _home_use,
     "bdl-8": _versioned_full_url,  # fullUrl.contains('/_history/').not()
+    "eld-3": _not_a_count,
 }
 
 # Invariants of the R4 core that cannot run here, with why; listed at start-up.
@@ -444,9 +457,6 @@ def _snapshot_ids_distinct(definition: dict[str, Any]) -> list[bool] | None:
     if any(type(i) is not str for i in ids):
         return None
     return [len(set(ids)) == len(ids)]
-
-
-_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
