@@ -169,6 +169,8 @@ class Invariant:
         self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
+        if self.guard is not None and not self.guard(value):
+            return  # ref-1 on every Reference: settled without a call to run
         if (
             type(value) is dict
             and self.keys is not None
@@ -243,6 +245,17 @@ class Invariant:
         prefixes = self.prefixes
         return bool(prefixes) and any(key.startswith(prefixes) for key in value)
 
+    def met_by_shape(self, shape: tuple[str, ...]) -> bool:
+        """Whether the keys alone make it true: a key of an `x.empty() or …` operand absent."""
+        for key in self.absent:
+            if key not in shape and "_" + key not in shape:
+                return True
+        return any(not any(k.startswith(stems) for k in shape) for stems in self.absent_choices)
+
+    def present_key(self, shape: tuple[str, ...]) -> str | None:
+        """A key of an `x.exists() or …` operand in the shape: true when its value is not empty."""
+        return next((key for key in self.present if key in shape), None)
+
     def _on_empty(self, value: dict[str, Any], ctx: Context) -> list[Any] | None:
         if self.empty is None:
             rtype = value.get("resourceType")
@@ -267,7 +280,8 @@ class Invariants:
 
     def __init__(self, members: list[Invariant]) -> None:
         self.members = members
-        self.by_shape: dict[tuple[str, ...], tuple[Invariant, ...]] = {}
+        # per shape, the members to run, each with a key whose non-empty value makes it true
+        self.by_shape: dict[tuple[str, ...], tuple[tuple[Invariant, str | None], ...]] = {}
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if type(value) is not dict:
@@ -278,13 +292,18 @@ class Invariants:
         run = self.by_shape.get(shape)
         if run is None:
             run = tuple(
-                m
+                (m, m.present_key(shape))
                 for m in self.members
-                if m.keys is None or m._sees(value) or m._on_empty(value, ctx) == [False]
+                if (m.keys is None or m._sees(value) or m._on_empty(value, ctx) == [False])
+                and not m.met_by_shape(shape)
             )
             if len(self.by_shape) < _SHAPES_REMEMBERED and len(shape) <= 64:  # not hostile input's
                 self.by_shape[shape] = run
-        for member in run:
+        for member, key in run:
+            if key is not None:
+                found = value[key]
+                if found is not None and found != []:
+                    continue  # bdl-5 `resource.exists() or …` on an entry with its resource
             member.run(value, path, ctx)
 
 

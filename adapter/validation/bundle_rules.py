@@ -37,8 +37,8 @@ class BundleRules:
         if type(entries) is not list:
             return
         kind = bundle.get("type") if type(bundle.get("type")) is str else None  # else reported as such
-        by_url: dict[str, int] = {}
-        by_type_id: dict[str, list[tuple[int, Any]]] = {}
+        urls: list[str] = []
+        keys: list[str] = []  # Type/id of each entry's resource
         for i, entry in enumerate(entries):
             if type(entry) is not dict:
                 continue
@@ -51,18 +51,26 @@ class BundleRules:
                         "bundle-fullurl",
                         f"fullUrl {full_url!r} must be an absolute URL, a urn:uuid: or a urn:oid:",
                     )
-                by_url[full_url] = by_url.get(full_url, 0) + 1
+                urls.append(full_url)
             resource = entry.get("resource")
+            if type(resource) is dict and type(resource.get("id")) is str:
+                keys.append(f"{resource.get('resourceType')}/{resource['id']}")
+        if kind == "history":
+            return  # one resource in several versions: the same Type/id more than once is its nature
+        twice = len(set(urls)) < len(urls) or len(set(keys)) < len(keys)
+        if kind not in _CLOSED and not twice:
+            return  # nothing to match twice, nothing that must be found: no walk (every message)
+        by_url: dict[str, int] = {}
+        for url in urls:
+            by_url[url] = by_url.get(url, 0) + 1
+        by_type_id: dict[str, list[tuple[int, Any]]] = {}
+        for i, entry in enumerate(entries):
+            resource = entry.get("resource") if type(entry) is dict else None
             if type(resource) is dict and type(resource.get("id")) is str:
                 meta = resource.get("meta")
                 version = meta.get("versionId") if type(meta) is dict else None
                 key = f"{resource.get('resourceType')}/{resource['id']}"
                 by_type_id.setdefault(key, []).append((i, version))
-        if kind == "history":
-            return  # one resource in several versions: the same Type/id more than once is its nature
-        twice = any(n > 1 for n in by_url.values()) or any(len(v) > 1 for v in by_type_id.values())
-        if kind not in _CLOSED and not twice:
-            return  # nothing to match twice, nothing that must be found: no walk (every message)
         for i, entry in enumerate(entries):
             resource = entry.get("resource") if type(entry) is dict else None
             if type(resource) is dict:

@@ -83,6 +83,9 @@ def focus_keys(expression: str) -> tuple[str, ...] | None:
 NATIVE = frozenset({"ele-1", "ext-1", "per-1"})
 
 
+_INTEGER = re.compile(r"[+-]?\d+")  # toInteger()'s strings
+
+
 def _starts_with_hash(value: Any) -> bool:
     reference = value.get("reference") if isinstance(value, dict) else None
     return isinstance(reference, str) and reference.startswith("#")
@@ -94,10 +97,19 @@ def _home_use(value: Any) -> bool:
 
 # Invariants that can fail only when a cheap test holds (else their first clause is true):
 # ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`;
-# bdl-8 `fullUrl.contains('/_history/').not()`.
+# bdl-8 `fullUrl.contains('/_history/').not()`; eld-3 on a string (an element's max), which the
+# Python checks (PYTHON, objects only) cannot take.
 def _versioned_full_url(value: Any) -> bool:
     full_url = value.get("fullUrl") if isinstance(value, dict) else None
     return isinstance(full_url, str) and "/_history/" in full_url
+
+
+def _not_a_count(value: Any) -> bool:
+    """eld-3 `empty() or ($this = '*') or (toInteger() >= 0)`: met by '*' and a whole number not
+    below 0 (toInteger's pattern); anything else is left to the expression."""
+    if type(value) is not str:
+        return True
+    return value != "*" and not (_INTEGER.fullmatch(value) is not None and int(value) >= 0)
 
 
 GUARDS: dict[str, Callable[[Any], bool]] = {
@@ -105,6 +117,7 @@ GUARDS: dict[str, Callable[[Any], bool]] = {
     "org-2": _home_use,
     "org-3": _home_use,
     "bdl-8": _versioned_full_url,  # fullUrl.contains('/_history/').not()
+    "eld-3": _not_a_count,
 }
 
 # Invariants of the R4 core that cannot run here, with why; listed at start-up.
@@ -188,9 +201,9 @@ def _refers_to_container(resource: Any) -> bool:
     return False
 
 
-def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+def _entries(bundle: dict[str, Any]) -> list[Any]:
     entries = bundle.get("entry")
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return entries if type(entries) is list else []
 
 
 def _entry_part(part: str, kinds: tuple[str, ...]) -> Callable[[dict[str, Any]], list[bool]]:
@@ -198,7 +211,10 @@ def _entry_part(part: str, kinds: tuple[str, ...]) -> Callable[[dict[str, Any]],
 
     def check(bundle: dict[str, Any]) -> list[bool]:
         wanted = bundle.get("type") in kinds
-        return [all((e.get(part) is not None) == wanted for e in _entries(bundle))]
+        for e in _entries(bundle):
+            if type(e) is dict and (e.get(part) is not None) is not wanted:
+                return [False]
+        return [True]
 
     return check
 
@@ -208,16 +224,20 @@ def _distinct_full_urls(bundle: dict[str, Any]) -> list[bool]:
     resource.meta.versionId).isDistinct()`."""
     if bundle.get("type") == "history":
         return [True]
-    seen = []
+    seen: set[str] = set()
     for e in _entries(bundle):
-        url = e.get("fullUrl")
-        if not isinstance(url, str):
+        url = e.get("fullUrl") if type(e) is dict else None
+        if type(url) is not str:
             continue
         resource = e.get("resource")
-        meta = resource.get("meta") if isinstance(resource, dict) else None
-        version = meta.get("versionId") if isinstance(meta, dict) else None
-        seen.append(url + (version if isinstance(version, str) else ""))
-    return [len(set(seen)) == len(seen)]
+        meta = resource.get("meta") if type(resource) is dict else None
+        if meta is not None:
+            version = meta.get("versionId") if type(meta) is dict else None
+            url += version if type(version) is str else ""
+        if url in seen:
+            return [False]
+        seen.add(url)
+    return [True]
 
 
 def _first_entry_is(kind: str, rtype: str) -> Callable[[dict[str, Any]], list[bool]]:
@@ -226,11 +246,72 @@ def _first_entry_is(kind: str, rtype: str) -> Callable[[dict[str, Any]], list[bo
     def check(bundle: dict[str, Any]) -> list[bool]:
         if bundle.get("type") != kind:
             return [True]
-        entries = _entries(bundle)
-        resource = entries[0].get("resource") if entries else None
-        return [isinstance(resource, dict) and resource.get("resourceType") == rtype]
+        first = next((e for e in _entries(bundle) if type(e) is dict), None)
+        resource = first.get("resource") if first is not None else None
+        return [type(resource) is dict and resource.get("resourceType") == rtype]
 
     return check
+
+
+def _one_string(value: Any) -> tuple[bool, str | None]:
+    """(modelled, the string): a member path that gives nothing or one string, as Python sees it."""
+    items = _items(value)
+    if not items:
+        return True, None
+    return (True, items[0]) if len(items) == 1 and type(items[0]) is str else (False, None)
+
+
+def _search_only_in_searchset(bundle: dict[str, Any]) -> list[bool] | None:
+    """bdl-2 `entry.search.empty() or (type = 'searchset')`. None (the expression answers) on an
+    entry that is not an object or a type that is not one string."""
+    searched = False
+    for e in _items(bundle.get("entry")):
+        if type(e) is not dict:
+            return None
+        searched = searched or _present(e.get("search"))
+    if not searched:
+        return [True]
+    modelled, kind = _one_string(bundle.get("type"))
+    if not modelled:
+        return None
+    return [] if kind is None else [kind == "searchset"]  # false or empty: empty
+
+
+def _document_has(
+    test: Callable[[dict[str, Any]], bool | None],
+) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """bdl-9/bdl-10 `type = 'document' implies (…)`: true unless a document; the right side
+    decides for a document, or for no type at all when it is true (empty implies true is true).
+    None (the expression answers) where `test` answers None or the type is not one string."""
+
+    def check(bundle: dict[str, Any]) -> list[bool] | None:
+        modelled, kind = _one_string(bundle.get("type"))
+        if not modelled:
+            return None
+        if kind is not None and kind != "document":
+            return [True]
+        met = test(bundle)
+        if met is None:
+            return None
+        return [met] if kind is not None or met else []
+
+    return check
+
+
+def _identified(bundle: dict[str, Any]) -> bool | None:
+    """bdl-9's right side `identifier.system.exists() and identifier.value.exists()`."""
+    identifiers = _items(bundle.get("identifier"))
+    if any(type(i) is not dict or "_system" in i or "_value" in i for i in identifiers):
+        return None
+    return any(_present(i.get("system")) for i in identifiers) and any(
+        _present(i.get("value")) for i in identifiers
+    )
+
+
+def _timestamped(bundle: dict[str, Any]) -> bool | None:
+    """bdl-10's right side `timestamp.hasValue()`."""
+    modelled, timestamp = _one_string(bundle.get("timestamp"))
+    return timestamp is not None if modelled and "_timestamp" not in bundle else None
 
 
 def _codes_distinct(system: dict[str, Any]) -> list[bool] | None:
@@ -378,9 +459,6 @@ def _snapshot_ids_distinct(definition: dict[str, Any]) -> list[bool] | None:
     return [len(set(ids)) == len(ids)]
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
-
-
 def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
     """eld-2 `min.empty() or max.empty() or (max = '*') or iif(max != '*', min <= max.toInteger())`.
     None (the expression answers) unless min is one integer and max one string."""
@@ -404,9 +482,12 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "que-7": _exists_is_boolean,
     "que-12": _several_enable_when,
     "dom-3": _contained_referenced,
+    "bdl-2": _search_only_in_searchset,
     "bdl-3": _entry_part("request", ("batch", "transaction", "history")),
     "bdl-4": _entry_part("response", ("batch-response", "transaction-response", "history")),
     "bdl-7": _distinct_full_urls,
+    "bdl-9": _document_has(_identified),
+    "bdl-10": _document_has(_timestamped),
     "bdl-11": _first_entry_is("document", "Composition"),
     "bdl-12": _first_entry_is("message", "MessageHeader"),
     "csd-1": _codes_distinct,

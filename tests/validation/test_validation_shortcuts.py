@@ -15,7 +15,7 @@ from fhirpathpy.models import models
 from adapter.config import PROJECT_ROOT
 from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, compile_expression
 from adapter.validation import compiler as compiler_module
-from adapter.validation.invariants import PYTHON, sufficient_keys
+from adapter.validation.invariants import GUARDS, PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core
 from adapter.validation.validator import Validator
 from tests.support.conformance import conformance_resources
@@ -288,3 +288,48 @@ def test_snapshot_invariants_in_python_answer_as_fhirpathpy(
     assert (
         PYTHON[key](focus) == fhirpathpy_answer(expression("StructureDefinition", key), focus, sd) == answer
     )
+
+
+def bundle(kind: Any, **parts: Any) -> dict[str, Any]:
+    entries = [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}}]
+    return {"resourceType": "Bundle", "type": kind, "entry": entries, **parts}
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "answer"),
+    [
+        ("bdl-2", bundle("collection"), [True]),
+        ("bdl-2", bundle("searchset", entry=[{"search": {"mode": "match"}}]), [True]),
+        ("bdl-2", bundle("collection", entry=[{}, {"search": {"mode": "match"}}]), [False]),
+        ("bdl-2", bundle(None, entry=[{"search": {"mode": "match"}}]), []),  # false or empty
+        ("bdl-9", bundle("message"), [True]),
+        ("bdl-9", bundle("document", identifier={"system": "urn:ietf:rfc:3986", "value": "x"}), [True]),
+        ("bdl-9", bundle("document", identifier={"value": "x"}), [False]),
+        ("bdl-9", bundle("document"), [False]),
+        ("bdl-9", bundle(None), []),  # empty implies false
+        ("bdl-9", bundle(None, identifier={"system": "urn:ietf:rfc:3986", "value": "x"}), [True]),
+        ("bdl-10", bundle("message"), [True]),
+        ("bdl-10", bundle("document", timestamp="2026-12-06T10:00:00+01:00"), [True]),
+        ("bdl-10", bundle("document"), [False]),
+        ("bdl-10", bundle(None), []),
+    ],
+)
+def test_bundle_invariants_in_python_answer_as_fhirpathpy(
+    key: str, data: dict[str, Any], answer: list[bool]
+) -> None:
+    data = {k: v for k, v in data.items() if v is not None}
+    assert PYTHON[key](data) == fhirpathpy_answer(expression("Bundle", key), data, data) == answer
+
+
+def test_bundle_invariants_leave_primitive_extensions_to_the_expression() -> None:
+    assert PYTHON["bdl-2"](bundle(["searchset", "batch"], entry=[{"search": {}}])) is None
+    assert PYTHON["bdl-9"](bundle("document", identifier={"_value": {"extension": []}})) is None
+    assert PYTHON["bdl-10"](bundle("document", _timestamp={"extension": []})) is None
+
+
+@pytest.mark.parametrize("maximum", ["*", "0", "1", "+12", "-1", "many", "1.5", ""])
+def test_eld_3_is_evaluated_unless_its_guard_knows_it_met(maximum: str) -> None:
+    text = expression("ElementDefinition", "eld-3")
+    answer = list(fhirpathpy.compile(text, model=models["r4"])(maximum, {}))
+    assert GUARDS["eld-3"](maximum) or answer == [True]
+    assert GUARDS["eld-3"](maximum) == (maximum in ("-1", "many", "1.5", ""))
