@@ -168,6 +168,8 @@ class Compiler:
         rtype = resource.get("resourceType")
         meta = resource.get("meta")
         claimed = meta.get("profile") if type(meta) is dict else None
+        if claimed is None and rtype != "Observation":  # most entries: nothing to look up
+            return []
         urls = [
             url
             for url in (claimed if type(claimed) is list else ())
