@@ -11,10 +11,10 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from adapter import avvikelser_report as avv
 from adapter.api.caller import RuntimeDep, admin
 from adapter.api.reader import process_rules
 from adapter.process.kalender import STOCKHOLM
+from adapter.read import avvikelser as avv
 from adapter.routing.deadletters import DeadLetterFilter, NotADeadLetter, audit_shown, requeue, select, skip
 from adapter.runtime import Runtime
 from adapter.security.identity import Caller

@@ -19,12 +19,12 @@ from adapter.api.charts import Chart, bar_chart, number, quantity
 from adapter.api.planning_charts import planning_charts
 from adapter.api.reader import Reader, reader
 from adapter.api.signoff_view import planning_json
-from adapter.avvikelser_report import Period, collect, parties_from
 from adapter.process.betalningsansvar import betalningsansvar
 from adapter.process.case import CaseState, DischargeCase
 from adapter.process.deadlines import deadlines
 from adapter.process.kalender import local_day
 from adapter.process.rules import ProcessRules
+from adapter.read.avvikelser import Period, collect, parties_from
 from adapter.read.case_view import TimelineEntry, local, next_deadline
 from adapter.read.dashboard import (
     bookable_slots,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from adapter.avvikelser_report import avvikelser
+from adapter.cli.avvikelser import avvikelser
 from adapter.cli.dataimport import import_command
 from adapter.cli.errors import ConfigurationError, run_explaining
 from adapter.cli.guide import guide_app

@@ -20,11 +20,11 @@ from datetime import date, datetime, timedelta
 import orjson
 import pytest
 
-from adapter.avvikelser_report import Period, as_document, collect, parties_from, to_csv, to_json
 from adapter.config import PROJECT_ROOT
 from adapter.process.avvikelser import Deviation, Parties, Rule, deviations
 from adapter.process.events import Party
 from adapter.process.kalender import STOCKHOLM
+from adapter.read.avvikelser import Period, as_document, collect, parties_from, to_csv, to_json
 from adapter.routing.steps import load_step_table
 from adapter.routing.table import load_routing_table
 from adapter.rules_config import load_rules

@@ -1,32 +1,30 @@
 """Avvikelser per party and month over the stored cases, for the regional follow-up: JSON and CSV.
 
-Shared by `lus-adapter avvikelser` and GET /admin/avvikelser. A deviation belongs to the month its
-clock started (admission, utskrivningsklar, discharge, the message sent, the booking); deviations
-still to come (a deadline not yet passed) are judged as of the end of the period, or now if that is
-earlier. The export names cases by their case id and times only: never a personnummer or a name.
+Shared by `lus-adapter avvikelser` (cli/avvikelser.py) and GET /admin/avvikelser. A deviation
+belongs to the month its clock started (admission, utskrivningsklar, discharge, the message sent,
+the booking); deviations still to come (a deadline not yet passed) are judged as of the end of the
+period, or now if that is earlier. The export names cases by their case id and times only: never a
+personnummer or a name.
 Listing a case's deviations is a read of that case: the callers audit one record per case listed.
 """
 
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import typer
 
 from adapter.process.avvikelser import Deviation, Parties, Rule, deviations
 from adapter.process.case import DischargeCase
 from adapter.process.events import Party
-from adapter.process.kalender import STOCKHOLM, day_start
+from adapter.process.kalender import day_start
 from adapter.process.rules import ProcessRules
 from adapter.routing.steps import Role, StepTable
 from adapter.routing.table import RoutingTable
@@ -206,60 +204,6 @@ def to_csv(document: dict[str, Any], *, detail: bool = False) -> str:
 
 def _cell(value: Any) -> Any:
     return "" if value is None else value
-
-
-# --- `lus-adapter avvikelser` ---
-
-
-def avvikelser(
-    from_: Annotated[str, typer.Option("--from", help="First month (YYYY-MM)")],
-    to: Annotated[str | None, typer.Option("--to", help="Last month, included (default: --from)")] = None,
-    output: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
-    detail: Annotated[bool, typer.Option(help="CSV: one row per deviation, not counts")] = False,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option("--as-of", help="Judge open deadlines at this Swedish time (YYYY-MM-DDTHH:MM:SS)"),
-    ] = None,
-) -> None:
-    """Avvikelser per party and month over the stored cases (for the regional follow-up)."""
-    from adapter.config import Settings
-    from adapter.routing.steps import StepsConfigError, load_step_table
-    from adapter.routing.table import RoutingError, load_routing_table
-    from adapter.rules_config import RulesConfigError, load_rules
-    from adapter.security.audit import audit_key
-    from adapter.store.store import Store
-
-    if output not in ("json", "csv"):
-        raise typer.BadParameter("json or csv", param_hint="--format")
-    try:
-        period = Period(first=parse_month(from_, "--from"), last=parse_month(to or from_, "--to"))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    settings = Settings()
-    try:
-        rules = load_rules(settings.config_folder())
-        parties = parties_from(
-            load_routing_table(settings.config_folder()), load_step_table(settings.config_folder())
-        )
-        key = audit_key(settings)
-    except (RulesConfigError, RoutingError, StepsConfigError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
-    now = _as_of(as_of, period.end)
-    store = Store.from_url(settings.database_url, migrate=settings.database_migrate_on_start)
-    try:
-        found = collect(store.iter_cases(), period, rules, parties, now)
-        audit_export(store, found, f"cli:{getpass.getuser()}", key, period)
-    finally:
-        store.engine.dispose()
-    document = as_document(found.deviations, period, now, rules)
-    sys.stdout.write(to_csv(document, detail=detail) if output == "csv" else to_json(document))
-
-
-def _as_of(as_of: datetime | None, end: datetime) -> datetime:
-    if as_of is not None:
-        return as_of if as_of.tzinfo else as_of.replace(tzinfo=STOCKHOLM)
-    return min(datetime.now(STOCKHOLM), end)
 
 
 def audit_export(store: Store, found: Found, party: str, key: bytes, period: Period) -> None:
