@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import ModuleType
+from typing import Any
+
+import pytest
 
 from tests.support.examples import EXAMPLES
+from tests.support.postgres import fresh_postgres_database
 
 
 def _network_module() -> ModuleType:
@@ -19,3 +25,18 @@ def _network_module() -> ModuleType:
 
 
 net = _network_module()
+
+
+@contextmanager
+def running_network(
+    request: pytest.FixtureRequest, folder_name: str, database: str, **options: Any
+) -> Iterator[Any]:
+    """The three adapters running on the store the fixture's parameter names: SQLite, or a fresh
+    PostgreSQL database per adapter (named after `database`)."""
+    folder = request.getfixturevalue("tmp_path_factory").mktemp(f"{folder_name}-{request.param}")
+    with ExitStack() as stack:
+        urls = None
+        if request.param == "postgresql":
+            server = request.getfixturevalue("postgres_server_url")
+            urls = {h: stack.enter_context(fresh_postgres_database(server, database)) for h in net.PARTIES}
+        yield stack.enter_context(net.Network(folder, urls, **options).running())

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from tests.support.avvikelser_story import hand_report
 from tests.support.example_case import AVLIDEN_RECEIVERS, CANONICAL_RECEIVERS
-from tests.support.network import net
+from tests.support.network import net, running_network
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
-from tests.support.postgres import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +40,10 @@ def origin(case_id: str, step: int) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], scope="module")
-def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp(f"network-{request.param}")
-    with ExitStack() as stack:
-        urls = None
-        if request.param == "postgresql":
-            server = request.getfixturevalue("postgres_server_url")
-            urls = {h: stack.enter_context(fresh_postgres_database(server, "lus_net")) for h in net.PARTIES}
-        # The hospital's adapter reaches the kommun's through a link the test can cut.
-        network = net.Network(folder, urls, links=((SELF, KOMMUN),))
-        yield stack.enter_context(network.running())
+def network(request: pytest.FixtureRequest) -> Iterator[Any]:
+    # The hospital's adapter reaches the kommun's through a link the test can cut.
+    with running_network(request, "network", "lus_net", links=((SELF, KOMMUN),)) as network:
+        yield network
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.examples import EXAMPLES
-from tests.support.network import net
+from tests.support.network import running_network
 from tests.support.parties import KOMMUN, SELF, VARDCENTRAL
-from tests.support.postgres import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +43,9 @@ def retold(step: int, case_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], scope="module")
-def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp(f"signoff-{request.param}")
-    with ExitStack() as stack:
-        urls = None
-        if request.param == "postgresql":
-            server = request.getfixturevalue("postgres_server_url")
-            urls = {
-                h: stack.enter_context(fresh_postgres_database(server, "lus_signoff")) for h in net.PARTIES
-            }
-        yield stack.enter_context(net.Network(folder, urls).running())
+def network(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with running_network(request, "signoff", "lus_signoff") as network:
+        yield network
 
 
 def post(network: Any, case_id: str, step: int) -> tuple[int, dict[str, Any]]:

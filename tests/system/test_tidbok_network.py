@@ -13,16 +13,14 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.examples import EXAMPLES
-from tests.support.network import net
+from tests.support.network import running_network
 from tests.support.parties import KOMMUN, VARDCENTRAL
-from tests.support.postgres import fresh_postgres_database
 from tests.support.tidbok_messages import (
     CASE,
     FIRST_STEPS,
@@ -42,16 +40,8 @@ DAY = "2026-11-26"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], scope="module")
-def network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp(f"tidbok-{request.param}")
-    with ExitStack() as stack:
-        urls = None
-        if request.param == "postgresql":
-            server = request.getfixturevalue("postgres_server_url")
-            urls = {
-                h: stack.enter_context(fresh_postgres_database(server, "lus_tidbok")) for h in net.PARTIES
-            }
-        network = stack.enter_context(net.Network(folder, urls).running())
+def network(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with running_network(request, "tidbok", "lus_tidbok") as network:
         network.play([EXAMPLES / "bundles" / name for name in FIRST_STEPS])
         yield network
 
