@@ -33,11 +33,25 @@ def _show(value: Any) -> str:
 
 
 def contains(value: Any, pattern: Any) -> bool:
-    """FHIR pattern[x]: every part of the pattern is in the value (arrays: each pattern item in some item)."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(contains(value.get(k), v) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        return isinstance(value, list) and all(any(contains(v, p) for v in value) for p in pattern)
+    """FHIR pattern[x]: every part of the pattern is in the value (arrays: each pattern item in some item).
+    Loops, not all()/any() over generators: this runs on every coded element a profile patterns."""
+    if type(pattern) is dict:
+        if type(value) is not dict:
+            return False
+        for key, part in pattern.items():  # noqa: SIM110 (no generator frame: a hot path)
+            if not contains(value.get(key), part):
+                return False
+        return True
+    if type(pattern) is list:
+        if type(value) is not list:
+            return False
+        for part in pattern:
+            for item in value:
+                if contains(item, part):
+                    break
+            else:
+                return False
+        return True
     return bool(value == pattern)
 
 
@@ -90,27 +104,31 @@ class Binding:
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if isinstance(value, str):  # code
-            ok, found = any(value in codes for codes in self.codes.values()), repr(value)
+            if any(value in codes for codes in self.codes.values()):
+                return
+            found = repr(value)
         elif isinstance(value, dict) and "coding" in value:  # CodeableConcept
             codings = value["coding"]
-            ok = isinstance(codings, list) and any(self._coding(c) for c in codings)
+            if isinstance(codings, list) and any(self._coding(c) for c in codings):
+                return
             found = _show(codings)
         elif isinstance(value, dict) and "code" in value:  # Coding
-            ok, found = self._coding(value), _show(value)
+            if self._coding(value):
+                return
+            found = _show(value)
         elif isinstance(value, dict) and "text" in value:
-            ok, found = False, "only text"
+            found = "only text"
         else:
             return
-        if not ok:
-            ctx.add(
-                "error",
-                "code-invalid",
-                f"{self.label}: {found} at {path} is not in the required value set {self.value_set}"
-                f" ({self.where}, rule required-binding).",
-                path,
-                "required-binding",
-                self.where.url,
-            )
+        ctx.add(
+            "error",
+            "code-invalid",
+            f"{self.label}: {found} at {path} is not in the required value set {self.value_set}"
+            f" ({self.where}, rule required-binding).",
+            path,
+            "required-binding",
+            self.where.url,
+        )
 
     def _coding(self, coding: Any) -> bool:
         system = coding.get("system") if isinstance(coding, dict) else None
@@ -137,7 +155,6 @@ class Invariant:
         "prefixes",
         "present",
         "scoped",
-        "shortcuts",
         "type_name",
         "where",
     )
@@ -162,44 +179,21 @@ class Invariant:
         # keys whose presence / absence makes it true; choice names absent when no key starts so
         self.present, self.absent, choices = sufficient
         self.absent_choices = tuple((name, "_" + name) for name in choices)
-        self.shortcuts = guard is not None or any(sufficient)
         self.empty: list[Any] | None = None
         self.fast = getattr(evaluate, "fast", False)  # takes plain dicts (adapter.fhir.fhirpath closures)
         # %resource, %rootResource, %ucum: a variables dict of its own per call only where used
         self.scoped = any(v in constraint.expression for v in ("%resource", "%rootResource", "%ucum"))
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
-        if self.guard is not None and not self.guard(value):
-            return  # ref-1 on every Reference: settled without a call to run
-        if (
-            type(value) is dict
-            and self.keys is not None
-            and not self._sees(value)
-            and self._on_empty(value, ctx) != [False]
-        ):
-            return
-        self.run(value, path, ctx)
-
-    def run(self, value: Any, path: str, ctx: Context) -> None:
-        """Evaluate, the keys it sees being present (or the answer without them false)."""
+        """One value outside an object's plan: an element's primitive (eld-3 on a max) or object."""
         if type(value) is dict:
-            if self.shortcuts:
-                if self.guard is not None and not self.guard(value):
-                    return
-                for key in self.present:
-                    if value.get(key) not in (None, []):
-                        return
-                for key in self.absent:
-                    if key not in value and "_" + key not in value:
-                        return
-                for stems in self.absent_choices:
-                    for key in value:
-                        if key.startswith(stems):
-                            break
-                    else:
-                        return
-        elif self.guard is not None and not self.guard(value):
-            return
+            for step in self.for_shape(value, tuple(value), ctx):
+                step(value, path, ctx)
+        elif self.guard is None or self.guard(value):
+            self._answer(value, path, ctx)
+
+    def _answer(self, value: Any, path: str, ctx: Context) -> None:
+        """Evaluate and report: no shortcut left to take."""
         c = self.constraint
         variables: dict[str, Any] = ctx.env
         if self.scoped or not self.fast:
@@ -246,15 +240,34 @@ class Invariant:
         return bool(prefixes) and any(key.startswith(prefixes) for key in value)
 
     def met_by_shape(self, shape: tuple[str, ...]) -> bool:
-        """Whether the keys alone make it true: a key of an `x.empty() or …` operand absent."""
+        """Whether the keys alone make it true: a key of an `x.empty() or …` operand absent, or
+        one of an `x.exists() or …` operand present (bdl-5 on an entry with its resource). A
+        key present with null or [] is not there for FHIRPath, but is a json-type error of its own,
+        so the object is rejected all the same."""
         for key in self.absent:
             if key not in shape and "_" + key not in shape:
                 return True
+        for key in self.present:
+            if key in shape:
+                return True
         return any(not any(k.startswith(stems) for k in shape) for stems in self.absent_choices)
 
-    def present_key(self, shape: tuple[str, ...]) -> str | None:
-        """A key of an `x.exists() or …` operand in the shape: true when its value is not empty."""
-        return next((key for key in self.present if key in shape), None)
+    def for_shape(self, value: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> list[Step]:
+        """What an object of this shape needs of it: nothing when the keys settle it, else an
+        answer (unless the guard finds it met)."""
+        if self.keys is not None and not self._sees(value) and self._on_empty(value, ctx) != [False]:
+            return []
+        if self.met_by_shape(shape):
+            return []
+        answer, guard = self._answer, self.guard
+        if guard is None:
+            return [answer]
+
+        def guarded(value: Any, path: str, ctx: Context) -> None:
+            if guard(value):
+                answer(value, path, ctx)
+
+        return [guarded]
 
     def _on_empty(self, value: dict[str, Any], ctx: Context) -> list[Any] | None:
         if self.empty is None:
@@ -274,14 +287,17 @@ class Invariants:
     """The invariants of one object or element, in order. Which of them can see an object is worked
     out once per shape (its keys, in order: one producer writes them alike), so an object costs a
     look-up, not a test per invariant; those that see none of its keys answer as on an empty
-    object, known once (Invariant._on_empty)."""
+    object, known once (Invariant._on_empty). An ObjectChecker keeps them in its own plan per
+    shape (for_shape); an element's (Bundle.entry's bdl-5) are looked up here."""
 
     __slots__ = ("by_shape", "members")
 
     def __init__(self, members: list[Invariant]) -> None:
         self.members = members
-        # per shape, the members to run, each with a key whose non-empty value makes it true
-        self.by_shape: dict[tuple[str, ...], tuple[tuple[Invariant, str | None], ...]] = {}
+        self.by_shape: dict[tuple[str, ...], tuple[Step, ...]] = {}
+
+    def for_shape(self, value: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> list[Step]:
+        return [step for member in self.members for step in member.for_shape(value, shape, ctx)]
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if type(value) is not dict:
@@ -291,21 +307,14 @@ class Invariants:
         shape = tuple(value)
         run = self.by_shape.get(shape)
         if run is None:
-            run = tuple(
-                (m, m.present_key(shape))
-                for m in self.members
-                if (m.keys is None or m._sees(value) or m._on_empty(value, ctx) == [False])
-                and not m.met_by_shape(shape)
-            )
+            run = tuple(self.for_shape(value, shape, ctx))
             if len(self.by_shape) < _SHAPES_REMEMBERED and len(shape) <= 64:  # not hostile input's
                 self.by_shape[shape] = run
-        for member, key in run:
-            if key is not None:
-                found = value[key]
-                if found is not None and found != []:
-                    continue  # bdl-5 `resource.exists() or …` on an entry with its resource
-            member.run(value, path, ctx)
+        for step in run:
+            step(value, path, ctx)
 
+
+Step = Callable[[Any, str, "Context"], None]
 
 # object shapes an Invariants remembers: far more than the ways one element is written
 _SHAPES_REMEMBERED = 512

@@ -141,7 +141,17 @@ class ObjectChecker:
     """One JSON object: a resource, a complex datatype or a backbone element."""
 
     primitive = False
-    __slots__ = ("assertions", "fields", "is_resource", "label", "profile", "required", "type_name", "where")
+    __slots__ = (
+        "assertions",
+        "fields",
+        "is_resource",
+        "label",
+        "plans",
+        "profile",
+        "required",
+        "type_name",
+        "where",
+    )
 
     def __init__(self, type_name: str, label: str, where: Where, *, is_resource: bool = False) -> None:
         self.type_name = type_name
@@ -149,16 +159,17 @@ class ObjectChecker:
         self.where = where
         self.profile = where.url
         self.is_resource = is_resource
-        # JSON name → (element, its type's checker, that checker again if the value is a plain
-        # primitive: most keys of a resource hold one value with nothing more to check than its
-        # JSON kind and format, checked in the loop below without a path unless it fails).
+        # JSON name → (element, its type's checker, that checker again if it is a plain primitive:
+        # most keys of a resource hold one value with nothing more to check than its JSON kind
+        # and format, checked in the walk without a path unless it fails).
         self.fields: dict[str, tuple[ElementChecker, TypeChecker, PrimitiveChecker | None]] = {}
         self.required: list[ElementChecker] = []
         self.assertions: list[Assertion] = []
+        self.plans: dict[tuple[str, ...], Plan] = {}  # by the object's keys, in order
 
     def add_field(self, key: str, element: ElementChecker, checker: TypeChecker) -> None:
         """The element under its JSON name (`value` and `valueString` are one element's two names)."""
-        plain = checker if isinstance(checker, PrimitiveChecker) and checker.plain and element.plain else None
+        plain = checker if isinstance(checker, PrimitiveChecker) and checker.plain else None
         self.fields[key] = (element, checker, plain)
 
     def check(self, obj: Any, path: str, ctx: Context) -> None:
@@ -173,7 +184,14 @@ class ObjectChecker:
                 self.profile,
             )
             return
-        if not obj or (len(obj) == 1 and "id" in obj):
+        if self.is_resource and ctx.resource is not obj:
+            self._as_resource(obj, path, ctx)
+            return
+        shape = tuple(obj)
+        plan = self.plans.get(shape)
+        if plan is None:
+            plan = self._plan(obj, shape, ctx)
+        if plan.empty:
             ctx.add(
                 "error",
                 "invariant",
@@ -182,19 +200,6 @@ class ObjectChecker:
                 "ele-1",
                 self.profile,
             )
-        if self.is_resource:
-            kept = ctx.resource, ctx.root
-            ctx.resource = obj
-            if ctx.root is None or not path.rpartition(".")[2].startswith("contained"):
-                ctx.root = obj
-            try:
-                self._check(obj, path, ctx)
-            finally:
-                ctx.resource, ctx.root = kept
-            return
-        self._check(obj, path, ctx)
-
-    def _check(self, obj: dict[str, Any], path: str, ctx: Context) -> None:
         if self.is_resource and obj.get("resourceType") != self.type_name:
             ctx.add(
                 "error",
@@ -205,56 +210,151 @@ class ObjectChecker:
                 "resource-type",
                 self.profile,
             )
+        for key, kind, element, checker, quick in plan.steps:
+            value = obj[key]
+            if kind is _SINGLE and type(value) is not list:
+                # ElementChecker.check's single value, without its call: most keys of a resource,
+                # a plain primitive's kind and format tested here, its path made only when needed
+                if (
+                    quick is not None
+                    and type(value) in quick.json
+                    and (
+                        quick.regex is None
+                        or (quick.regex.fullmatch(value) is not None and len(value) <= MAX_STRING)
+                    )
+                ):
+                    if not element.assertions:
+                        continue
+                    here = f"{path}.{key}"
+                else:
+                    here = f"{path}.{key}"
+                    checker.check(value, here, ctx)
+                for assertion in element.assertions:
+                    assertion.check(value, here, ctx)
+            elif kind <= _FIELD:  # a list where one value goes, or an array
+                element.check(value, key, checker, path, ctx)
+            else:
+                self._odd_key(key, kind, element, checker, value, path, ctx)
+        for element in plan.missing:
+            element.missing(path, ctx)
+        for step in plan.tail:
+            step(obj, path, ctx)
+
+    def _as_resource(self, obj: dict[str, Any], path: str, ctx: Context) -> None:
+        """Checked as FHIRPath's %resource (and, unless contained, %rootResource)."""
+        kept = ctx.resource, ctx.root
+        ctx.resource = obj
+        if ctx.root is None or not path.rpartition(".")[2].startswith("contained"):
+            ctx.root = obj
+        try:
+            self.check(obj, path, ctx)
+        finally:
+            ctx.resource, ctx.root = kept
+
+    def _plan(self, obj: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> Plan:
+        """What the keys alone settle: each key's element, a choice given twice, unknown keys,
+        required elements missing, and which assertions can say anything (Invariants.for_shape)."""
+        global _PLAN_STEPS_LEFT
         fields = self.fields
-        present: dict[ElementChecker, str] = {}  # choice element → the JSON name it was given by
-        for key, value in obj.items():
+        steps: list[Step] = []
+        present: dict[ElementChecker, str] = {}  # element → the JSON name it was given by
+        known = True
+        for key in shape:
             hit = fields.get(key)
-            if hit is None:
-                self._other_key(key, value, path, ctx, present)
+            if hit is not None:
+                element, checker, quick = hit
+                if element.choice and present.setdefault(element, key) != key:
+                    steps.append((key, _SECOND_CHOICE, element, checker, None))
+                else:
+                    steps.append((key, _SINGLE if element.single else _FIELD, element, checker, quick))
                 continue
-            quick = hit[2]
-            if (
-                quick is not None
-                and type(value) in quick.json
-                and (
-                    quick.regex is None
-                    or (quick.regex.fullmatch(value) is not None and len(value) <= MAX_STRING)
-                )
-            ):
+            name = key[1:] if key[:1] == "_" else key  # "_birthDate": the extensions of birthDate
+            hit = fields.get(name)
+            if hit is None or name == key or not hit[1].primitive:
+                if not (key == "resourceType" and self.is_resource):
+                    steps.append((key, _UNKNOWN, None, None, None))
+                    known = False
                 continue
             element = hit[0]
-            if element.choice and present.setdefault(element, key) != key:
-                element.second_choice(key, path, ctx)
-            element.check(value, key, hit[1], path, ctx)
-        for element in self.required:
+            doubled = present.setdefault(element, name) != name
+            steps.append((key, _SECOND_EXTENSIONS if doubled else _EXTENSIONS, element, None, None))
+        missing = tuple(
             # a plain element is named as itself; choices and "_name" keys were noted in present
-            if element not in present and (element.choice or element.name not in obj):
-                element.missing(path, ctx)
+            e
+            for e in self.required
+            if e not in present and (e.choice or e.name not in shape)
+        )
+        tail: list[Callable[[Any, str, Context], None]] = []
         for assertion in self.assertions:
-            assertion.check(obj, path, ctx)
+            for_shape = getattr(assertion, "for_shape", None)
+            tail += [assertion.check] if for_shape is None else for_shape(obj, shape, ctx)
+        plan = Plan(tuple(steps), missing, tuple(tail), not obj or shape == ("id",))
+        if known and len(self.plans) < _PLANS_PER_CHECKER and len(shape) < _PLAN_STEPS_LEFT:
+            _PLAN_STEPS_LEFT -= len(shape)  # hostile input's shapes are not kept (unknown keys)
+            self.plans[shape] = plan
+        return plan
 
-    def _other_key(
-        self, key: str, value: Any, path: str, ctx: Context, present: dict[ElementChecker, str]
+    def _odd_key(
+        self,
+        key: str,
+        kind: int,
+        element: ElementChecker | None,
+        checker: TypeChecker | None,
+        value: Any,
+        path: str,
+        ctx: Context,
     ) -> None:
-        """A key that names no element directly: "_birthDate" (the extensions of birthDate) or unknown."""
-        name = key[1:] if key[:1] == "_" else key
-        hit = self.fields.get(name)
-        if hit is None or name == key or not hit[1].primitive:
-            if not (key == "resourceType" and self.is_resource):
-                ctx.add(
-                    "error",
-                    "structure",
-                    f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
-                    f" ({self.where}, rule unknown-element).",
-                    f"{path}.{key}",
-                    "unknown-element",
-                    self.profile,
-                )
+        """A key that is not simply an element's: unknown, a choice given twice, "_birthDate"."""
+        if element is None:
+            ctx.add(
+                "error",
+                "structure",
+                f"Unknown element {key!r} at {path}: it is not part of {self.label} in FHIR R4"
+                f" ({self.where}, rule unknown-element).",
+                f"{path}.{key}",
+                "unknown-element",
+                self.profile,
+            )
             return
-        element = hit[0]
-        if present.setdefault(element, name) != name:
+        if kind is _SECOND_CHOICE or kind is _SECOND_EXTENSIONS:
             element.second_choice(key, path, ctx)
-        element.check_primitive_extension(value, key, path, ctx)
+        if checker is None:
+            element.check_primitive_extension(value, key, path, ctx)
+        else:
+            element.check(value, key, checker, path, ctx)
+
+
+# What a key of an object is (Plan.steps): a single-valued element's (ElementChecker.single),
+# another element's, a choice element's second name, the extensions of a primitive
+# ("_birthDate"; of a second choice), or unknown.
+_SINGLE, _FIELD, _SECOND_CHOICE, _EXTENSIONS, _SECOND_EXTENSIONS, _UNKNOWN = 0, 1, 2, 3, 4, 5
+# (key, kind, its ElementChecker, its TypeChecker, a plain primitive's checker): None where unknown
+Step = tuple[str, int, Any, Any, "PrimitiveChecker | None"]
+
+
+class Plan:
+    """An object checker's walk for one shape of object (its keys, in order: a producer writes
+    the objects of one element alike, so a few shapes serve a whole message)."""
+
+    __slots__ = ("empty", "missing", "steps", "tail")
+
+    def __init__(
+        self,
+        steps: tuple[Step, ...],
+        missing: tuple[ElementChecker, ...],
+        tail: tuple[Callable[[Any, str, Context], None], ...],
+        empty: bool,
+    ) -> None:
+        self.steps = steps
+        self.missing = missing  # required elements the shape lacks
+        self.tail = tail  # the object's assertions that can say anything of this shape
+        self.empty = empty  # ele-1: no value and no children
+
+
+# Plans kept: per checker, more shapes than the examples of R4 give any one element (691 for
+# ElementDefinition); in all, a bound on memory whatever is sent (a step is ~100 bytes).
+_PLANS_PER_CHECKER = 2048
+_PLAN_STEPS_LEFT = 200_000
 
 
 Prepare = Callable[[Any, str, "Context"], None]
@@ -295,16 +395,9 @@ class ElementChecker:
         return self.min > 0 or (self.slicing is not None and self.slicing.required)
 
     @property
-    def plain(self) -> bool:
-        """One value, allowed, with nothing to run on it but its type's checker."""
-        return (
-            not self.array
-            and not self.choice
-            and self.max != 0
-            and self.prepare is None
-            and not self.assertions
-            and self.slicing is None
-        )
+    def single(self) -> bool:
+        """One value, allowed, with nothing to run on it but its type's checker and assertions."""
+        return not self.array and self.max != 0 and self.prepare is None and self.slicing is None
 
     def check(self, value: Any, key: str, checker: TypeChecker, path: str, ctx: Context) -> None:
         here = f"{path}.{key}"

@@ -79,8 +79,9 @@ _CHOICE_NAMES = choice_names()
 
 
 def _in_one(invariants: list[Invariant]) -> list[Assertion]:
-    """An element's or object's invariants as one assertion (Invariants), in declaration order."""
-    return [Invariants(invariants)] if len(invariants) > 1 else list(invariants)
+    """An element's or object's invariants as one assertion (Invariants: planned by the shape of
+    the object they see), in declaration order."""
+    return [Invariants(invariants)] if invariants else []
 
 
 _EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open")
