@@ -23,21 +23,33 @@ class BundleIndex:
     def __init__(self, bundle: dict[str, Any]) -> None:
         self.bundle = bundle
         self.entries: list[Entry] = []
+        self.full_urls: list[Any] = []  # each entry's fullUrl, None where it has none
+        # a fullUrl, or a resource's Type/id, given by two entries: a reference to it is ambiguous
+        self.repeated = False
         self._by_ref: dict[str, Entry] = {}
         self._targets: dict[int, list[int]] | None = None
+        urls: set[str] = set()
+        ids: set[str] = set()
         entries = bundle.get("entry")
         for i, raw in enumerate(entries if isinstance(entries, list) else []):
+            full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+            self.full_urls.append(full_url)
+            if isinstance(full_url, str):
+                self.repeated = self.repeated or full_url in urls
+                urls.add(full_url)
             resource = raw.get("resource") if isinstance(raw, dict) else None
             if not isinstance(resource, dict):
                 continue
             entry = Entry(i, resource)
             self.entries.append(entry)
-            full_url = raw.get("fullUrl")
             if isinstance(full_url, str):
                 self._by_ref[full_url] = entry
             rtype, rid = resource.get("resourceType"), resource.get("id")
             if isinstance(rtype, str) and isinstance(rid, str):
-                self._by_ref.setdefault(f"{rtype}/{rid}", entry)
+                key = f"{rtype}/{rid}"
+                self.repeated = self.repeated or key in ids
+                ids.add(key)
+                self._by_ref.setdefault(key, entry)
 
     def resolve(self, reference: Any) -> Entry | None:
         """The entry a Reference (dict) or reference string points to, if it is in the Bundle."""

@@ -397,6 +397,11 @@ class ExtensionValue:
     def __init__(self, where: Where) -> None:
         self.where = where
 
+    def for_shape(self, value: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> list[Step]:
+        """Met by the keys alone when there is a value and no extension key (nearly every one)."""
+        valued = any(k.startswith(("value", "_value")) for k in shape)
+        return [] if valued and "extension" not in shape else [self.check]
+
     def check(self, value: Any, path: str, ctx: Context) -> None:
         # a value may be present only as its extensions ("_valueString"): a value all the same
         has_value = any(k.startswith(("value", "_value")) for k in value)
@@ -419,6 +424,9 @@ class PeriodOrder:
 
     def __init__(self, where: Where) -> None:
         self.where = where
+
+    def for_shape(self, value: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> list[Step]:
+        return [self.check] if "start" in shape and "end" in shape else []
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         start, end = _instant(value.get("start")), _instant(value.get("end"))
@@ -498,6 +506,9 @@ class AttachmentSize:
 
     def __init__(self, where: Where) -> None:
         self.where = where
+
+    def for_shape(self, value: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> list[Step]:
+        return [self.check] if "size" in shape and "data" in shape else []
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         size, data = value.get("size"), value.get("data")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from adapter.fhir.bundle import BundleIndex
 from adapter.validation.checkers import Where
 
 if TYPE_CHECKING:
@@ -36,33 +37,25 @@ class BundleRules:
         entries = bundle.get("entry")
         if type(entries) is not list:
             return
+        # the message's own index, or one for a Bundle inside another
+        index = ctx.index if ctx.index is not None and ctx.index.bundle is bundle else BundleIndex(bundle)
+        for i, full_url in enumerate(index.full_urls):
+            if type(full_url) is str and _ABSOLUTE.match(full_url) is None:
+                self._add(
+                    ctx,
+                    f"{path}.entry[{i}].fullUrl",
+                    "bundle-fullurl",
+                    f"fullUrl {full_url!r} must be an absolute URL, a urn:uuid: or a urn:oid:",
+                )
         kind = bundle.get("type") if type(bundle.get("type")) is str else None  # else reported as such
-        urls: list[str] = []
-        keys: list[str] = []  # Type/id of each entry's resource
-        for i, entry in enumerate(entries):
-            if type(entry) is not dict:
-                continue
-            full_url = entry.get("fullUrl")
-            if type(full_url) is str:
-                if _ABSOLUTE.match(full_url) is None:
-                    self._add(
-                        ctx,
-                        f"{path}.entry[{i}].fullUrl",
-                        "bundle-fullurl",
-                        f"fullUrl {full_url!r} must be an absolute URL, a urn:uuid: or a urn:oid:",
-                    )
-                urls.append(full_url)
-            resource = entry.get("resource")
-            if type(resource) is dict and type(resource.get("id")) is str:
-                keys.append(f"{resource.get('resourceType')}/{resource['id']}")
         if kind == "history":
             return  # one resource in several versions: the same Type/id more than once is its nature
-        twice = len(set(urls)) < len(urls) or len(set(keys)) < len(keys)
-        if kind not in _CLOSED and not twice:
+        if kind not in _CLOSED and not index.repeated:
             return  # nothing to match twice, nothing that must be found: no walk (every message)
         by_url: dict[str, int] = {}
-        for url in urls:
-            by_url[url] = by_url.get(url, 0) + 1
+        for url in index.full_urls:
+            if type(url) is str:
+                by_url[url] = by_url.get(url, 0) + 1
         by_type_id: dict[str, list[tuple[int, Any]]] = {}
         for i, entry in enumerate(entries):
             resource = entry.get("resource") if type(entry) is dict else None
