@@ -96,15 +96,16 @@ class Pattern:
 class Binding:
     """A required binding: the code (code, Coding or CodeableConcept) is in the value set."""
 
-    __slots__ = ("codes", "label", "value_set", "where")
+    __slots__ = ("any_system", "codes", "label", "value_set", "where")
 
     def __init__(self, label: str, value_set: str, codes: dict[str, list[str]], where: Where) -> None:
         self.label, self.value_set, self.where = label, value_set, where
         self.codes = {system: frozenset(values) for system, values in codes.items()}
+        self.any_system = frozenset().union(*self.codes.values())  # a code element names no system
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if isinstance(value, str):  # code
-            if any(value in codes for codes in self.codes.values()):
+            if value in self.any_system:
                 return
             found = repr(value)
         elif isinstance(value, dict) and "coding" in value:  # CodeableConcept
