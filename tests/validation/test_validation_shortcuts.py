@@ -13,7 +13,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.config import PROJECT_ROOT
-from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, compile_expression
+from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, _Unsupported, compile_expression
 from adapter.validation import compiler as compiler_module
 from adapter.validation.invariants import GUARDS, PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core
@@ -333,3 +333,62 @@ def test_eld_3_is_evaluated_unless_its_guard_knows_it_met(maximum: str) -> None:
     answer = list(fhirpathpy.compile(text, model=models["r4"])(maximum, {}))
     assert GUARDS["eld-3"](maximum) or answer == [True]
     assert GUARDS["eld-3"](maximum) == (maximum in ("-1", "many", "1.5", ""))
+
+
+def patient_with_contained(reference: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "contained": [{"resourceType": "Organization", "id": "org"}],
+        "managingOrganization": {"reference": reference},
+    }
+
+
+@pytest.mark.parametrize(
+    ("reference", "answer"),
+    [
+        ("#org", [True]),
+        ("#other", [False]),  # no contained resource of that id
+        ("#", []),  # substring(1) of '#' is empty: so is `in`, and false or empty
+        ("Organization/1", [True]),
+    ],
+)
+def test_ref_1_with_substring_compiled_answers_as_fhirpathpy(reference: str, answer: list[bool]) -> None:
+    text = expression("Reference", "ref-1")
+    patient = patient_with_contained(reference)
+    focus = patient["managingOrganization"]
+    fast = _compile_fast(text)  # substring is in the compiled subset: no fallback
+    env = {"resource": patient, "rootResource": patient}
+    assert fast(focus, env) == fhirpathpy_answer(text, focus, patient) == answer
+
+
+LOINC_HEART_RATE = {"system": "http://loinc.org", "code": "8867-4"}
+
+
+@pytest.mark.parametrize(
+    ("component_coding", "value", "answer"),
+    [
+        ({"system": "http://loinc.org", "code": "8480-6"}, {"valueString": "x"}, [True]),
+        (LOINC_HEART_RATE, {"valueString": "x"}, [False]),  # a component's code is the Observation's
+        ({"code": "8867-4", "system": "http://loinc.org"}, {"valueString": "x"}, [False]),  # keys' order
+        ({**LOINC_HEART_RATE, "display": "Heart rate"}, {"valueString": "x"}, [True]),  # another Coding
+        (LOINC_HEART_RATE, {}, [True]),  # no value: met
+    ],
+)
+def test_obs_7_with_intersect_compiled_answers_as_fhirpathpy(
+    component_coding: dict[str, Any], value: dict[str, Any], answer: list[bool]
+) -> None:
+    text = expression("Observation", "obs-7")
+    observation = {
+        "resourceType": "Observation",
+        "code": {"coding": [dict(LOINC_HEART_RATE)]},
+        **value,
+        "component": [{"code": {"coding": [component_coding]}}],
+    }
+    fast = _compile_fast(text)  # intersect of a %variable path is in the compiled subset
+    env = {"resource": observation, "rootResource": observation}
+    assert fast(observation, env) == fhirpathpy_answer(text, observation, observation) == answer
+
+
+def test_intersect_of_a_path_from_the_focus_is_left_to_fhirpathpy() -> None:
+    with pytest.raises(_Unsupported):
+        _compile_fast("name.given.intersect(name.family)")
