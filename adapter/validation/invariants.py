@@ -354,9 +354,10 @@ def _present(value: Any) -> bool:
 
 
 def _items(value: Any) -> list[Any]:
-    """A JSON value as the FHIRPath collection a member path gives (nulls left out)."""
+    """A JSON value as the FHIRPath collection a member path gives (nulls left out): the list
+    itself when it has no null (a copy costs more than most checks), so not to be changed."""
     if type(value) is list:
-        return [v for v in value if v is not None]
+        return value if None not in value else [v for v in value if v is not None]
     return [] if value is None else [value]
 
 
@@ -474,9 +475,91 @@ def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
     return [low <= int(high)]
 
 
-# Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly),
-# in Python; tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None
-# on data it leaves to the compiled expression.
+def _distinct_members(part: str, member: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """eld-13 `type.select(code).isDistinct()`, eld-14 `constraint.select(key).isDistinct()`.
+    None (the expression answers) for a value that is not a string."""
+
+    def check(element: dict[str, Any]) -> list[bool] | None:
+        values: list[str] = []
+        for item in _items(element.get(part)):
+            value = item.get(member) if type(item) is dict else None
+            if type(value) is str:
+                values.append(value)
+            elif value is not None:
+                found = _items(value)
+                if any(type(v) is not str for v in found):
+                    return None
+                values += found
+        return [len(values) < 2 or len(set(values)) == len(values)]
+
+    return check
+
+
+_PATHS_REMEMBERED = 8192  # per regex: every path of the R4 core twice over, not hostile input's
+
+
+def _path_matches(pattern: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """eld-19 and eld-20 `path.matches(…)`: a search, as fhirpathpy's (DOTALL). None (the
+    expression answers) for a path that is not one string."""
+    regex = re.compile(pattern, re.DOTALL)
+    seen: dict[str, bool] = {}  # the same paths in every profile: a look-up costs less than a search
+
+    def check(element: dict[str, Any]) -> list[bool] | None:
+        path = element.get("path")
+        if type(path) is str:
+            met = seen.get(path)
+            if met is None:
+                met = regex.search(path) is not None
+                if len(seen) < _PATHS_REMEMBERED:
+                    seen[path] = met
+            return [met]
+        modelled, path = _one_string(path)
+        if not modelled:
+            return None
+        return [] if path is None else [regex.search(path) is not None]
+
+    return check
+
+
+# eld-19 `path.matches(…)`: names without blanks or punctuation, a choice's [x], a slice's :name
+_ELD_19 = (
+    r"""[^\s\.,:;\'"\/|?!@#$%&*()\[\]{}]{1,64}(\.[^\s\.,:;\'"\/|?!@#$%&*()\[\]{}]{1,64}(\[x\])?"""
+    r"""(\:[^\s\.]+)?)*"""
+)
+# eld-20 `path.matches(…)`: a type name, then lower-case element names
+_ELD_20 = r"[A-Za-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*(\[x])?)*"
+
+
+def _modifier_explained(element: dict[str, Any]) -> list[bool] | None:
+    """eld-18 `(isModifier.exists() and isModifier) implies isModifierReason.exists()`. None (the
+    expression answers) unless isModifier is absent or one boolean."""
+    flags = _items(element.get("isModifier"))
+    if not flags:
+        return [True]
+    if len(flags) != 1 or type(flags[0]) is not bool:
+        return None
+    return [not flags[0] or _present(element.get("isModifierReason"))]
+
+
+def _binding_on_coded_type(element: dict[str, Any]) -> list[bool] | None:
+    """eld-11 `binding.empty() or type.code.empty() or type.select((code = 'code') or … or
+    (code = 'uri')).exists()`: met whenever a type has a code, as written: select() keeps the
+    false of `code = 'Period'` too, and exists() counts it. None (the expression answers) for a
+    code that is not one string."""
+    if not _present(element.get("binding")):
+        return [True]
+    for t in _items(element.get("type")):
+        if isinstance(t, dict):
+            codes = _items(t.get("code"))
+            if len(codes) > 1 or (codes and type(codes[0]) is not str):
+                return None
+    return [True]
+
+
+# Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly), or
+# that cost much time even compiled (on every element of a profile: eld-13, eld-19 …), in Python;
+# tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None on data it
+# leaves to the compiled expression.
 PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "rng-2": _range_order,
     "que-7": _exists_is_boolean,
@@ -497,6 +580,12 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "sdf-23": _root_not_sliced,
     "sdf-16": _snapshot_ids_distinct,
     "eld-2": _min_not_above_max,
+    "eld-11": _binding_on_coded_type,
+    "eld-13": _distinct_members("type", "code"),
+    "eld-14": _distinct_members("constraint", "key"),
+    "eld-18": _modifier_explained,
+    "eld-19": _path_matches(_ELD_19),
+    "eld-20": _path_matches(_ELD_20),
 }
 
 UCUM = "http://unitsofmeasure.org"

@@ -13,8 +13,9 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from adapter.config import PROJECT_ROOT
-from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, _Unsupported, compile_expression
+from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, _unescape, _Unsupported, compile_expression
 from adapter.validation import compiler as compiler_module
+from adapter.validation import invariants
 from adapter.validation.invariants import GUARDS, PYTHON, sufficient_keys
 from adapter.validation.r4 import load_core
 from adapter.validation.validator import Validator
@@ -392,3 +393,58 @@ def test_obs_7_with_intersect_compiled_answers_as_fhirpathpy(
 def test_intersect_of_a_path_from_the_focus_is_left_to_fhirpathpy() -> None:
     with pytest.raises(_Unsupported):
         _compile_fast("name.given.intersect(name.family)")
+
+
+def element_definition_answer(key: str, element: dict[str, Any]) -> list[Any]:
+    node = ResourceNode.create_node(element, "ElementDefinition")
+    text = expression("ElementDefinition", key)
+    return list(fhirpathpy.compile(text, model=models["r4"], options=_OPTIONS)(node, {}))
+
+
+NAME = {"path": "Patient.name", "min": 0, "max": "*"}
+
+
+@pytest.mark.parametrize(
+    ("key", "element", "answer"),
+    [
+        ("eld-13", {**NAME, "type": [{"code": "HumanName"}]}, [True]),
+        ("eld-13", {**NAME, "type": [{"code": "Reference"}, {"code": "Reference"}]}, [False]),
+        ("eld-13", NAME, [True]),
+        ("eld-14", {**NAME, "constraint": [{"key": "a-1"}, {"key": "a-2"}]}, [True]),
+        ("eld-14", {**NAME, "constraint": [{"key": "a-1"}, {"key": "a-1"}]}, [False]),
+        ("eld-18", NAME, [True]),
+        ("eld-18", {**NAME, "isModifier": False}, [True]),
+        ("eld-18", {**NAME, "isModifier": True, "isModifierReason": "why"}, [True]),
+        ("eld-18", {**NAME, "isModifier": True}, [False]),
+        ("eld-11", {**NAME, "binding": {"strength": "required"}, "type": [{"code": "code"}]}, [True]),
+        # as written, met by any coded element: select() keeps `code = 'Period'`'s false
+        ("eld-11", {**NAME, "binding": {"strength": "required"}, "type": [{"code": "Period"}]}, [True]),
+        ("eld-11", {**NAME, "binding": {"strength": "required"}, "type": [{}]}, [True]),
+        ("eld-19", NAME, [True]),
+        ("eld-19", {**NAME, "path": "Observation.value[x]:valueQuantity"}, [True]),
+        ("eld-19", {**NAME, "path": "..."}, [False]),
+        ("eld-19", {"min": 0}, []),
+        ("eld-20", NAME, [True]),
+        ("eld-20", {**NAME, "path": "1.2"}, [False]),
+        ("eld-20", {"min": 0}, []),
+    ],
+)
+def test_element_definition_invariants_in_python_answer_as_fhirpathpy(
+    key: str, element: dict[str, Any], answer: list[bool]
+) -> None:
+    assert PYTHON[key](element) == element_definition_answer(key, element) == answer
+
+
+@pytest.mark.parametrize("key", ["eld-19", "eld-20"])
+def test_path_patterns_in_python_are_r4s(key: str) -> None:
+    text = expression("ElementDefinition", key)
+    literal = text[text.index("'") + 1 : text.rindex("'")]
+    assert invariants._path_matches(_unescape(literal))({"path": "a b"}) == PYTHON[key]({"path": "a b"})
+    assert _unescape(literal) == {"eld-19": invariants._ELD_19, "eld-20": invariants._ELD_20}[key]
+
+
+def test_element_definition_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
+    assert PYTHON["eld-13"]({"type": [{"code": 1}]}) is None
+    assert PYTHON["eld-18"]({"isModifier": "true"}) is None
+    assert PYTHON["eld-11"]({"binding": {}, "type": [{"code": ["code", "uri"]}]}) is None
+    assert PYTHON["eld-19"]({"path": ["a", "b"]}) is None
