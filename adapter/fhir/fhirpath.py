@@ -94,10 +94,16 @@ def choice_names() -> frozenset[str]:
     return frozenset(_choice_suffixes())
 
 
+def choice_keys(name: str) -> frozenset[str]:
+    """The typed JSON keys of a choice element of this name (defaultValue: defaultValueString, …);
+    empty for any other name."""
+    return frozenset(name + t for t in _choice_suffixes().get(name, ()))
+
+
 def _member(name: str) -> Node:
     # a choice name has dozens of typed keys (fixedString, fixedCode, …): look the object's few
     # keys up among them rather than each of them in the object
-    choices = frozenset(name + t for t in _choice_suffixes().get(name, ()))
+    choices = choice_keys(name)
 
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
         if len(items) == 1 and isinstance(items[0], dict):  # most paths: one object, a plain key

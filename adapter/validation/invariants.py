@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from adapter.fhir.fhirpath import choice_keys
+
 _TOKEN = re.compile(
     r"\s+|//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|`[^`]*`|@[0-9T:.\-+Z]*|\d+(?:\.\d+)?|"
     r"[%$]?[A-Za-z_][A-Za-z0-9_]*|!=|<=|>=|!~|.",
@@ -475,6 +477,11 @@ def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
     return [low <= int(high)]
 
 
+def _member_values(objects: list[Any], member: str) -> list[Any]:
+    """`<objects>.<member>`, or `select(<member>)` on them."""
+    return [v for o in objects if isinstance(o, dict) for v in _items(o.get(member))]
+
+
 def _distinct_members(part: str, member: str) -> Callable[[dict[str, Any]], list[bool] | None]:
     """eld-13 `type.select(code).isDistinct()`, eld-14 `constraint.select(key).isDistinct()`.
     None (the expression answers) for a value that is not a string."""
@@ -556,8 +563,65 @@ def _binding_on_coded_type(element: dict[str, Any]) -> list[bool] | None:
     return [True]
 
 
+def _all_present(elements: list[Any], member: str) -> bool:
+    """`element.all(<member>.exists())`."""
+    return all(isinstance(e, dict) and _present(e.get(member)) for e in elements)
+
+
+def _elements_based(snapshot: dict[str, Any]) -> list[bool]:
+    """sdf-8b `element.all(base.exists())`."""
+    return [_all_present(_items(snapshot.get("element")), "base")]
+
+
+def _element_ids(definition: dict[str, Any]) -> list[bool]:
+    """sdf-14 `snapshot.element.all(id.exists()) and differential.element.all(id.exists())`."""
+    return [
+        _all_present(_elements(definition.get("snapshot")), "id")
+        and _all_present(_elements(definition.get("differential")), "id")
+    ]
+
+
+def _snapshot_paths_distinct(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-1 `derivation = 'constraint' or snapshot.element.select(path).isDistinct()`. None (the
+    expression answers) for a derivation or path that is not one string."""
+    modelled, derivation = _one_string(definition.get("derivation"))
+    if not modelled:
+        return None
+    if derivation == "constraint":
+        return [True]
+    paths = _member_values(_elements(definition.get("snapshot")), "path")
+    if any(type(p) is not str for p in paths):
+        return None
+    if len(set(paths)) == len(paths):
+        return [True]
+    return [] if derivation is None else [False]  # empty or false: empty
+
+
+_DEFAULT_VALUE = choice_keys("defaultValue") | {"defaultValue"}
+
+
+def _core_without_defaults(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-22 `url.startsWith('http://hl7.org/fhir/StructureDefinition') implies
+    (snapshot.element.defaultValue.empty() and differential.element.defaultValue.empty())`.
+    None (the expression answers) for a url that is not one string."""
+    modelled, url = _one_string(definition.get("url"))
+    if not modelled:
+        return None
+    if url is not None and not url.startswith("http://hl7.org/fhir/StructureDefinition"):
+        return [True]
+    for element in _elements(definition.get("snapshot")) + _elements(definition.get("differential")):
+        # isdisjoint first: a glance at the elements' keys rather than a test per key
+        if (
+            isinstance(element, dict)
+            and not _DEFAULT_VALUE.isdisjoint(element)
+            and any(_present(element.get(k)) for k in _DEFAULT_VALUE.intersection(element))
+        ):
+            return [] if url is None else [False]  # empty implies false: empty
+    return [True]
+
+
 # Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly), or
-# that cost much time even compiled (on every element of a profile: eld-13, eld-19 …), in Python;
+# that cost much time even compiled (on every element of a profile: eld-13, sdf-22 …), in Python;
 # tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None on data it
 # leaves to the compiled expression.
 PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
@@ -586,6 +650,10 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "eld-18": _modifier_explained,
     "eld-19": _path_matches(_ELD_19),
     "eld-20": _path_matches(_ELD_20),
+    "sdf-1": _snapshot_paths_distinct,
+    "sdf-8b": _elements_based,
+    "sdf-14": _element_ids,
+    "sdf-22": _core_without_defaults,
 }
 
 UCUM = "http://unitsofmeasure.org"

@@ -448,3 +448,85 @@ def test_element_definition_invariants_leave_data_they_do_not_model_to_the_expre
     assert PYTHON["eld-18"]({"isModifier": "true"}) is None
     assert PYTHON["eld-11"]({"binding": {}, "type": [{"code": ["code", "uri"]}]}) is None
     assert PYTHON["eld-19"]({"path": ["a", "b"]}) is None
+
+
+def snapshot_definition(*paths: str, **parts: Any) -> dict[str, Any]:
+    elements = [{"id": p, "path": p, "base": {"path": p}} for p in paths]
+    sd = structure_definition(list(paths))
+    sd["differential"]["element"] = [{"id": p, "path": p} for p in paths]
+    sd.update({"url": "http://example.org/x", "snapshot": {"element": elements}, **parts})
+    return {k: v for k, v in sd.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("key", "sd", "answer"),
+    [
+        ("sdf-1", snapshot_definition("Patient", "Patient.name"), [True]),
+        ("sdf-1", snapshot_definition("Patient", "Patient.name", "Patient.name"), []),  # no derivation
+        (
+            "sdf-1",
+            snapshot_definition("Patient", "Patient.name", "Patient.name", derivation="specialization"),
+            [False],
+        ),
+        (
+            "sdf-1",
+            snapshot_definition("Patient", "Patient.name", "Patient.name", derivation="constraint"),
+            [True],
+        ),
+        ("sdf-14", snapshot_definition("Patient", "Patient.name"), [True]),
+        (
+            "sdf-14",
+            {**snapshot_definition("Patient"), "differential": {"element": [{"path": "Patient"}]}},
+            [False],
+        ),
+        ("sdf-22", snapshot_definition("Patient", url="http://hl7.org/fhir/StructureDefinition/x"), [True]),
+        (
+            "sdf-22",
+            {
+                **snapshot_definition("Patient", url="http://hl7.org/fhir/StructureDefinition/x"),
+                "differential": {"element": [{"path": "Patient", "defaultValueBoolean": True}]},
+            },
+            [False],
+        ),
+        (
+            "sdf-22",
+            {
+                **snapshot_definition("Patient", url=None),
+                "differential": {"element": [{"path": "Patient", "defaultValueString": "x"}]},
+            },
+            [],  # empty implies false
+        ),
+        (
+            "sdf-22",
+            {
+                **snapshot_definition("Patient"),
+                "differential": {"element": [{"path": "Patient", "defaultValueString": "x"}]},
+            },
+            [True],  # not a core definition
+        ),
+    ],
+)
+def test_more_structure_definition_invariants_in_python_answer_as_fhirpathpy(
+    key: str, sd: dict[str, Any], answer: list[bool]
+) -> None:
+    assert PYTHON[key](sd) == fhirpathpy_answer(expression("StructureDefinition", key), sd, sd) == answer
+
+
+@pytest.mark.parametrize(
+    ("sd", "answer"),
+    [
+        (snapshot_definition("Patient", "Patient.name"), [True]),
+        ({**snapshot_definition("Patient"), "snapshot": {"element": [{"path": "Patient"}]}}, [False]),
+    ],
+)
+def test_sdf_8b_in_python_answers_as_fhirpathpy(sd: dict[str, Any], answer: list[bool]) -> None:
+    snapshot = sd["snapshot"]
+    text = expression("StructureDefinition", "sdf-8b")
+    assert PYTHON["sdf-8b"](snapshot) == fhirpathpy_answer(text, snapshot, sd) == answer
+
+
+def test_structure_definition_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
+    sd = snapshot_definition("Patient", "Patient.name")
+    sd["snapshot"]["element"][1]["path"] = 1
+    assert PYTHON["sdf-1"](sd) is None
+    assert PYTHON["sdf-22"]({**sd, "url": ["http://hl7.org/fhir/StructureDefinition/x"] * 2}) is None
