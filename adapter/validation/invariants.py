@@ -620,6 +620,82 @@ def _core_without_defaults(definition: dict[str, Any]) -> list[bool] | None:
     return [True]
 
 
+def _either(a: bool | None, b: bool | None) -> bool | None:
+    """FHIRPath `or` of two answers, None being empty."""
+    if a is True or b is True:
+        return True
+    return False if a is False and b is False else None
+
+
+def _both(a: bool | None, b: bool | None) -> list[bool]:
+    """FHIRPath `and` of two answers, None being empty."""
+    if a is False or b is False:
+        return [False]
+    return [True] if a and b else []
+
+
+def _first_path(elements: list[Any]) -> tuple[bool, str | None]:
+    """(modelled, the string): `element.first().path`."""
+    first = elements[0] if elements else None
+    return _one_string(first.get("path")) if isinstance(first, dict) else (True, None)
+
+
+def _paths_start_with(elements: list[Any], prefix: str) -> bool | None:
+    """`element.all(path.startsWith(<prefix>))`, the prefix not empty (so that an empty path fails,
+    as in fhirpathpy); None for a path that is not one string before the answer is known."""
+    for element in elements:
+        path = element.get("path") if type(element) is dict else None
+        if type(path) is not str:
+            modelled, path = _first_path([element])
+            if not modelled:
+                return None
+        if path is None or not path.startswith(prefix):
+            return False
+    return True
+
+
+def _snapshot_under_type(snapshot: dict[str, Any], definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-8 `(%resource.kind = 'logical' or element.first().path = %resource.type) and
+    element.tail().all(path.startsWith(%resource.snapshot.element.first().path & '.'))`: every
+    path of the snapshot under its first. None (the expression answers) for a kind, type or path
+    that is not one string."""
+    elements = _items(snapshot.get("element"))
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _first_path(elements)
+    root, root_path = _first_path(_elements(definition.get("snapshot")))
+    if not (modelled and typed and first and root):
+        return None
+    logical = None if kind is None else kind == "logical"
+    rooted = None if path is None or rtype is None else path == rtype
+    under = _paths_start_with(elements[1:], (root_path or "") + ".")
+    return None if under is None else _both(_either(logical, rooted), under)
+
+
+_AFTER_FIRST_DOT = re.compile(r"\..*")  # sdf-8a's replaceMatches('\\..*', '')
+
+
+def _differential_under_type(differential: dict[str, Any], definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-8a `(%resource.kind = 'logical' or element.first().path.startsWith(%resource.type)) and
+    (element.tail().empty() or element.tail().all(path.startsWith(
+    %resource.differential.element.first().path.replaceMatches('\\..*','') & '.')))`: every path
+    of the differential under the first one's root. None (the expression answers) for a kind, type
+    or path that is not one string."""
+    elements = _items(differential.get("element"))
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _first_path(elements)
+    root, root_path = _first_path(_elements(definition.get("differential")))
+    if not (modelled and typed and first and root):
+        return None
+    logical = None if kind is None else kind == "logical"
+    # fhirpathpy's startsWith: false on an empty string
+    rooted = None if path is None or rtype is None else path != "" and path.startswith(rtype)
+    prefix = (_AFTER_FIRST_DOT.sub("", root_path) if root_path is not None else "") + "."
+    under = _paths_start_with(elements[1:], prefix) if len(elements) > 1 else True
+    return None if under is None else _both(_either(logical, rooted), under)
+
+
 # Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly), or
 # that cost much time even compiled (on every element of a profile: eld-13, sdf-22 …), in Python;
 # tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None on data it
@@ -654,6 +730,12 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "sdf-8b": _elements_based,
     "sdf-14": _element_ids,
     "sdf-22": _core_without_defaults,
+}
+
+# As PYTHON, for invariants that read %resource as well: (focus, %resource).
+PYTHON_IN_RESOURCE: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[bool] | None]] = {
+    "sdf-8": _snapshot_under_type,
+    "sdf-8a": _differential_under_type,
 }
 
 UCUM = "http://unitsofmeasure.org"

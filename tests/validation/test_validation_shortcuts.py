@@ -16,7 +16,7 @@ from adapter.config import PROJECT_ROOT
 from adapter.fhir.fhirpath import _OPTIONS, _compile_fast, _unescape, _Unsupported, compile_expression
 from adapter.validation import compiler as compiler_module
 from adapter.validation import invariants
-from adapter.validation.invariants import GUARDS, PYTHON, sufficient_keys
+from adapter.validation.invariants import GUARDS, PYTHON, PYTHON_IN_RESOURCE, sufficient_keys
 from adapter.validation.r4 import load_core
 from adapter.validation.validator import Validator
 from tests.support.conformance import conformance_resources
@@ -525,8 +525,48 @@ def test_sdf_8b_in_python_answers_as_fhirpathpy(sd: dict[str, Any], answer: list
     assert PYTHON["sdf-8b"](snapshot) == fhirpathpy_answer(text, snapshot, sd) == answer
 
 
+@pytest.mark.parametrize(
+    ("paths", "parts", "answer"),
+    [
+        (["Patient", "Patient.name", "Patient.name.given"], {}, [True]),
+        (["Patient", "Observation.code"], {}, [False]),  # not under the first path
+        (["Observation", "Observation.code"], {}, [False]),  # the first path is not the type
+        (["Observation", "Observation.code"], {"kind": "logical"}, [True]),
+        (["Observation", "Observation.code"], {"kind": None}, []),  # empty or false: empty
+        (["Patient.name", "Patient.name.given"], {}, [False]),  # sdf-8: the first path is the type
+        (["Patient"], {"type": None}, []),
+        (["Patient", "Patient.name"], {"type": None, "kind": "logical"}, [True]),
+    ],
+)
+def test_sdf_8_and_8a_in_python_answer_as_fhirpathpy(
+    paths: list[str], parts: dict[str, Any], answer: list[bool]
+) -> None:
+    sd = snapshot_definition(*paths, **parts)
+    for key, part in (("sdf-8", "snapshot"), ("sdf-8a", "differential")):
+        focus = sd[part]
+        expected = fhirpathpy_answer(expression("StructureDefinition", key), focus, sd)
+        assert PYTHON_IN_RESOURCE[key](focus, sd) == expected, key
+        if key == "sdf-8":
+            assert expected == answer
+
+
+def test_sdf_8a_reads_the_root_of_a_differential_that_starts_below_it() -> None:
+    sd = snapshot_definition("Patient.name", "Patient.name.given", "Patient.gender")
+    text = expression("StructureDefinition", "sdf-8a")
+    assert (
+        PYTHON_IN_RESOURCE["sdf-8a"](sd["differential"], sd)
+        == fhirpathpy_answer(text, sd["differential"], sd)
+        == [True]
+    )
+    sd["differential"]["element"].append({"path": "Observation.code"})
+    assert PYTHON_IN_RESOURCE["sdf-8a"](sd["differential"], sd) == [False]
+
+
 def test_structure_definition_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
     sd = snapshot_definition("Patient", "Patient.name")
+    assert PYTHON_IN_RESOURCE["sdf-8"](sd["snapshot"], {**sd, "kind": ["resource", "logical"]}) is None
+    sd["snapshot"]["element"][1]["path"] = ["Patient.name", "Patient.gender"]
+    assert PYTHON_IN_RESOURCE["sdf-8"](sd["snapshot"], sd) is None
     sd["snapshot"]["element"][1]["path"] = 1
     assert PYTHON["sdf-1"](sd) is None
     assert PYTHON["sdf-22"]({**sd, "url": ["http://hl7.org/fhir/StructureDefinition/x"] * 2}) is None
