@@ -448,18 +448,23 @@ def _root_not_sliced(definition: dict[str, Any]) -> list[bool] | None:
     return [met]
 
 
-def _snapshot_ids_distinct(definition: dict[str, Any]) -> list[bool] | None:
-    """sdf-16 `snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()`.
-    None (the expression answers) for an id that is not a string."""
-    ids: list[Any] = []
-    for element in _elements(definition.get("snapshot")):
-        found = _items(element.get("id")) if isinstance(element, dict) else []
-        if not found:
-            return [False]
-        ids += found
-    if any(type(i) is not str for i in ids):
-        return None
-    return [len(set(ids)) == len(ids)]
+def _element_ids_distinct(part: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """sdf-16 `snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()`,
+    sdf-17 the same of the differential. None (the expression answers) for an id that is not a
+    string."""
+
+    def check(definition: dict[str, Any]) -> list[bool] | None:
+        ids: list[Any] = []
+        for element in _elements(definition.get(part)):
+            found = _items(element.get("id")) if isinstance(element, dict) else []
+            if not found:
+                return [False]
+            ids += found
+        if any(type(i) is not str for i in ids):
+            return None
+        return [len(set(ids)) == len(ids)]
+
+    return check
 
 
 def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
@@ -502,28 +507,28 @@ def _distinct_members(part: str, member: str) -> Callable[[dict[str, Any]], list
     return check
 
 
-_PATHS_REMEMBERED = 8192  # per regex: every path of the R4 core twice over, not hostile input's
+_MATCHES_REMEMBERED = 8192  # answers per regex: every path of the R4 core twice over, not hostile input's
 
 
-def _path_matches(pattern: str) -> Callable[[dict[str, Any]], list[bool] | None]:
-    """eld-19 and eld-20 `path.matches(…)`: a search, as fhirpathpy's (DOTALL). None (the
-    expression answers) for a path that is not one string."""
+def _matches(member: str, pattern: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """eld-19 and eld-20 `path.matches(…)`, sdf-0 and vsd-0 `name.matches(…)`: a search, as
+    fhirpathpy's (DOTALL). None (the expression answers) for a value that is not one string."""
     regex = re.compile(pattern, re.DOTALL)
     seen: dict[str, bool] = {}  # the same paths in every profile: a look-up costs less than a search
 
-    def check(element: dict[str, Any]) -> list[bool] | None:
-        path = element.get("path")
-        if type(path) is str:
-            met = seen.get(path)
+    def check(holder: dict[str, Any]) -> list[bool] | None:
+        value = holder.get(member)
+        if type(value) is str:
+            met = seen.get(value)
             if met is None:
-                met = regex.search(path) is not None
-                if len(seen) < _PATHS_REMEMBERED:
-                    seen[path] = met
+                met = regex.search(value) is not None
+                if len(seen) < _MATCHES_REMEMBERED:
+                    seen[value] = met
             return [met]
-        modelled, path = _one_string(path)
+        modelled, value = _one_string(value)
         if not modelled:
             return None
-        return [] if path is None else [regex.search(path) is not None]
+        return [] if value is None else [regex.search(value) is not None]
 
     return check
 
@@ -535,6 +540,8 @@ _ELD_19 = (
 )
 # eld-20 `path.matches(…)`: a type name, then lower-case element names
 _ELD_20 = r"[A-Za-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*(\[x])?)*"
+# sdf-0 and vsd-0 `name.matches(…)`: a name usable by code generators
+_COMPUTABLE_NAME = r"[A-Z]([A-Za-z0-9_]){0,254}"
 
 
 def _modifier_explained(element: dict[str, Any]) -> list[bool] | None:
@@ -609,29 +616,43 @@ def _core_without_defaults(definition: dict[str, Any]) -> list[bool] | None:
         return None
     if url is not None and not url.startswith("http://hl7.org/fhir/StructureDefinition"):
         return [True]
-    for element in _elements(definition.get("snapshot")) + _elements(definition.get("differential")):
-        # isdisjoint first: a glance at the elements' keys rather than a test per key
-        if (
-            isinstance(element, dict)
-            and not _DEFAULT_VALUE.isdisjoint(element)
-            and any(_present(element.get(k)) for k in _DEFAULT_VALUE.intersection(element))
-        ):
-            return [] if url is None else [False]  # empty implies false: empty
+    if _has_default(_elements(definition.get("snapshot")) + _elements(definition.get("differential"))):
+        return [] if url is None else [False]  # empty implies false: empty
     return [True]
 
 
-def _either(a: bool | None, b: bool | None) -> bool | None:
-    """FHIRPath `or` of two answers, None being empty."""
+def _has_default(elements: list[Any]) -> bool:
+    """`element.defaultValue.exists()`: isdisjoint first, a glance at an element's keys rather
+    than a test per key."""
+    return any(
+        isinstance(element, dict)
+        and not _DEFAULT_VALUE.isdisjoint(element)
+        and any(_present(element.get(k)) for k in _DEFAULT_VALUE.intersection(element))
+        for element in elements
+    )
+
+
+# FHIRPath's three-valued logic, None being empty
+def _or(a: bool | None, b: bool | None) -> bool | None:
     if a is True or b is True:
         return True
     return False if a is False and b is False else None
 
 
-def _both(a: bool | None, b: bool | None) -> list[bool]:
-    """FHIRPath `and` of two answers, None being empty."""
+def _and(a: bool | None, b: bool | None) -> bool | None:
     if a is False or b is False:
-        return [False]
-    return [True] if a and b else []
+        return False
+    return True if a and b else None
+
+
+def _implies(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is True:
+        return True
+    return False if a is True and b is False else None
+
+
+def _answer(value: bool | None) -> list[bool]:
+    return [] if value is None else [value]
 
 
 def _first_path(elements: list[Any]) -> tuple[bool, str | None]:
@@ -669,7 +690,7 @@ def _snapshot_under_type(snapshot: dict[str, Any], definition: dict[str, Any]) -
     logical = None if kind is None else kind == "logical"
     rooted = None if path is None or rtype is None else path == rtype
     under = _paths_start_with(elements[1:], (root_path or "") + ".")
-    return None if under is None else _both(_either(logical, rooted), under)
+    return None if under is None else _answer(_and(_or(logical, rooted), under))
 
 
 _AFTER_FIRST_DOT = re.compile(r"\..*")  # sdf-8a's replaceMatches('\\..*', '')
@@ -693,7 +714,106 @@ def _differential_under_type(differential: dict[str, Any], definition: dict[str,
     rooted = None if path is None or rtype is None else path != "" and path.startswith(rtype)
     prefix = (_AFTER_FIRST_DOT.sub("", root_path) if root_path is not None else "") + "."
     under = _paths_start_with(elements[1:], prefix) if len(elements) > 1 else True
-    return None if under is None else _both(_either(logical, rooted), under)
+    return None if under is None else _answer(_and(_or(logical, rooted), under))
+
+
+def _is(value: str | None, wanted: str) -> bool | None:
+    """`<member> = '<wanted>'` on a member that is one string or absent (None)."""
+    return None if value is None else value == wanted
+
+
+def _first_untyped(part: str, at_root: bool) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """sdf-15 `kind!='logical' implies snapshot.element.first().type.empty()`; sdf-15a, at_root,
+    `(kind!='logical' and differential.element.first().path.contains('.').not()) implies
+    differential.element.first().type.empty()`. None (the expression answers) for a kind or path
+    that is not one string."""
+
+    def check(definition: dict[str, Any]) -> list[bool] | None:
+        elements = _elements(definition.get(part))
+        modelled, kind = _one_string(definition.get("kind"))
+        first, path = _first_path(elements)
+        if not modelled or not first:
+            return None
+        logical = _is(kind, "logical")
+        condition = None if logical is None else not logical
+        if at_root:
+            condition = _and(condition, None if path is None else "." not in path)
+        head = elements[0] if elements else None
+        return _answer(_implies(condition, not (isinstance(head, dict) and _present(head.get("type")))))
+
+    return check
+
+
+def _snapshot_starts_at_type(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-11 `kind != 'logical' implies snapshot.empty() or snapshot.element.first().path = type`.
+    None (the expression answers) for a kind, type or path that is not one string."""
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _first_path(_elements(definition.get("snapshot")))
+    if not (modelled and typed and first):
+        return None
+    logical = _is(kind, "logical")
+    if not _present(definition.get("snapshot")):
+        rooted: bool | None = True
+    else:
+        rooted = None if rtype is None else _is(path, rtype)
+    return _answer(_implies(None if logical is None else not logical, rooted))
+
+
+def _extension_context(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-5 `type != 'Extension' or derivation = 'specialization' or (context.exists())`. None
+    (the expression answers) for a type or derivation that is not one string."""
+    typed, rtype = _one_string(definition.get("type"))
+    derived, derivation = _one_string(definition.get("derivation"))
+    if not typed or not derived:
+        return None
+    extension = _is(rtype, "Extension")
+    not_extension = None if extension is None else not extension
+    specialized = _is(derivation, "specialization")
+    return _answer(_or(_or(not_extension, specialized), _present(definition.get("context"))))
+
+
+def _root_not_sliced_in(holder: dict[str, Any]) -> list[bool] | None:
+    """sdf-20 `element.where(path.contains('.').not()).slicing.empty()`. None (the expression
+    answers) for a path that is not one string."""
+    for element in _items(holder.get("element")):
+        if not isinstance(element, dict):
+            continue
+        modelled, path = _one_string(element.get("path"))
+        if not modelled:
+            return None
+        if path is not None and "." not in path and _present(element.get("slicing")):
+            return [False]
+    return [True]
+
+
+def _defaults_in_specialization(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-21 `differential.element.defaultValue.exists() implies (derivation = 'specialization')`.
+    None (the expression answers) for a derivation that is not one string."""
+    if not _has_default(_elements(definition.get("differential"))):
+        return [True]
+    modelled, derivation = _one_string(definition.get("derivation"))
+    return _answer(_implies(True, _is(derivation, "specialization"))) if modelled else None
+
+
+def _value_set_url(binding: dict[str, Any]) -> list[bool] | None:
+    """eld-12 `valueSet.exists() implies (valueSet.startsWith('http:') or
+    valueSet.startsWith('https') or valueSet.startsWith('urn:'))`. None (the expression answers)
+    for a valueSet that is not one string."""
+    modelled, url = _one_string(binding.get("valueSet"))
+    if not modelled:
+        return None
+    return [url is None or url.startswith(("http:", "https", "urn:"))]
+
+
+def _target_profile_on_reference(t: dict[str, Any]) -> list[bool] | None:
+    """eld-17 `(code='Reference' or code = 'canonical') or targetProfile.empty()`. None (the
+    expression answers) for a code that is not one string."""
+    modelled, code = _one_string(t.get("code"))
+    if not modelled:
+        return None
+    referring = None if code is None else code in ("Reference", "canonical")
+    return _answer(_or(referring, not _present(t.get("targetProfile"))))
 
 
 # Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly), or
@@ -718,18 +838,29 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "sdf-19": _core_type_codes,
     "sdf-3": _snapshot_elements_complete,
     "sdf-23": _root_not_sliced,
-    "sdf-16": _snapshot_ids_distinct,
+    "sdf-16": _element_ids_distinct("snapshot"),
+    "sdf-17": _element_ids_distinct("differential"),
     "eld-2": _min_not_above_max,
     "eld-11": _binding_on_coded_type,
     "eld-13": _distinct_members("type", "code"),
     "eld-14": _distinct_members("constraint", "key"),
     "eld-18": _modifier_explained,
-    "eld-19": _path_matches(_ELD_19),
-    "eld-20": _path_matches(_ELD_20),
+    "eld-19": _matches("path", _ELD_19),
+    "eld-20": _matches("path", _ELD_20),
+    "sdf-0": _matches("name", _COMPUTABLE_NAME),
+    "vsd-0": _matches("name", _COMPUTABLE_NAME),
     "sdf-1": _snapshot_paths_distinct,
     "sdf-8b": _elements_based,
     "sdf-14": _element_ids,
     "sdf-22": _core_without_defaults,
+    "sdf-5": _extension_context,
+    "sdf-11": _snapshot_starts_at_type,
+    "sdf-15": _first_untyped("snapshot", at_root=False),
+    "sdf-15a": _first_untyped("differential", at_root=True),
+    "sdf-20": _root_not_sliced_in,
+    "sdf-21": _defaults_in_specialization,
+    "eld-12": _value_set_url,
+    "eld-17": _target_profile_on_reference,
 }
 
 # As PYTHON, for invariants that read %resource as well: (focus, %resource).

@@ -435,12 +435,18 @@ def test_element_definition_invariants_in_python_answer_as_fhirpathpy(
     assert PYTHON[key](element) == element_definition_answer(key, element) == answer
 
 
-@pytest.mark.parametrize("key", ["eld-19", "eld-20"])
-def test_path_patterns_in_python_are_r4s(key: str) -> None:
-    text = expression("ElementDefinition", key)
-    literal = text[text.index("'") + 1 : text.rindex("'")]
-    assert invariants._path_matches(_unescape(literal))({"path": "a b"}) == PYTHON[key]({"path": "a b"})
-    assert _unescape(literal) == {"eld-19": invariants._ELD_19, "eld-20": invariants._ELD_20}[key]
+@pytest.mark.parametrize(
+    ("owner", "key", "pattern"),
+    [
+        ("ElementDefinition", "eld-19", invariants._ELD_19),
+        ("ElementDefinition", "eld-20", invariants._ELD_20),
+        ("StructureDefinition", "sdf-0", invariants._COMPUTABLE_NAME),
+        ("ValueSet", "vsd-0", invariants._COMPUTABLE_NAME),
+    ],
+)
+def test_patterns_in_python_are_r4s(owner: str, key: str, pattern: str) -> None:
+    text = expression(owner, key)
+    assert _unescape(text[text.index("'") + 1 : text.rindex("'")]) == pattern
 
 
 def test_element_definition_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
@@ -570,3 +576,143 @@ def test_structure_definition_invariants_leave_data_they_do_not_model_to_the_exp
     sd["snapshot"]["element"][1]["path"] = 1
     assert PYTHON["sdf-1"](sd) is None
     assert PYTHON["sdf-22"]({**sd, "url": ["http://hl7.org/fhir/StructureDefinition/x"] * 2}) is None
+
+
+def with_parts(sd: dict[str, Any], **parts: Any) -> dict[str, Any]:
+    return {k: v for k, v in {**sd, **parts}.items() if v is not None}
+
+
+EXTENSION = snapshot_definition("Extension", "Extension.url", type="Extension")
+
+
+@pytest.mark.parametrize(
+    ("key", "sd", "answer"),
+    [
+        ("sdf-0", snapshot_definition("Patient", name="LusPatient"), [True]),
+        ("sdf-0", snapshot_definition("Patient", name="lus-patient"), [False]),
+        ("sdf-0", snapshot_definition("Patient"), []),
+        ("sdf-5", EXTENSION, []),  # no derivation: false or empty
+        ("sdf-5", with_parts(EXTENSION, context=[{"type": "element", "expression": "Patient"}]), [True]),
+        ("sdf-5", with_parts(EXTENSION, derivation="specialization"), [True]),
+        ("sdf-5", with_parts(EXTENSION, derivation="constraint"), [False]),
+        ("sdf-5", with_parts(EXTENSION, type=None), []),
+        ("sdf-5", snapshot_definition("Patient"), [True]),
+        ("sdf-11", snapshot_definition("Patient", "Patient.name"), [True]),
+        ("sdf-11", snapshot_definition("Observation", "Observation.code"), [False]),
+        ("sdf-11", snapshot_definition("Observation", kind="logical"), [True]),
+        ("sdf-11", snapshot_definition("Observation", kind=None), []),
+        ("sdf-11", snapshot_definition("Observation", type=None), []),
+        ("sdf-11", with_parts(snapshot_definition("Observation"), snapshot=None), [True]),
+        ("sdf-15", snapshot_definition("Patient"), [True]),
+        (
+            "sdf-15",
+            snapshot_definition("Patient", snapshot={"element": [{"path": "Patient", "type": [{}]}]}),
+            [False],
+        ),
+        (
+            "sdf-15",
+            snapshot_definition("Patient", kind="logical", snapshot={"element": [{"type": [{"code": "A"}]}]}),
+            [True],
+        ),
+        ("sdf-15", snapshot_definition("Patient", kind=None, snapshot={"element": [{"type": [{}]}]}), []),
+        ("sdf-15a", snapshot_definition("Patient"), [True]),
+        (
+            "sdf-15a",
+            snapshot_definition("Patient", differential={"element": [{"path": "Patient", "type": [{}]}]}),
+            [False],
+        ),
+        (
+            "sdf-15a",
+            snapshot_definition(
+                "Patient", differential={"element": [{"path": "Patient.name", "type": [{}]}]}
+            ),
+            [True],
+        ),
+        ("sdf-15a", snapshot_definition("Patient", differential={"element": [{"type": [{}]}]}), []),
+        ("sdf-17", snapshot_definition("Patient", "Patient.name"), [True]),
+        (
+            "sdf-17",
+            snapshot_definition("Patient", differential={"element": [{"id": "a", "path": "A"}, {"id": "a"}]}),
+            [False],
+        ),
+        ("sdf-17", snapshot_definition("Patient", differential={"element": [{"path": "Patient"}]}), [False]),
+        ("sdf-21", snapshot_definition("Patient"), [True]),
+        (
+            "sdf-21",
+            snapshot_definition(
+                "Patient",
+                derivation="constraint",
+                differential={"element": [{"path": "Patient", "defaultValueCode": "x"}]},
+            ),
+            [False],
+        ),
+        (
+            "sdf-21",
+            snapshot_definition(
+                "Patient",
+                derivation="specialization",
+                differential={"element": [{"path": "Patient", "defaultValueCode": "x"}]},
+            ),
+            [True],
+        ),
+        (
+            "sdf-21",
+            snapshot_definition(
+                "Patient", differential={"element": [{"defaultValueCode": "x"}]}, derivation=None
+            ),
+            [],
+        ),
+    ],
+)
+def test_structure_definition_invariants_on_one_value_in_python_answer_as_fhirpathpy(
+    key: str, sd: dict[str, Any], answer: list[bool]
+) -> None:
+    assert PYTHON[key](sd) == fhirpathpy_answer(expression("StructureDefinition", key), sd, sd) == answer
+
+
+@pytest.mark.parametrize(
+    ("elements", "answer"),
+    [
+        ([{"path": "Patient"}, {"path": "Patient.name", "slicing": {"rules": "open"}}], [True]),
+        ([{"path": "Patient", "slicing": {"rules": "open"}}], [False]),
+        ([{"slicing": {"rules": "open"}}], [True]),  # no path: not the root
+    ],
+)
+def test_sdf_20_in_python_answers_as_fhirpathpy(elements: list[dict[str, Any]], answer: list[bool]) -> None:
+    sd = snapshot_definition("Patient", differential={"element": elements})
+    text = expression("StructureDefinition", "sdf-20")
+    assert PYTHON["sdf-20"](sd["differential"]) == fhirpathpy_answer(text, sd["differential"], sd) == answer
+
+
+@pytest.mark.parametrize(
+    ("key", "focus", "answer"),
+    [
+        ("eld-12", {"strength": "required"}, [True]),
+        ("eld-12", {"valueSet": "http://hl7.org/fhir/ValueSet/x"}, [True]),
+        ("eld-12", {"valueSet": "urn:oid:1.2.3"}, [True]),
+        ("eld-12", {"valueSet": "ValueSet/x"}, [False]),
+        ("eld-12", {"valueSet": ""}, [False]),
+        ("eld-17", {"code": "Reference", "targetProfile": ["http://x"]}, [True]),
+        ("eld-17", {"code": "HumanName"}, [True]),
+        ("eld-17", {"code": "HumanName", "targetProfile": ["http://x"]}, [False]),
+        ("eld-17", {"targetProfile": ["http://x"]}, []),
+        ("vsd-0", {"name": "LusCodes"}, [True]),
+        ("vsd-0", {"name": "lus codes"}, [False]),
+    ],
+)
+def test_invariants_of_parts_in_python_answer_as_fhirpathpy(
+    key: str, focus: dict[str, Any], answer: list[bool]
+) -> None:
+    owner = "ValueSet" if key == "vsd-0" else "ElementDefinition"
+    assert PYTHON[key](focus) == fhirpathpy_answer(expression(owner, key), focus, focus) == answer
+
+
+def test_more_invariants_leave_data_they_do_not_model_to_the_expression() -> None:
+    sd = snapshot_definition("Patient")
+    assert PYTHON["sdf-5"]({**sd, "type": ["Extension", "Patient"]}) is None
+    assert PYTHON["sdf-11"]({**sd, "kind": 1}) is None
+    assert PYTHON["sdf-15a"]({**sd, "differential": {"element": [{"path": ["a", "b"]}]}}) is None
+    assert PYTHON["sdf-17"]({**sd, "differential": {"element": [{"id": 1}]}}) is None
+    assert PYTHON["sdf-20"]({"element": [{"path": 1}]}) is None
+    assert PYTHON["eld-12"]({"valueSet": {"reference": "x"}}) is None
+    assert PYTHON["eld-17"]({"code": ["Reference", "canonical"]}) is None
