@@ -404,30 +404,39 @@ def _core_type_codes(definition: dict[str, Any]) -> list[bool] | None:
         return [True]
     codes_ok = True
     for part, allowed in (("differential", _CORE_TYPE_CODE), ("snapshot", _CORE_SNAPSHOT_TYPE_CODE)):
-        for holder in _items(definition.get(part)):
-            for element in _items(holder.get("element")) if isinstance(holder, dict) else ():
-                for t in _items(element.get("type")) if isinstance(element, dict) else ():
-                    for code in _items(t.get("code")) if isinstance(t, dict) else ():
-                        if type(code) is not str:
-                            return None
-                        codes_ok = codes_ok and bool(allowed.search(code) or _SYSTEM_TYPE.search(code))
+        codes: set[str] = set()  # a few codes, on many elements: each tested once
+        for element in _elements(definition.get(part)):
+            for t in _items(element.get("type")) if isinstance(element, dict) else ():
+                code = t.get("code") if isinstance(t, dict) else None
+                if type(code) is str:
+                    codes.add(code)
+                    continue
+                for item in _items(code):
+                    if type(item) is not str:
+                        return None
+                    codes.add(item)
+        codes_ok = codes_ok and all(allowed.search(c) or _SYSTEM_TYPE.search(c) for c in codes)
     if not url:  # empty implies: true when the right side is, else empty
         return [True] if codes_ok else []
     return [codes_ok]
 
 
 def _elements(holder: Any) -> list[Any]:
-    """`element` of a snapshot or differential (or of each, given several)."""
+    """`element` of a snapshot or differential (or of each, given several): not to be changed."""
+    if type(holder) is dict:
+        return _items(holder.get("element"))  # no copy of a profile's elements
     return [e for h in _items(holder) if isinstance(h, dict) for e in _items(h.get("element"))]
 
 
 def _snapshot_elements_complete(snapshot: dict[str, Any]) -> list[bool]:
     """sdf-3 `element.all(definition.exists() and min.exists() and max.exists())`."""
     for element in _elements(snapshot):
-        if not isinstance(element, dict) or not all(
-            _present(element.get(k)) for k in ("definition", "min", "max")
-        ):
+        if not isinstance(element, dict):
             return [False]
+        for key in ("definition", "min", "max"):
+            value = element.get(key)
+            if value is None or (type(value) is list and not _present(value)):
+                return [False]
     return [True]
 
 
@@ -440,10 +449,14 @@ def _root_not_sliced(definition: dict[str, Any]) -> list[bool] | None:
     for element in _elements(definition.get("snapshot")) + _elements(definition.get("differential")):
         if not isinstance(element, dict):
             continue
-        path = _items(element.get("path"))
-        if len(path) > 1 or (path and type(path[0]) is not str):
+        modelled, path = _path_of(element)
+        if not modelled:
             return None
-        if _present(element.get("sliceName")) and (not path or "." not in path[0]):
+        if (
+            element.get("sliceName") is not None
+            and _present(element["sliceName"])
+            and (path is None or "." not in path)
+        ):
             met = False
     return [met]
 
@@ -655,10 +668,18 @@ def _answer(value: bool | None) -> list[bool]:
     return [] if value is None else [value]
 
 
-def _first_path(elements: list[Any]) -> tuple[bool, str | None]:
-    """(modelled, the string): `element.first().path`."""
-    first = elements[0] if elements else None
-    return _one_string(first.get("path")) if isinstance(first, dict) else (True, None)
+def _first_element(holder: Any) -> Any:
+    """`element.first()` of a snapshot or differential (None if none), without a look at the rest."""
+    elements = holder.get("element") if type(holder) is dict else None
+    if type(elements) is list and elements and elements[0] is not None:
+        return elements[0]
+    found = _elements(holder)
+    return found[0] if found else None
+
+
+def _path_of(element: Any) -> tuple[bool, str | None]:
+    """(modelled, the string): an element's `path`."""
+    return _one_string(element.get("path")) if isinstance(element, dict) else (True, None)
 
 
 def _paths_start_with(elements: list[Any], prefix: str) -> bool | None:
@@ -667,7 +688,7 @@ def _paths_start_with(elements: list[Any], prefix: str) -> bool | None:
     for element in elements:
         path = element.get("path") if type(element) is dict else None
         if type(path) is not str:
-            modelled, path = _first_path([element])
+            modelled, path = _path_of(element)
             if not modelled:
                 return None
         if path is None or not path.startswith(prefix):
@@ -683,8 +704,8 @@ def _snapshot_under_type(snapshot: dict[str, Any], definition: dict[str, Any]) -
     elements = _items(snapshot.get("element"))
     modelled, kind = _one_string(definition.get("kind"))
     typed, rtype = _one_string(definition.get("type"))
-    first, path = _first_path(elements)
-    root, root_path = _first_path(_elements(definition.get("snapshot")))
+    first, path = _path_of(elements[0] if elements else None)
+    root, root_path = _path_of(_first_element(definition.get("snapshot")))
     if not (modelled and typed and first and root):
         return None
     logical = None if kind is None else kind == "logical"
@@ -705,8 +726,8 @@ def _differential_under_type(differential: dict[str, Any], definition: dict[str,
     elements = _items(differential.get("element"))
     modelled, kind = _one_string(definition.get("kind"))
     typed, rtype = _one_string(definition.get("type"))
-    first, path = _first_path(elements)
-    root, root_path = _first_path(_elements(definition.get("differential")))
+    first, path = _path_of(elements[0] if elements else None)
+    root, root_path = _path_of(_first_element(definition.get("differential")))
     if not (modelled and typed and first and root):
         return None
     logical = None if kind is None else kind == "logical"
@@ -729,16 +750,15 @@ def _first_untyped(part: str, at_root: bool) -> Callable[[dict[str, Any]], list[
     that is not one string."""
 
     def check(definition: dict[str, Any]) -> list[bool] | None:
-        elements = _elements(definition.get(part))
+        head = _first_element(definition.get(part))
         modelled, kind = _one_string(definition.get("kind"))
-        first, path = _first_path(elements)
+        first, path = _path_of(head)
         if not modelled or not first:
             return None
         logical = _is(kind, "logical")
         condition = None if logical is None else not logical
         if at_root:
             condition = _and(condition, None if path is None else "." not in path)
-        head = elements[0] if elements else None
         return _answer(_implies(condition, not (isinstance(head, dict) and _present(head.get("type")))))
 
     return check
@@ -749,7 +769,7 @@ def _snapshot_starts_at_type(definition: dict[str, Any]) -> list[bool] | None:
     None (the expression answers) for a kind, type or path that is not one string."""
     modelled, kind = _one_string(definition.get("kind"))
     typed, rtype = _one_string(definition.get("type"))
-    first, path = _first_path(_elements(definition.get("snapshot")))
+    first, path = _path_of(_first_element(definition.get("snapshot")))
     if not (modelled and typed and first):
         return None
     logical = _is(kind, "logical")
