@@ -910,8 +910,9 @@ def sufficient_keys(
     expression: str, choices: frozenset[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(present, absent, absent choices): keys whose presence, or absence, alone makes an `or` of
-    `x.exists()` and `y.empty()` operands true (bdl-5 `resource.exists() or request.exists() or …`,
-    cpl-3 `detail.empty() or reference.empty()`), so that it need not be evaluated. A choice name
+    `x.exists()` and `y.empty()` operands (or one alone) true (bdl-5 `resource.exists() or
+    request.exists() or …`, cpl-3 `detail.empty() or reference.empty()`), so that it need not be
+    evaluated. A choice name
     (eld-6 `fixed.empty() or …`) has many keys: absent when no key starts with it (or with `_` and
     it); its presence is left to the expression."""
     parts = _split_or(expression)
@@ -933,7 +934,8 @@ def sufficient_keys(
 
 
 def _split_or(expression: str) -> list[str] | None:
-    """The operands of a top-level `or` chain, or None if the top level has another operator."""
+    """The operands of a top-level `or` chain (the expression alone when it has none: eld-21
+    `expression.exists()`), or None if the top level has another operator."""
     parts, depth, start, i = [], 0, 0, 0
     text = expression
     while i < len(text):
@@ -955,4 +957,4 @@ def _split_or(expression: str) -> list[str] | None:
             continue
         i += 1
     parts.append(text[start:])
-    return parts if len(parts) > 1 else None
+    return parts

@@ -160,6 +160,14 @@ def test_a_choice_name_absent_is_a_sufficient_key() -> None:
     assert sufficient_keys("fixed.exists() or type.empty()", choices) == ((), ("type",), ())
 
 
+def test_one_exists_operand_alone_is_a_sufficient_key() -> None:
+    choices = compiler_module._CHOICE_NAMES
+    assert sufficient_keys("expression.exists()", choices) == (("expression",), (), ())
+    assert sufficient_keys("(key.empty())", choices) == ((), ("key",), ())
+    assert sufficient_keys("key.exists() = true", choices) == ((), (), ())
+    assert sufficient_keys("key.exists() and name.exists()", choices) == ((), (), ())
+
+
 def test_an_element_definition_breaking_eld_6_is_rejected() -> None:
     validator = Validator.from_path(PROJECT_ROOT / "profiles")
     sd = {
