@@ -326,10 +326,11 @@ def _codes_distinct(system: dict[str, Any]) -> list[bool] | None:
     while level:
         deeper: list[Any] = []
         for item in level:
-            if isinstance(item, dict):
-                codes += _concept_codes(item)
+            if type(item) is dict:
+                if "concept" in item:
+                    codes += _concept_codes(item)
                 deeper += item.values()
-            elif isinstance(item, list):
+            elif type(item) is list:
                 deeper += item
         level = deeper
     if any(type(code) is not str for code in codes):
