@@ -6,9 +6,10 @@ fhirpathpy interprets its parse tree and wraps every node on each call: half the
 This module compiles the subset such rules, and most R4 core invariants, use (member paths with
 choice types, `where`, `select`, `all`, `exists`, `empty`, `skip`, `first`, `tail`, `not`,
 `count`, `hasValue`, `isDistinct`, `toInteger`, `trace`, `iif`, `children`, `contains`,
-`startsWith`, `endsWith`, `extension(url)`, `matches`, `replaceMatches`, `=`, `!=`, `<`, `<=`,
-`>`, `>=` on integers, `in`, `|`, `&`, `+` on integers and strings, `and`, `or`, `xor`,
-`implies`, `$this`, %variables, string and integer literals) into closures; anything else
+`startsWith`, `endsWith`, `substring`, `intersect(%variable path)`, `extension(url)`, `matches`,
+`replaceMatches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on integers, `in`, `|`, `&`, `+` on integers
+and strings, `and`, `or`, `xor`, `implies`, `$this`, %variables, string and integer literals)
+into closures; anything else
 returns fhirpathpy's own compiled function, so every expression still works. Tests check both
 agree on every expression in mappings/, every invariant in profiles/ and the R4 core invariants
 on the conformance files.
@@ -93,10 +94,16 @@ def choice_names() -> frozenset[str]:
     return frozenset(_choice_suffixes())
 
 
+def choice_keys(name: str) -> frozenset[str]:
+    """The typed JSON keys of a choice element of this name (defaultValue: defaultValueString, …);
+    empty for any other name."""
+    return frozenset(name + t for t in _choice_suffixes().get(name, ()))
+
+
 def _member(name: str) -> Node:
     # a choice name has dozens of typed keys (fixedString, fixedCode, …): look the object's few
     # keys up among them rather than each of them in the object
-    choices = frozenset(name + t for t in _choice_suffixes().get(name, ()))
+    choices = choice_keys(name)
 
     def member(items: list[Any], _: dict[str, Any]) -> list[Any]:
         if len(items) == 1 and isinstance(items[0], dict):  # most paths: one object, a plain key
@@ -202,6 +209,8 @@ def _function(name: str, args: list[Node]) -> Node:
         return _string_test(name, args[0])
     if name == "replaceMatches" and len(args) == 2:
         return _replace_matches(*args)
+    if name == "substring" and len(args) in (1, 2):
+        return _substring(*args)
     if name == "skip" and len(args) == 1:
         count = args[0]
         return lambda items, env: items[_integer(count(items, env)) :]
@@ -327,6 +336,42 @@ def _replace_matches(regex: Node, substitution: Node) -> Node:
     return replace_matches
 
 
+def _substring(start: Node, length: Node | None = None) -> Node:
+    """substring(start [, length]) on one string: empty when start is outside it (ref-1's
+    `reference.substring(1)`)."""
+
+    def substring(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        if not items:
+            return []
+        if len(items) != 1 or not isinstance(items[0], str):
+            raise _EvaluationFallback
+        text, first = items[0], _integer(start(items, env))
+        if first < 0 or first >= len(text):
+            return []
+        if length is None:
+            return [text[first:]]
+        return [text[first : first + _integer(length(items, env))]]
+
+    return substring
+
+
+def _intersect(other: Node) -> Node:
+    """intersect(): the items also in `other`, once each; objects equal when their JSON is
+    (obs-7 compares Codings), as in fhirpathpy. Decimals are fhirpathpy's."""
+
+    def intersect(items: list[Any], env: dict[str, Any]) -> list[Any]:
+        others = other(items, env)
+        if any(isinstance(v, float) for v in items + others):
+            raise _EvaluationFallback
+        out: list[Any] = []
+        for item in items:
+            if item in others and item not in out:
+                out.append(item)
+        return out
+
+    return intersect
+
+
 @cache
 def _plain_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -345,7 +390,7 @@ def _string(value: list[Any]) -> str:
 
 def _integer(value: list[Any]) -> int:
     if len(value) != 1 or not isinstance(value[0], int):
-        raise ValueError("skip() takes one integer")
+        raise ValueError("skip() and substring() take one integer")
     return value[0]
 
 
@@ -553,6 +598,14 @@ class _Parser:
         if self.peek() != "(":
             return _member(name)
         self.take("(")
+        if name == "intersect":
+            # its argument is evaluated from $this (fhirpathpy's AnyAtRoot), not from the input
+            # collection as here: only a path from a %variable means the same in both
+            if not (self.peek() or "").startswith("%"):
+                raise _Unsupported(name)
+            other = self.term()
+            self.take(")")
+            return _intersect(other)
         args: list[Node] = []
         while self.peek() != ")":
             args.append(self.expression())

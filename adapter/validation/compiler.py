@@ -45,6 +45,7 @@ from adapter.validation.invariants import (
     GUARDS,
     NATIVE,
     PYTHON,
+    PYTHON_IN_RESOURCE,
     UNSUPPORTED,
     focus_keys,
     sufficient_keys,
@@ -58,13 +59,20 @@ from adapter.validation.vital_signs import vital_sign_profile
 
 
 def _python(
-    check: Callable[[dict[str, Any]], list[bool] | None], compiled: Callable[..., list[Any]]
+    check: Callable[..., list[bool] | None], compiled: Callable[..., list[Any]], *, in_resource: bool = False
 ) -> Callable[..., list[Any]]:
+    """An invariant's Python form (invariants.PYTHON), or with in_resource one that takes %resource
+    too (PYTHON_IN_RESOURCE), falling back to the compiled expression where it answers None."""
+
     def evaluate(focus: Any, variables: Any = None, type_name: Any = None) -> list[Any]:
-        data = getattr(focus, "data", focus)
+        data = focus if type(focus) is dict else getattr(focus, "data", focus)  # a fhirpathpy node's
         if not isinstance(data, dict):
             return []
-        result = check(data)
+        if in_resource:
+            resource = (variables or {}).get("resource")
+            result = check(data, resource) if isinstance(resource, dict) else None
+        else:
+            result = check(data)
         if result is None:  # data the check leaves to the expression
             if getattr(compiled, "fast", False):
                 return compiled(focus, variables, type_name)
@@ -344,6 +352,8 @@ class Compiler:
                 continue
             if core and c.key in PYTHON:
                 evaluate = _python(PYTHON[c.key], evaluate)
+            elif core and c.key in PYTHON_IN_RESOURCE:
+                evaluate = _python(PYTHON_IN_RESOURCE[c.key], evaluate, in_resource=True)
             self.invariants[(c.source, c.key)] = "compiled"
             if core and c.key in AS_WARNING:
                 self.invariants[(c.source, c.key)] = f"runs as a warning: {AS_WARNING[c.key]}"

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from adapter.fhir.fhirpath import choice_keys
+
 _TOKEN = re.compile(
     r"\s+|//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|`[^`]*`|@[0-9T:.\-+Z]*|\d+(?:\.\d+)?|"
     r"[%$]?[A-Za-z_][A-Za-z0-9_]*|!=|<=|>=|!~|.",
@@ -324,10 +326,11 @@ def _codes_distinct(system: dict[str, Any]) -> list[bool] | None:
     while level:
         deeper: list[Any] = []
         for item in level:
-            if isinstance(item, dict):
-                codes += _concept_codes(item)
+            if type(item) is dict:
+                if "concept" in item:
+                    codes += _concept_codes(item)
                 deeper += item.values()
-            elif isinstance(item, list):
+            elif type(item) is list:
                 deeper += item
         level = deeper
     if any(type(code) is not str for code in codes):
@@ -354,9 +357,10 @@ def _present(value: Any) -> bool:
 
 
 def _items(value: Any) -> list[Any]:
-    """A JSON value as the FHIRPath collection a member path gives (nulls left out)."""
+    """A JSON value as the FHIRPath collection a member path gives (nulls left out): the list
+    itself when it has no null (a copy costs more than most checks), so not to be changed."""
     if type(value) is list:
-        return [v for v in value if v is not None]
+        return value if None not in value else [v for v in value if v is not None]
     return [] if value is None else [value]
 
 
@@ -401,30 +405,39 @@ def _core_type_codes(definition: dict[str, Any]) -> list[bool] | None:
         return [True]
     codes_ok = True
     for part, allowed in (("differential", _CORE_TYPE_CODE), ("snapshot", _CORE_SNAPSHOT_TYPE_CODE)):
-        for holder in _items(definition.get(part)):
-            for element in _items(holder.get("element")) if isinstance(holder, dict) else ():
-                for t in _items(element.get("type")) if isinstance(element, dict) else ():
-                    for code in _items(t.get("code")) if isinstance(t, dict) else ():
-                        if type(code) is not str:
-                            return None
-                        codes_ok = codes_ok and bool(allowed.search(code) or _SYSTEM_TYPE.search(code))
+        codes: set[str] = set()  # a few codes, on many elements: each tested once
+        for element in _elements(definition.get(part)):
+            for t in _items(element.get("type")) if isinstance(element, dict) else ():
+                code = t.get("code") if isinstance(t, dict) else None
+                if type(code) is str:
+                    codes.add(code)
+                    continue
+                for item in _items(code):
+                    if type(item) is not str:
+                        return None
+                    codes.add(item)
+        codes_ok = codes_ok and all(allowed.search(c) or _SYSTEM_TYPE.search(c) for c in codes)
     if not url:  # empty implies: true when the right side is, else empty
         return [True] if codes_ok else []
     return [codes_ok]
 
 
 def _elements(holder: Any) -> list[Any]:
-    """`element` of a snapshot or differential (or of each, given several)."""
+    """`element` of a snapshot or differential (or of each, given several): not to be changed."""
+    if type(holder) is dict:
+        return _items(holder.get("element"))  # no copy of a profile's elements
     return [e for h in _items(holder) if isinstance(h, dict) for e in _items(h.get("element"))]
 
 
 def _snapshot_elements_complete(snapshot: dict[str, Any]) -> list[bool]:
     """sdf-3 `element.all(definition.exists() and min.exists() and max.exists())`."""
     for element in _elements(snapshot):
-        if not isinstance(element, dict) or not all(
-            _present(element.get(k)) for k in ("definition", "min", "max")
-        ):
+        if not isinstance(element, dict):
             return [False]
+        for key in ("definition", "min", "max"):
+            value = element.get(key)
+            if value is None or (type(value) is list and not _present(value)):
+                return [False]
     return [True]
 
 
@@ -437,26 +450,35 @@ def _root_not_sliced(definition: dict[str, Any]) -> list[bool] | None:
     for element in _elements(definition.get("snapshot")) + _elements(definition.get("differential")):
         if not isinstance(element, dict):
             continue
-        path = _items(element.get("path"))
-        if len(path) > 1 or (path and type(path[0]) is not str):
+        modelled, path = _path_of(element)
+        if not modelled:
             return None
-        if _present(element.get("sliceName")) and (not path or "." not in path[0]):
+        if (
+            element.get("sliceName") is not None
+            and _present(element["sliceName"])
+            and (path is None or "." not in path)
+        ):
             met = False
     return [met]
 
 
-def _snapshot_ids_distinct(definition: dict[str, Any]) -> list[bool] | None:
-    """sdf-16 `snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()`.
-    None (the expression answers) for an id that is not a string."""
-    ids: list[Any] = []
-    for element in _elements(definition.get("snapshot")):
-        found = _items(element.get("id")) if isinstance(element, dict) else []
-        if not found:
-            return [False]
-        ids += found
-    if any(type(i) is not str for i in ids):
-        return None
-    return [len(set(ids)) == len(ids)]
+def _element_ids_distinct(part: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """sdf-16 `snapshot.element.all(id.exists()) and snapshot.element.id.trace('ids').isDistinct()`,
+    sdf-17 the same of the differential. None (the expression answers) for an id that is not a
+    string."""
+
+    def check(definition: dict[str, Any]) -> list[bool] | None:
+        ids: list[Any] = []
+        for element in _elements(definition.get(part)):
+            found = _items(element.get("id")) if isinstance(element, dict) else []
+            if not found:
+                return [False]
+            ids += found
+        if any(type(i) is not str for i in ids):
+            return None
+        return [len(set(ids)) == len(ids)]
+
+    return check
 
 
 def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
@@ -474,9 +496,351 @@ def _min_not_above_max(element: dict[str, Any]) -> list[bool] | None:
     return [low <= int(high)]
 
 
-# Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly),
-# in Python; tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None
-# on data it leaves to the compiled expression.
+def _member_values(objects: list[Any], member: str) -> list[Any]:
+    """`<objects>.<member>`, or `select(<member>)` on them."""
+    return [v for o in objects if isinstance(o, dict) for v in _items(o.get(member))]
+
+
+def _distinct_members(part: str, member: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """eld-13 `type.select(code).isDistinct()`, eld-14 `constraint.select(key).isDistinct()`.
+    None (the expression answers) for a value that is not a string."""
+
+    def check(element: dict[str, Any]) -> list[bool] | None:
+        values: list[str] = []
+        for item in _items(element.get(part)):
+            value = item.get(member) if type(item) is dict else None
+            if type(value) is str:
+                values.append(value)
+            elif value is not None:
+                found = _items(value)
+                if any(type(v) is not str for v in found):
+                    return None
+                values += found
+        return [len(values) < 2 or len(set(values)) == len(values)]
+
+    return check
+
+
+_MATCHES_REMEMBERED = 8192  # answers per regex: every path of the R4 core twice over, not hostile input's
+
+
+def _matches(member: str, pattern: str) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """eld-19 and eld-20 `path.matches(…)`, sdf-0 and vsd-0 `name.matches(…)`: a search, as
+    fhirpathpy's (DOTALL). None (the expression answers) for a value that is not one string."""
+    regex = re.compile(pattern, re.DOTALL)
+    seen: dict[str, bool] = {}  # the same paths in every profile: a look-up costs less than a search
+
+    def check(holder: dict[str, Any]) -> list[bool] | None:
+        value = holder.get(member)
+        if type(value) is str:
+            met = seen.get(value)
+            if met is None:
+                met = regex.search(value) is not None
+                if len(seen) < _MATCHES_REMEMBERED:
+                    seen[value] = met
+            return [met]
+        modelled, value = _one_string(value)
+        if not modelled:
+            return None
+        return [] if value is None else [regex.search(value) is not None]
+
+    return check
+
+
+# eld-19 `path.matches(…)`: names without blanks or punctuation, a choice's [x], a slice's :name
+_ELD_19 = (
+    r"""[^\s\.,:;\'"\/|?!@#$%&*()\[\]{}]{1,64}(\.[^\s\.,:;\'"\/|?!@#$%&*()\[\]{}]{1,64}(\[x\])?"""
+    r"""(\:[^\s\.]+)?)*"""
+)
+# eld-20 `path.matches(…)`: a type name, then lower-case element names
+_ELD_20 = r"[A-Za-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*(\[x])?)*"
+# sdf-0 and vsd-0 `name.matches(…)`: a name usable by code generators
+_COMPUTABLE_NAME = r"[A-Z]([A-Za-z0-9_]){0,254}"
+
+
+def _modifier_explained(element: dict[str, Any]) -> list[bool] | None:
+    """eld-18 `(isModifier.exists() and isModifier) implies isModifierReason.exists()`. None (the
+    expression answers) unless isModifier is absent or one boolean."""
+    flags = _items(element.get("isModifier"))
+    if not flags:
+        return [True]
+    if len(flags) != 1 or type(flags[0]) is not bool:
+        return None
+    return [not flags[0] or _present(element.get("isModifierReason"))]
+
+
+def _binding_on_coded_type(element: dict[str, Any]) -> list[bool] | None:
+    """eld-11 `binding.empty() or type.code.empty() or type.select((code = 'code') or … or
+    (code = 'uri')).exists()`: met whenever a type has a code, as written: select() keeps the
+    false of `code = 'Period'` too, and exists() counts it. None (the expression answers) for a
+    code that is not one string."""
+    if not _present(element.get("binding")):
+        return [True]
+    for t in _items(element.get("type")):
+        if isinstance(t, dict):
+            codes = _items(t.get("code"))
+            if len(codes) > 1 or (codes and type(codes[0]) is not str):
+                return None
+    return [True]
+
+
+def _all_present(elements: list[Any], member: str) -> bool:
+    """`element.all(<member>.exists())`."""
+    return all(isinstance(e, dict) and _present(e.get(member)) for e in elements)
+
+
+def _elements_based(snapshot: dict[str, Any]) -> list[bool]:
+    """sdf-8b `element.all(base.exists())`."""
+    return [_all_present(_items(snapshot.get("element")), "base")]
+
+
+def _element_ids(definition: dict[str, Any]) -> list[bool]:
+    """sdf-14 `snapshot.element.all(id.exists()) and differential.element.all(id.exists())`."""
+    return [
+        _all_present(_elements(definition.get("snapshot")), "id")
+        and _all_present(_elements(definition.get("differential")), "id")
+    ]
+
+
+def _snapshot_paths_distinct(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-1 `derivation = 'constraint' or snapshot.element.select(path).isDistinct()`. None (the
+    expression answers) for a derivation or path that is not one string."""
+    modelled, derivation = _one_string(definition.get("derivation"))
+    if not modelled:
+        return None
+    if derivation == "constraint":
+        return [True]
+    paths = _member_values(_elements(definition.get("snapshot")), "path")
+    if any(type(p) is not str for p in paths):
+        return None
+    if len(set(paths)) == len(paths):
+        return [True]
+    return [] if derivation is None else [False]  # empty or false: empty
+
+
+_DEFAULT_VALUE = choice_keys("defaultValue") | {"defaultValue"}
+
+
+def _core_without_defaults(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-22 `url.startsWith('http://hl7.org/fhir/StructureDefinition') implies
+    (snapshot.element.defaultValue.empty() and differential.element.defaultValue.empty())`.
+    None (the expression answers) for a url that is not one string."""
+    modelled, url = _one_string(definition.get("url"))
+    if not modelled:
+        return None
+    if url is not None and not url.startswith("http://hl7.org/fhir/StructureDefinition"):
+        return [True]
+    if _has_default(_elements(definition.get("snapshot")) + _elements(definition.get("differential"))):
+        return [] if url is None else [False]  # empty implies false: empty
+    return [True]
+
+
+def _has_default(elements: list[Any]) -> bool:
+    """`element.defaultValue.exists()`: isdisjoint first, a glance at an element's keys rather
+    than a test per key."""
+    return any(
+        isinstance(element, dict)
+        and not _DEFAULT_VALUE.isdisjoint(element)
+        and any(_present(element.get(k)) for k in _DEFAULT_VALUE.intersection(element))
+        for element in elements
+    )
+
+
+# FHIRPath's three-valued logic, None being empty
+def _or(a: bool | None, b: bool | None) -> bool | None:
+    if a is True or b is True:
+        return True
+    return False if a is False and b is False else None
+
+
+def _and(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    return True if a and b else None
+
+
+def _implies(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is True:
+        return True
+    return False if a is True and b is False else None
+
+
+def _answer(value: bool | None) -> list[bool]:
+    return [] if value is None else [value]
+
+
+def _first_element(holder: Any) -> Any:
+    """`element.first()` of a snapshot or differential (None if none), without a look at the rest."""
+    elements = holder.get("element") if type(holder) is dict else None
+    if type(elements) is list and elements and elements[0] is not None:
+        return elements[0]
+    found = _elements(holder)
+    return found[0] if found else None
+
+
+def _path_of(element: Any) -> tuple[bool, str | None]:
+    """(modelled, the string): an element's `path`."""
+    return _one_string(element.get("path")) if isinstance(element, dict) else (True, None)
+
+
+def _paths_start_with(elements: list[Any], prefix: str) -> bool | None:
+    """`element.all(path.startsWith(<prefix>))`, the prefix not empty (so that an empty path fails,
+    as in fhirpathpy); None for a path that is not one string before the answer is known."""
+    for element in elements:
+        path = element.get("path") if type(element) is dict else None
+        if type(path) is not str:
+            modelled, path = _path_of(element)
+            if not modelled:
+                return None
+        if path is None or not path.startswith(prefix):
+            return False
+    return True
+
+
+def _snapshot_under_type(snapshot: dict[str, Any], definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-8 `(%resource.kind = 'logical' or element.first().path = %resource.type) and
+    element.tail().all(path.startsWith(%resource.snapshot.element.first().path & '.'))`: every
+    path of the snapshot under its first. None (the expression answers) for a kind, type or path
+    that is not one string."""
+    elements = _items(snapshot.get("element"))
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _path_of(elements[0] if elements else None)
+    root, root_path = _path_of(_first_element(definition.get("snapshot")))
+    if not (modelled and typed and first and root):
+        return None
+    logical = None if kind is None else kind == "logical"
+    rooted = None if path is None or rtype is None else path == rtype
+    under = _paths_start_with(elements[1:], (root_path or "") + ".")
+    return None if under is None else _answer(_and(_or(logical, rooted), under))
+
+
+_AFTER_FIRST_DOT = re.compile(r"\..*")  # sdf-8a's replaceMatches('\\..*', '')
+
+
+def _differential_under_type(differential: dict[str, Any], definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-8a `(%resource.kind = 'logical' or element.first().path.startsWith(%resource.type)) and
+    (element.tail().empty() or element.tail().all(path.startsWith(
+    %resource.differential.element.first().path.replaceMatches('\\..*','') & '.')))`: every path
+    of the differential under the first one's root. None (the expression answers) for a kind, type
+    or path that is not one string."""
+    elements = _items(differential.get("element"))
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _path_of(elements[0] if elements else None)
+    root, root_path = _path_of(_first_element(definition.get("differential")))
+    if not (modelled and typed and first and root):
+        return None
+    logical = None if kind is None else kind == "logical"
+    # fhirpathpy's startsWith: false on an empty string
+    rooted = None if path is None or rtype is None else path != "" and path.startswith(rtype)
+    prefix = (_AFTER_FIRST_DOT.sub("", root_path) if root_path is not None else "") + "."
+    under = _paths_start_with(elements[1:], prefix) if len(elements) > 1 else True
+    return None if under is None else _answer(_and(_or(logical, rooted), under))
+
+
+def _is(value: str | None, wanted: str) -> bool | None:
+    """`<member> = '<wanted>'` on a member that is one string or absent (None)."""
+    return None if value is None else value == wanted
+
+
+def _first_untyped(part: str, at_root: bool) -> Callable[[dict[str, Any]], list[bool] | None]:
+    """sdf-15 `kind!='logical' implies snapshot.element.first().type.empty()`; sdf-15a, at_root,
+    `(kind!='logical' and differential.element.first().path.contains('.').not()) implies
+    differential.element.first().type.empty()`. None (the expression answers) for a kind or path
+    that is not one string."""
+
+    def check(definition: dict[str, Any]) -> list[bool] | None:
+        head = _first_element(definition.get(part))
+        modelled, kind = _one_string(definition.get("kind"))
+        first, path = _path_of(head)
+        if not modelled or not first:
+            return None
+        logical = _is(kind, "logical")
+        condition = None if logical is None else not logical
+        if at_root:
+            condition = _and(condition, None if path is None else "." not in path)
+        return _answer(_implies(condition, not (isinstance(head, dict) and _present(head.get("type")))))
+
+    return check
+
+
+def _snapshot_starts_at_type(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-11 `kind != 'logical' implies snapshot.empty() or snapshot.element.first().path = type`.
+    None (the expression answers) for a kind, type or path that is not one string."""
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _path_of(_first_element(definition.get("snapshot")))
+    if not (modelled and typed and first):
+        return None
+    logical = _is(kind, "logical")
+    if not _present(definition.get("snapshot")):
+        rooted: bool | None = True
+    else:
+        rooted = None if rtype is None else _is(path, rtype)
+    return _answer(_implies(None if logical is None else not logical, rooted))
+
+
+def _extension_context(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-5 `type != 'Extension' or derivation = 'specialization' or (context.exists())`. None
+    (the expression answers) for a type or derivation that is not one string."""
+    typed, rtype = _one_string(definition.get("type"))
+    derived, derivation = _one_string(definition.get("derivation"))
+    if not typed or not derived:
+        return None
+    extension = _is(rtype, "Extension")
+    not_extension = None if extension is None else not extension
+    specialized = _is(derivation, "specialization")
+    return _answer(_or(_or(not_extension, specialized), _present(definition.get("context"))))
+
+
+def _root_not_sliced_in(holder: dict[str, Any]) -> list[bool] | None:
+    """sdf-20 `element.where(path.contains('.').not()).slicing.empty()`. None (the expression
+    answers) for a path that is not one string."""
+    for element in _items(holder.get("element")):
+        if not isinstance(element, dict):
+            continue
+        modelled, path = _one_string(element.get("path"))
+        if not modelled:
+            return None
+        if path is not None and "." not in path and _present(element.get("slicing")):
+            return [False]
+    return [True]
+
+
+def _defaults_in_specialization(definition: dict[str, Any]) -> list[bool] | None:
+    """sdf-21 `differential.element.defaultValue.exists() implies (derivation = 'specialization')`.
+    None (the expression answers) for a derivation that is not one string."""
+    if not _has_default(_elements(definition.get("differential"))):
+        return [True]
+    modelled, derivation = _one_string(definition.get("derivation"))
+    return _answer(_implies(True, _is(derivation, "specialization"))) if modelled else None
+
+
+def _value_set_url(binding: dict[str, Any]) -> list[bool] | None:
+    """eld-12 `valueSet.exists() implies (valueSet.startsWith('http:') or
+    valueSet.startsWith('https') or valueSet.startsWith('urn:'))`. None (the expression answers)
+    for a valueSet that is not one string."""
+    modelled, url = _one_string(binding.get("valueSet"))
+    if not modelled:
+        return None
+    return [url is None or url.startswith(("http:", "https", "urn:"))]
+
+
+def _target_profile_on_reference(t: dict[str, Any]) -> list[bool] | None:
+    """eld-17 `(code='Reference' or code = 'canonical') or targetProfile.empty()`. None (the
+    expression answers) for a code that is not one string."""
+    modelled, code = _one_string(t.get("code"))
+    if not modelled:
+        return None
+    referring = None if code is None else code in ("Reference", "canonical")
+    return _answer(_or(referring, not _present(t.get("targetProfile"))))
+
+
+# Invariants of the R4 core that fhirpathpy evaluates wrongly or slowly (or R4 states wrongly), or
+# that cost much time even compiled (on every element of a profile: eld-13, sdf-22 …), in Python;
+# tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None on data it
+# leaves to the compiled expression.
 PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "rng-2": _range_order,
     "que-7": _exists_is_boolean,
@@ -495,8 +859,35 @@ PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
     "sdf-19": _core_type_codes,
     "sdf-3": _snapshot_elements_complete,
     "sdf-23": _root_not_sliced,
-    "sdf-16": _snapshot_ids_distinct,
+    "sdf-16": _element_ids_distinct("snapshot"),
+    "sdf-17": _element_ids_distinct("differential"),
     "eld-2": _min_not_above_max,
+    "eld-11": _binding_on_coded_type,
+    "eld-13": _distinct_members("type", "code"),
+    "eld-14": _distinct_members("constraint", "key"),
+    "eld-18": _modifier_explained,
+    "eld-19": _matches("path", _ELD_19),
+    "eld-20": _matches("path", _ELD_20),
+    "sdf-0": _matches("name", _COMPUTABLE_NAME),
+    "vsd-0": _matches("name", _COMPUTABLE_NAME),
+    "sdf-1": _snapshot_paths_distinct,
+    "sdf-8b": _elements_based,
+    "sdf-14": _element_ids,
+    "sdf-22": _core_without_defaults,
+    "sdf-5": _extension_context,
+    "sdf-11": _snapshot_starts_at_type,
+    "sdf-15": _first_untyped("snapshot", at_root=False),
+    "sdf-15a": _first_untyped("differential", at_root=True),
+    "sdf-20": _root_not_sliced_in,
+    "sdf-21": _defaults_in_specialization,
+    "eld-12": _value_set_url,
+    "eld-17": _target_profile_on_reference,
+}
+
+# As PYTHON, for invariants that read %resource as well: (focus, %resource).
+PYTHON_IN_RESOURCE: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[bool] | None]] = {
+    "sdf-8": _snapshot_under_type,
+    "sdf-8a": _differential_under_type,
 }
 
 UCUM = "http://unitsofmeasure.org"
@@ -520,8 +911,9 @@ def sufficient_keys(
     expression: str, choices: frozenset[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(present, absent, absent choices): keys whose presence, or absence, alone makes an `or` of
-    `x.exists()` and `y.empty()` operands true (bdl-5 `resource.exists() or request.exists() or …`,
-    cpl-3 `detail.empty() or reference.empty()`), so that it need not be evaluated. A choice name
+    `x.exists()` and `y.empty()` operands (or one alone) true (bdl-5 `resource.exists() or
+    request.exists() or …`, cpl-3 `detail.empty() or reference.empty()`), so that it need not be
+    evaluated. A choice name
     (eld-6 `fixed.empty() or …`) has many keys: absent when no key starts with it (or with `_` and
     it); its presence is left to the expression."""
     parts = _split_or(expression)
@@ -543,7 +935,8 @@ def sufficient_keys(
 
 
 def _split_or(expression: str) -> list[str] | None:
-    """The operands of a top-level `or` chain, or None if the top level has another operator."""
+    """The operands of a top-level `or` chain (the expression alone when it has none: eld-21
+    `expression.exists()`), or None if the top level has another operator."""
     parts, depth, start, i = [], 0, 0, 0
     text = expression
     while i < len(text):
@@ -565,4 +958,4 @@ def _split_or(expression: str) -> list[str] | None:
             continue
         i += 1
     parts.append(text[start:])
-    return parts if len(parts) > 1 else None
+    return parts
