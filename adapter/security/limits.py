@@ -43,24 +43,28 @@ class JsonLimits:
     def check(self, data: Any, root: str = "Bundle", raw: bytes | None = None) -> Issue | None:
         """The first limit `data` breaks, with the FHIRPath of where, or None. With `raw`, the body
         `data` was parsed from, control characters are looked for only where it has an escaped one."""
-        controls = raw is None or _ESCAPED_CONTROL.search(raw) is not None
+        # the regex only where a byte search finds a start of one (a scan of every byte, else)
+        controls = raw is None or (
+            (b"\\u00" in raw or b"\x7f" in raw) and _ESCAPED_CONTROL.search(raw) is not None
+        )
         if self._within(data) and not (controls and self._has_control(data)):
             return None
         return self._locate(data, root)
 
     def _within(self, data: Any) -> bool:
         """Whether `data` keeps every limit: one pass, a level at a time, no paths built (the
-        common case; where it fails, _locate walks again to say where)."""
+        common case; where it fails, _locate walks again to say where). Member names are counted
+        and measured a level at a time: no work per object beyond gathering them."""
         level, depth, members = [data], 1, 0
-        max_key = self.max_key
         while level:
             deeper: list[Any] = []
+            names: list[str] = []
             for value in level:
                 kind = type(value)
                 if kind is dict:
-                    members += len(value)
-                    if len(value) > self.max_keys or any(len(k) > max_key for k in value):
+                    if len(value) > self.max_keys:
                         return False
+                    names += value
                     deeper += value.values()
                 elif kind is list:
                     if len(value) > self.max_items:
@@ -68,6 +72,9 @@ class JsonLimits:
                     deeper += value
                 elif kind is str and len(value) > self.max_string:
                     return False
+            members += len(names)
+            if names and max(map(len, names)) > self.max_key:
+                return False
             if (deeper and depth >= self.max_depth) or members > self.max_members:
                 return False
             level, depth = deeper, depth + 1
