@@ -24,19 +24,13 @@ class BundleIndex:
         self.bundle = bundle
         self.entries: list[Entry] = []
         self.full_urls: list[Any] = []  # each entry's fullUrl, None where it has none
-        # a fullUrl, or a resource's Type/id, given by two entries: a reference to it is ambiguous
-        self.repeated = False
+        self._type_ids: list[str] = []  # each resource's Type/id
         self._by_ref: dict[str, Entry] = {}
         self._targets: dict[int, list[int]] | None = None
-        urls: set[str] = set()
-        ids: set[str] = set()
         entries = bundle.get("entry")
         for i, raw in enumerate(entries if isinstance(entries, list) else []):
             full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
             self.full_urls.append(full_url)
-            if isinstance(full_url, str):
-                self.repeated = self.repeated or full_url in urls
-                urls.add(full_url)
             resource = raw.get("resource") if isinstance(raw, dict) else None
             if not isinstance(resource, dict):
                 continue
@@ -47,9 +41,14 @@ class BundleIndex:
             rtype, rid = resource.get("resourceType"), resource.get("id")
             if isinstance(rtype, str) and isinstance(rid, str):
                 key = f"{rtype}/{rid}"
-                self.repeated = self.repeated or key in ids
-                ids.add(key)
+                self._type_ids.append(key)
                 self._by_ref.setdefault(key, entry)
+
+    @property
+    def repeated(self) -> bool:
+        """A fullUrl, or a resource's Type/id, given by two entries: a reference to it is ambiguous."""
+        urls = [url for url in self.full_urls if type(url) is str]
+        return len(set(urls)) < len(urls) or len(set(self._type_ids)) < len(self._type_ids)
 
     def resolve(self, reference: Any) -> Entry | None:
         """The entry a Reference (dict) or reference string points to, if it is in the Bundle."""

@@ -15,7 +15,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from adapter.fhir.fhirpath import choice_names
 from adapter.validation.checkers import ObjectChecker, Where
 from adapter.validation.identifiers import RULES, Implausible
-from adapter.validation.invariants import UCUM
+from adapter.validation.invariants import UCUM, KeyGuard
 from adapter.validation.snapshot import Constraint
 from adapter.validation.terminology import Terminology
 
@@ -263,6 +263,17 @@ class Invariant:
         answer, guard = self._answer, self.guard
         if guard is None:
             return [answer]
+        if isinstance(guard, KeyGuard):
+            key, test = guard.key, guard.test
+            if key not in shape:
+                return []
+
+            def keyed(value: Any, path: str, ctx: Context) -> None:
+                found = value[key]
+                if type(found) is str and test(found) is not None:
+                    answer(value, path, ctx)
+
+            return [keyed]
 
         def guarded(value: Any, path: str, ctx: Context) -> None:
             if guard(value):

@@ -20,6 +20,8 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")  # a scheme: http(s):/
 _RELATIVE = re.compile(
     r"^(?:(.*/))?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?$"
 )
+# what nearly every fullUrl starts with, told at once (whitespace after it is the uri type's error)
+_COMMON = ("urn:uuid:", "urn:oid:", "http://", "https://")
 # bundles that must carry what they refer to (a message: ReferenceTarget says so per element)
 _CLOSED = frozenset({"document"})
 
@@ -40,7 +42,9 @@ class BundleRules:
         # the message's own index, or one for a Bundle inside another
         index = ctx.index if ctx.index is not None and ctx.index.bundle is bundle else BundleIndex(bundle)
         for i, full_url in enumerate(index.full_urls):
-            if type(full_url) is str and _ABSOLUTE.match(full_url) is None:
+            if type(full_url) is not str or full_url.startswith(_COMMON):
+                continue
+            if _ABSOLUTE.match(full_url) is None:
                 self._add(
                     ctx,
                     f"{path}.entry[{i}].fullUrl",

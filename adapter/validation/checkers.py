@@ -184,9 +184,6 @@ class ObjectChecker:
                 self.profile,
             )
             return
-        if self.is_resource and ctx.resource is not obj:
-            self._as_resource(obj, path, ctx)
-            return
         shape = tuple(obj)
         plan = self.plans.get(shape)
         if plan is None:
@@ -239,17 +236,6 @@ class ObjectChecker:
             element.missing(path, ctx)
         for step in plan.tail:
             step(obj, path, ctx)
-
-    def _as_resource(self, obj: dict[str, Any], path: str, ctx: Context) -> None:
-        """Checked as FHIRPath's %resource (and, unless contained, %rootResource)."""
-        kept = ctx.resource, ctx.root
-        ctx.resource = obj
-        if ctx.root is None or not path.rpartition(".")[2].startswith("contained"):
-            ctx.root = obj
-        try:
-            self.check(obj, path, ctx)
-        finally:
-            ctx.resource, ctx.root = kept
 
     def _plan(self, obj: dict[str, Any], shape: tuple[str, ...], ctx: Context) -> Plan:
         """What the keys alone settle: each key's element, a choice given twice, unknown keys,
@@ -602,6 +588,23 @@ class SliceGroup:
                     "slice-cardinality",
                     candidate.element.profile,
                 )
+
+
+class ProfiledResource:
+    """An element whose type is a resource of one profile (a message profile's slice of
+    Bundle.entry.resource): checked as a resource, once (Context.check_resource)."""
+
+    primitive = False
+    __slots__ = ("checker",)
+
+    def __init__(self, checker: ObjectChecker) -> None:
+        self.checker = checker
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        if type(value) is dict:
+            ctx.check_resource(self.checker, value, path)
+        else:
+            self.checker.check(value, path, ctx)  # says what it is instead
 
 
 class ResourceChecker:

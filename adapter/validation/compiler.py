@@ -32,6 +32,7 @@ from adapter.validation.checkers import (
     ExtensionChecker,
     ObjectChecker,
     PrimitiveChecker,
+    ProfiledResource,
     ResourceChecker,
     Slice,
     SliceGroup,
@@ -271,6 +272,12 @@ class Compiler:
         else:
             pairs += [(node.name, self._type(node, t)) for t in node.types[:1]]
         element.assertions = self._item_assertions(node, where)
+        own = pairs[0][1] if len(pairs) == 1 else None
+        if isinstance(own, ObjectChecker) and own.label == node.path and not own.is_resource:
+            # the node's own object checker (a backbone element, or a datatype a profile reaches
+            # into): its invariants run in that checker's plan, decided by the keys of each item
+            own.assertions += [a for a in element.assertions if isinstance(a, Invariants)]
+            element.assertions = [a for a in element.assertions if not isinstance(a, Invariants)]
         if node.types and node.types[0].code == "Identifier":
             element.prepare = self.identifier_rules.normalise
         if node.slices:
@@ -282,7 +289,8 @@ class Compiler:
         if code in self.primitives:
             return self.primitives[code]
         if t.profiles:
-            return self.profile(t.profiles[0])
+            checker = self.profile(t.profiles[0])
+            return ProfiledResource(checker) if checker.is_resource else checker
         if node.children is not None:  # a backbone element, or a datatype a profile reaches into
             checker = ObjectChecker(code, node.path, self.where(node.source))
             self._fill(checker, node, code, self.where(node.source), root=False)

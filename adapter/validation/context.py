@@ -54,13 +54,25 @@ class Context:
         if checker.profile in seen:
             return
         seen.add(checker.profile)
-        checker.check(resource, path, self)
+        self._as_resource(checker, resource, path)
 
     def trial(self, checker: ProfileChecker, resource: dict[str, Any], path: str) -> list[Issue]:
         """The issues `resource` would get against `checker`, without recording them."""
         kept, self.issues = self.issues, []
         try:
-            checker.check(resource, path, self)
+            self._as_resource(checker, resource, path)
             return self.issues
         finally:
             self.issues = kept
+
+    def _as_resource(self, checker: ProfileChecker, resource: dict[str, Any], path: str) -> None:
+        """Checked as FHIRPath's %resource and, unless contained, %rootResource: every resource is
+        checked through here (a Bundle's entries, contained ones, what a reference leads to)."""
+        kept = self.resource, self.root
+        self.resource = resource
+        if self.root is None or not path.rpartition(".")[2].startswith("contained"):
+            self.root = resource
+        try:
+            checker.check(resource, path, self)
+        finally:
+            self.resource, self.root = kept

@@ -88,22 +88,19 @@ NATIVE = frozenset({"ele-1", "ext-1", "per-1"})
 _INTEGER = re.compile(r"[+-]?\d+")  # toInteger()'s strings
 
 
-def _starts_with_hash(value: Any) -> bool:
-    reference = value.get("reference") if isinstance(value, dict) else None
-    return isinstance(reference, str) and reference.startswith("#")
+class KeyGuard:
+    """A guard that holds only where the object's `key` is a string `test` finds (a compiled
+    pattern's match or search, called from C): an object without the key needs nothing, and one
+    with it costs a single call of the plan's step (assertions.Invariant.for_shape)."""
 
+    __slots__ = ("key", "test")
 
-def _home_use(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("use") == "home"
+    def __init__(self, key: str, test: Callable[[str], object]) -> None:
+        self.key, self.test = key, test
 
-
-# Invariants that can fail only when a cheap test holds (else their first clause is true):
-# ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`;
-# bdl-8 `fullUrl.contains('/_history/').not()`; eld-3 on a string (an element's max), which the
-# Python checks (PYTHON, objects only) cannot take.
-def _versioned_full_url(value: Any) -> bool:
-    full_url = value.get("fullUrl") if isinstance(value, dict) else None
-    return isinstance(full_url, str) and "/_history/" in full_url
+    def __call__(self, value: Any) -> bool:
+        found = value.get(self.key) if type(value) is dict else None
+        return type(found) is str and self.test(found) is not None
 
 
 def _not_a_count(value: Any) -> bool:
@@ -114,11 +111,15 @@ def _not_a_count(value: Any) -> bool:
     return value != "*" and not (_INTEGER.fullmatch(value) is not None and int(value) >= 0)
 
 
+# Invariants that can fail only when a cheap test holds (else their first clause is true):
+# ref-1 `reference.startsWith('#').not() or ...`; org-2/org-3 `where(use = 'home').empty()`;
+# bdl-8 `fullUrl.contains('/_history/').not()`; eld-3 on a string (an element's max), which the
+# Python checks (PYTHON, objects only) cannot take.
 GUARDS: dict[str, Callable[[Any], bool]] = {
-    "ref-1": _starts_with_hash,
-    "org-2": _home_use,
-    "org-3": _home_use,
-    "bdl-8": _versioned_full_url,  # fullUrl.contains('/_history/').not()
+    "ref-1": KeyGuard("reference", re.compile("#").match),
+    "org-2": KeyGuard("use", re.compile("home").fullmatch),
+    "org-3": KeyGuard("use", re.compile("home").fullmatch),
+    "bdl-8": KeyGuard("fullUrl", re.compile("/_history/").search),
     "eld-3": _not_a_count,
 }
 
@@ -203,6 +204,14 @@ def _refers_to_container(resource: Any) -> bool:
     return False
 
 
+def _named_or_identified(organization: dict[str, Any]) -> list[bool] | None:
+    """org-1 `(identifier.count() + name.count()) > 0`. None (the expression answers) where the
+    name is there only as its extensions."""
+    if "_name" in organization:
+        return None
+    return [bool(_items(organization.get("identifier")) or _items(organization.get("name")))]
+
+
 def _entries(bundle: dict[str, Any]) -> list[Any]:
     entries = bundle.get("entry")
     return entries if type(entries) is list else []
@@ -212,11 +221,10 @@ def _entry_part(part: str, kinds: tuple[str, ...]) -> Callable[[dict[str, Any]],
     """bdl-3/bdl-4 `entry.all(request.exists() = (%resource.type = 'batch' or …))`."""
 
     def check(bundle: dict[str, Any]) -> list[bool]:
-        wanted = bundle.get("type") in kinds
-        for e in _entries(bundle):
-            if type(e) is dict and (e.get(part) is not None) is not wanted:
-                return [False]
-        return [True]
+        parts = [e.get(part) for e in _entries(bundle) if type(e) is dict]  # a comprehension: fast
+        if bundle.get("type") in kinds:
+            return [None not in parts]
+        return [parts.count(None) == len(parts)]
 
     return check
 
@@ -266,12 +274,11 @@ def _one_string(value: Any) -> tuple[bool, str | None]:
 def _search_only_in_searchset(bundle: dict[str, Any]) -> list[bool] | None:
     """bdl-2 `entry.search.empty() or (type = 'searchset')`. None (the expression answers) on an
     entry that is not an object or a type that is not one string."""
-    searched = False
-    for e in _items(bundle.get("entry")):
-        if type(e) is not dict:
-            return None
-        searched = searched or _present(e.get("search"))
-    if not searched:
+    entries = _items(bundle.get("entry"))
+    searches = [e.get("search") for e in entries if type(e) is dict]
+    if len(searches) < len(entries):
+        return None
+    if searches.count(None) == len(searches) or not any(_present(s) for s in searches):
         return [True]
     modelled, kind = _one_string(bundle.get("type"))
     if not modelled:
@@ -842,6 +849,7 @@ def _target_profile_on_reference(t: dict[str, Any]) -> list[bool] | None:
 # tests compare each with fhirpathpy where fhirpathpy can answer. A check answers None on data it
 # leaves to the compiled expression.
 PYTHON: dict[str, Callable[[dict[str, Any]], list[bool] | None]] = {
+    "org-1": _named_or_identified,
     "rng-2": _range_order,
     "que-7": _exists_is_boolean,
     "que-12": _several_enable_when,

@@ -49,7 +49,7 @@ class Validator:
         ctx = Context(self.compiler, index, message=True)
         gate, headers = check_message(bundle, index, self.headers)
         if gate:
-            self.compiler.base("Bundle").check(bundle, "Bundle", ctx)
+            ctx.check_resource(self.compiler.base("Bundle"), bundle, "Bundle")
             said = {issue.rule for issue in gate}  # bdl-12 said by the gate where it is wrong
             return _unique([i for i in ctx.issues if i.rule not in said] + gate)
         assert index.header is not None

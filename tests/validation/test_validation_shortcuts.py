@@ -321,6 +321,13 @@ def bundle(kind: Any, **parts: Any) -> dict[str, Any]:
         ("bdl-10", bundle("document", timestamp="2026-12-06T10:00:00+01:00"), [True]),
         ("bdl-10", bundle("document"), [False]),
         ("bdl-10", bundle(None), []),
+        ("bdl-3", bundle("message"), [True]),
+        ("bdl-3", bundle("message", entry=[{}, {"request": {"method": "GET", "url": "Patient"}}]), [False]),
+        ("bdl-3", bundle("batch", entry=[{"request": {"method": "GET", "url": "Patient"}}]), [True]),
+        ("bdl-3", bundle("batch"), [False]),
+        ("bdl-4", bundle("message", entry=[{"response": {"status": "200"}}]), [False]),
+        ("bdl-4", bundle("batch-response", entry=[{"response": {"status": "200"}}, {}]), [False]),
+        ("bdl-4", bundle("batch-response", entry=[{"response": {"status": "200"}}]), [True]),
     ],
 )
 def test_bundle_invariants_in_python_answer_as_fhirpathpy(
@@ -328,6 +335,22 @@ def test_bundle_invariants_in_python_answer_as_fhirpathpy(
 ) -> None:
     data = {k: v for k, v in data.items() if v is not None}
     assert PYTHON[key](data) == fhirpathpy_answer(expression("Bundle", key), data, data) == answer
+
+
+@pytest.mark.parametrize(
+    ("organization", "answer"),
+    [
+        ({"name": "Vårdcentralen Väster"}, [True]),
+        ({"identifier": [{"value": "SE2321000131-F000000000001"}]}, [True]),
+        ({"active": True}, [False]),
+        ({"identifier": [], "alias": ["VC"]}, [False]),
+    ],
+)
+def test_org_1_in_python_answers_as_fhirpathpy(organization: dict[str, Any], answer: list[bool]) -> None:
+    data = {"resourceType": "Organization", **organization}
+    text = expression("Organization", "org-1")
+    assert PYTHON["org-1"](data) == fhirpathpy_answer(text, data, data) == answer
+    assert PYTHON["org-1"]({**data, "_name": {"extension": []}}) is None
 
 
 def test_bundle_invariants_leave_primitive_extensions_to_the_expression() -> None:
