@@ -11,6 +11,7 @@ BENCHMARKS = {
     "ingest": "bench.ingest",
     "http": "bench.http",
     "validation": "bench.validation",
+    "message_cpu": "bench.message_cpu",
     "measures": "bench.bench_measures",
     "delivery": "bench.delivery",
     "claims": "bench.claims",
