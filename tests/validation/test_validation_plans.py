@@ -14,6 +14,7 @@ from adapter.config import PROJECT_ROOT
 from adapter.validation import checkers
 from adapter.validation.validator import Validator
 from tests.support.conformance import conformance_resources
+from tests.support.validation_messages import message
 
 PATIENT = "http://hl7.org/fhir/StructureDefinition/Patient"
 
@@ -111,3 +112,16 @@ def test_the_plans_kept_are_bounded_whatever_is_sent(
     patient = {"resourceType": "Patient", "name": [{"family": "Tolvansson", "period": bad}]}
     assert ("error", "per-1", "Patient.name[0].period") in rules(validator.validate_resource(patient))
     assert len(period.plans) == kept
+
+
+def test_a_contained_reference_resolves_in_its_own_entry(validator: Validator) -> None:
+    """%resource and %rootResource are the entry's resource, not the Bundle (Context keeps them
+    for every resource it checks): ref-1 and dom-3 find the contained Organization there."""
+    bundle = message("inskrivningsmeddelande")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["contained"] = [{"resourceType": "Organization", "id": "o1", "name": "Vårdcentralen Väster"}]
+    patient["managingOrganization"] = {"reference": "#o1"}
+    assert not [i for i in validator.validate_message(copy.deepcopy(bundle)) if i.blocking]
+    patient["managingOrganization"] = {"reference": "#o2"}
+    found = {i.rule for i in validator.validate_message(copy.deepcopy(bundle)) if i.blocking}
+    assert found == {"ref-1", "dom-3"}
