@@ -9,10 +9,9 @@ choice types, `where`, `select`, `all`, `exists`, `empty`, `skip`, `first`, `tai
 `startsWith`, `endsWith`, `substring`, `intersect(%variable path)`, `extension(url)`, `matches`,
 `replaceMatches`, `=`, `!=`, `<`, `<=`, `>`, `>=` on integers, `in`, `|`, `&`, `+` on integers
 and strings, `and`, `or`, `xor`, `implies`, `$this`, %variables, string and integer literals)
-into closures; anything else
-returns fhirpathpy's own compiled function, so every expression still works. Tests check both
-agree on every expression in mappings/, every invariant in profiles/ and the R4 core invariants
-on the conformance files.
+into closures; anything else returns fhirpathpy's own compiled function, so every expression still
+works. Tests check both agree on every expression in mappings/, every invariant in profiles/ and
+the R4 core invariants on the conformance files.
 """
 
 from __future__ import annotations

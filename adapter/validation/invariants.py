@@ -704,19 +704,31 @@ def _paths_start_with(elements: list[Any], prefix: str) -> bool | None:
     return True
 
 
+def _under_type_operands(
+    holder: dict[str, Any], definition: dict[str, Any], part: str
+) -> tuple[list[Any], bool | None, str | None, str | None, str | None] | None:
+    """sdf-8's and sdf-8a's operands: the holder's elements, `%resource.kind = 'logical'`,
+    %resource.type, the first element's path and `%resource.<part>.element.first().path` (None
+    where absent); None (the expression answers) where one is not one string."""
+    elements = _items(holder.get("element"))
+    modelled, kind = _one_string(definition.get("kind"))
+    typed, rtype = _one_string(definition.get("type"))
+    first, path = _path_of(elements[0] if elements else None)
+    root, root_path = _path_of(_first_element(definition.get(part)))
+    if not (modelled and typed and first and root):
+        return None
+    return elements, None if kind is None else kind == "logical", rtype, path, root_path
+
+
 def _snapshot_under_type(snapshot: dict[str, Any], definition: dict[str, Any]) -> list[bool] | None:
     """sdf-8 `(%resource.kind = 'logical' or element.first().path = %resource.type) and
     element.tail().all(path.startsWith(%resource.snapshot.element.first().path & '.'))`: every
     path of the snapshot under its first. None (the expression answers) for a kind, type or path
     that is not one string."""
-    elements = _items(snapshot.get("element"))
-    modelled, kind = _one_string(definition.get("kind"))
-    typed, rtype = _one_string(definition.get("type"))
-    first, path = _path_of(elements[0] if elements else None)
-    root, root_path = _path_of(_first_element(definition.get("snapshot")))
-    if not (modelled and typed and first and root):
+    operands = _under_type_operands(snapshot, definition, "snapshot")
+    if operands is None:
         return None
-    logical = None if kind is None else kind == "logical"
+    elements, logical, rtype, path, root_path = operands
     rooted = None if path is None or rtype is None else path == rtype
     under = _paths_start_with(elements[1:], (root_path or "") + ".")
     return None if under is None else _answer(_and(_or(logical, rooted), under))
@@ -731,14 +743,10 @@ def _differential_under_type(differential: dict[str, Any], definition: dict[str,
     %resource.differential.element.first().path.replaceMatches('\\..*','') & '.')))`: every path
     of the differential under the first one's root. None (the expression answers) for a kind, type
     or path that is not one string."""
-    elements = _items(differential.get("element"))
-    modelled, kind = _one_string(definition.get("kind"))
-    typed, rtype = _one_string(definition.get("type"))
-    first, path = _path_of(elements[0] if elements else None)
-    root, root_path = _path_of(_first_element(definition.get("differential")))
-    if not (modelled and typed and first and root):
+    operands = _under_type_operands(differential, definition, "differential")
+    if operands is None:
         return None
-    logical = None if kind is None else kind == "logical"
+    elements, logical, rtype, path, root_path = operands
     # fhirpathpy's startsWith: false on an empty string
     rooted = None if path is None or rtype is None else path != "" and path.startswith(rtype)
     prefix = (_AFTER_FIRST_DOT.sub("", root_path) if root_path is not None else "") + "."
